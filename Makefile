@@ -1,0 +1,52 @@
+# Every target that needs Python creates .venv and installs the project first (once, and again
+# whenever pyproject.toml changes). A fresh clone needs nothing but python3.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROFILE ?= default
+ARGS ?=
+export PROFILE
+
+.PHONY: help setup data train test lint format bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Options: PROFILE=small|default|large (default: default), ARGS=\"key=value ...\" config overrides"
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(INSTALLED) ## create .venv and install the project with its dev tools
+
+data: $(INSTALLED) ## generate the synthetic world into data/raw and data/oracle, then report its calibration
+	$(BIN)/python -m data_gen generate $(ARGS)
+	$(BIN)/python -m data_gen report $(ARGS)
+
+train: data ## the main job: set up, generate the world (training stages are not built yet)
+	@echo "The features and training stages are not built yet: 'make train' stops after the world."
+
+test: $(INSTALLED) ## run the test suite on the small profile
+	$(BIN)/python -m pytest -n 2
+
+lint: $(INSTALLED) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/results/
+	$(BIN)/python -m benchmarks.bench_data_gen $(ARGS)
+
+clean: ## remove generated data, reports, caches and the virtual environment
+	rm -rf data reports mlruns mlflow.db benchmarks/results $(VENV) .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,188 @@
+"""Typed, profile-aware configuration for every stage.
+
+Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
+synthetic world, later files for features, training, serving and monitoring). A profile under
+``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from the command line
+come last. The merged result is validated by pydantic models that forbid unknown keys, and every
+error names the file (or the command line) that set the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from configs.data_gen import DataGenConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PROFILES = ("small", "default", "large")
+DEFAULT_PROFILE = "default"
+PROFILE_ENV = "PROFILE"
+# One YAML file per top-level section; the section name is the file name.
+SECTION_FILES = {"data_gen": "data_gen.yaml"}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be loaded; the message names the source, key and problem."""
+
+
+class Settings(BaseModel):
+    """The fully resolved configuration of one run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str
+    data_gen: DataGenConfig
+
+    def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
+        """Stable hash of one section, ignoring keys that do not change its output."""
+        payload = getattr(self, section).model_dump(mode="json", exclude=set(exclude))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def load_settings(
+    profile: str | None = None,
+    overrides: Iterable[str] = (),
+    config_dir: Path = CONFIG_DIR,
+) -> Settings:
+    """Load the base YAML files, apply a profile and ``key=value`` overrides, and validate."""
+    profile = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+
+    merged: dict[str, Any] = {"profile": profile}
+    sources: dict[tuple[str, ...], str] = {}
+    for section, filename in SECTION_FILES.items():
+        path = config_dir / filename
+        merged[section] = _read_yaml(path)
+        _record_sources(merged[section], (section,), _display(path), sources)
+
+    profile_path = config_dir / "profiles" / f"{profile}.yaml"
+    profile_data = _read_yaml(profile_path)
+    _deep_merge(merged, profile_data, (), _display(profile_path), sources)
+
+    for assignment in overrides:
+        path_keys, value = _parse_override(assignment, merged)
+        _set_path(merged, path_keys, value)
+        sources[path_keys] = f"command line ({assignment})"
+
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, sources)) from None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"{_display(path)}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{_display(path)}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_display(path)}: expected a mapping of keys at the top level")
+    return data
+
+
+def _record_sources(
+    data: Any, prefix: tuple[str, ...], source: str, sources: dict[tuple[str, ...], str]
+) -> None:
+    sources[prefix] = source
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            _record_sources(value, (*prefix, str(key)), source, sources)
+
+
+def _deep_merge(
+    base: dict[str, Any],
+    update: Mapping[str, Any],
+    prefix: tuple[str, ...],
+    source: str,
+    sources: dict[tuple[str, ...], str],
+) -> None:
+    for key, value in update.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, path, source, sources)
+        else:
+            base[key] = value
+            _record_sources(value, path, source, sources)
+
+
+def _leaf_paths(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for key, value in data.items():
+        path = (*prefix, str(key))
+        paths.append(path)
+        if isinstance(value, Mapping):
+            paths.extend(_leaf_paths(value, path))
+    return paths
+
+
+def _parse_override(assignment: str, merged: Mapping[str, Any]) -> tuple[tuple[str, ...], Any]:
+    """Resolve ``a.b=value`` (or an unambiguous key name such as ``workers=2``) to a path."""
+    key, sep, raw_value = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"command line: override {assignment!r} is not of the form key=value")
+    wanted = tuple(key.split("."))
+    candidates = [p for p in _leaf_paths(merged) if p[-len(wanted) :] == wanted]
+    if len(candidates) > 1 and wanted in candidates:
+        candidates = [wanted]
+    if not candidates:
+        raise ConfigError(f"command line: unknown key {key!r} in override {assignment!r}")
+    if len(candidates) > 1:
+        spelled = ", ".join(".".join(p) for p in candidates)
+        raise ConfigError(f"command line: key {key!r} is ambiguous; write one of: {spelled}")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"command line: cannot read the value in {assignment!r}: {error}"
+        ) from None
+    return candidates[0], value
+
+
+def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) -> str:
+    lines = ["invalid configuration:"]
+    for item in error.errors():
+        loc = tuple(str(part) for part in item["loc"])
+        source = _nearest_source(loc, sources)
+        key = ".".join(loc)
+        problem = item["msg"]
+        if item["type"] == "extra_forbidden":
+            problem = "unknown key (not a setting; check its spelling)"
+        elif "input" in item and item["type"] != "missing":
+            problem = f"{problem} (got {item['input']!r})"
+        lines.append(f"  {source}: {key}: {problem}")
+    return "\n".join(lines)
+
+
+def _nearest_source(loc: tuple[str, ...], sources: Mapping[tuple[str, ...], str]) -> str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in sources:
+            return sources[loc[:end]]
+    return "configuration"
+
+
+__all__ = ["PROFILES", "ConfigError", "DataGenConfig", "Settings", "load_settings"]

@@ -1,0 +1,360 @@
+"""Typed schema of ``data_gen.yaml``: the synthetic hospital world and its causal model.
+
+Every coefficient of the outcome equations in ``docs/world.md`` is a field here, so a reader can go
+from an equation to the key that sets it. Ranges are deliberately generous but reject values that
+would make the world meaningless (negative rates, probabilities above one, unknown names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+LogOdds = Annotated[float, Field(ge=-10.0, le=10.0)]
+ICD10CM = Annotated[str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")]
+ICD10PCS = Annotated[str, Field(pattern=r"^[0-9A-HJ-NP-Z]{7}$")]
+
+PAYERS = ("medicare", "medicaid", "commercial", "self_pay")
+RACES = ("white", "black", "asian", "other")
+DISPOSITIONS = ("home", "home_health", "snf", "rehab", "hospice", "ama", "transfer")
+UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
+SEVERITY_STATES = 5  # stable, mild, moderate, severe, critical
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Population(Strict):
+    age_min: Annotated[int, Field(ge=18, le=60)]
+    age_max: Annotated[int, Field(ge=70, le=110)]
+    age_beta: tuple[Positive, Positive]
+    female_share: Probability
+    race_shares: dict[Literal[RACES], Share]
+    hispanic_share: Probability
+    payer_shares_under_65: dict[Literal[PAYERS], Share]
+    payer_shares_65_plus: dict[Literal[PAYERS], Share]
+    frailty_per_decade: float
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    phone_area_codes: Annotated[
+        list[Annotated[str, Field(pattern=r"^[2-9][0-9]{2}$")]], Field(min_length=1)
+    ]
+    comorbidity_coding_rate: Probability
+
+
+class Utilisation(Strict):
+    unplanned_admissions_per_year: Positive
+    elective_admissions_per_year: Positive
+    ed_visits_per_year: Positive
+    age_per_decade: float
+    charlson: float
+    frailty: float
+    ed_frailty: float
+    ed_payer: dict[Literal[PAYERS], float]
+    home_facility_share: Probability
+    urgent_share: Probability
+
+
+class Facility(Strict):
+    name: str
+    type: Literal["academic", "community", "critical_access"]
+    region: str
+    zip3: list[Annotated[str, Field(pattern=r"^\d{3}$")]]
+    patient_share: Share
+    cost_index: Annotated[float, Field(ge=0.5, le=2.0)]
+    los_multiplier: Annotated[float, Field(ge=0.5, le=2.0)]
+    ed_wait_multiplier: Annotated[float, Field(ge=0.2, le=5.0)]
+    satisfaction_shift: Annotated[float, Field(ge=-3.0, le=3.0)]
+
+
+class Capacity(Strict):
+    target_bed_utilisation: Annotated[float, Field(gt=0.2, lt=1.0)]
+    target_icu_utilisation: Annotated[float, Field(gt=0.2, lt=1.0)]
+
+
+LabShifts = dict[Literal["haemoglobin", "sodium", "creatinine", "wbc", "lactate"], float]
+
+
+class Comorbidity(Strict):
+    name: str
+    codes: list[ICD10CM]
+    lab_shifts: LabShifts = Field(default_factory=dict)
+    prevalence_at_65: Annotated[float, Field(gt=0.0, lt=1.0)]
+    odds_ratio_per_decade: Positive
+    charlson_weight: Literal[0, 1, 2, 3, 6]
+    supersedes: str | None = None
+
+
+class Procedure(Strict):
+    code: ICD10PCS
+    description: str
+    probability: Probability
+    cost_usd: NonNegative
+    complication_log_odds: LogOdds
+
+
+class DiagnosisGroup(Strict):
+    name: str
+    codes: list[ICD10CM]
+    share: Share
+    elective: bool = False
+    seasonal_amplitude: Annotated[float, Field(ge=0.0, le=0.95)] = 0.0
+    los_days: Annotated[float, Field(ge=0.5, le=30.0)]
+    cost_base_usd: NonNegative
+    acuity: Annotated[float, Field(ge=-3.0, le=3.0)]
+    deterioration: Annotated[float, Field(ge=-3.0, le=3.0)]
+    readmit_log_odds: LogOdds
+    success_log_odds: LogOdds = 0.0
+    infection: bool = False
+    oncology: bool = False
+    unit: Literal[UNITS]
+    comorbidity_affinity: dict[str, Positive] = Field(default_factory=dict)
+    lab_shifts: LabShifts = Field(default_factory=dict)
+    procedures: list[Procedure] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _at_most_one_procedure(self) -> DiagnosisGroup:
+        if sum(p.probability for p in self.procedures) > 1.0 + 1e-9:
+            raise ValueError(
+                "procedure probabilities must sum to at most 1 (one procedure per stay)"
+            )
+        return self
+
+
+class Severity(Strict):
+    """Latent severity: a Markov chain over five states, one step per vitals interval."""
+
+    acuity_age_per_decade: float
+    acuity_charlson: float
+    acuity_frailty: float
+    acuity_noise_sd: NonNegative
+    state_thresholds: tuple[float, float, float, float]
+    group_age_per_decade: float
+    group_charlson: float
+    group_frailty: float
+    group_noise_sd: NonNegative
+    group_thresholds: tuple[float, float]
+    up_probability: tuple[Probability, Probability, Probability]
+    down_probability: tuple[Probability, Probability, Probability]
+    event_hazard: tuple[Probability, Probability, Probability, Probability, Probability]
+    death_share: tuple[Probability, Probability, Probability, Probability, Probability]
+    icu_share: tuple[Probability, Probability, Probability, Probability, Probability]
+    direct_icu_probability: Probability
+    icu_transfer_mean_days: Positive
+    direct_icu_fraction: tuple[Probability, Probability]
+
+    @model_validator(mode="after")
+    def _chain_is_proper(self) -> Severity:
+        for up, down in zip(self.up_probability, self.down_probability, strict=True):
+            if up + down > 1.0:
+                raise ValueError("up_probability + down_probability must not exceed 1 per group")
+        if list(self.state_thresholds) != sorted(self.state_thresholds):
+            raise ValueError("state_thresholds must be increasing")
+        if list(self.group_thresholds) != sorted(self.group_thresholds):
+            raise ValueError("group_thresholds must be increasing")
+        return self
+
+
+class LengthOfStay(Strict):
+    sigma: Annotated[float, Field(gt=0.1, lt=1.5)]
+    intercept: float
+    age_per_decade: float
+    charlson: float
+    severity_state: float
+    deterioration_group: float
+    complication: float
+    min_hours: Positive
+    max_days: Positive
+
+
+class Protocol(Strict):
+    true_effect_log_odds: LogOdds
+    cost_multiplier: Annotated[float, Field(ge=0.5, le=3.0)]
+    los_multiplier: Annotated[float, Field(ge=0.5, le=2.0)]
+
+
+ProtocolName = Literal["standard", "enhanced", "conservative"]
+
+
+class Treatment(Strict):
+    protocols: dict[ProtocolName, Protocol]
+    enhanced_intercept: float
+    enhanced_lactate: float
+    enhanced_emergent: float
+    conservative_intercept: float
+    conservative_age_per_decade: float
+    success_intercept: float
+    success_age_per_decade: float
+    success_charlson: float
+    success_severity_state: float
+
+    @model_validator(mode="after")
+    def _protocols_known(self) -> Treatment:
+        if missing := {"standard", "enhanced", "conservative"} - set(self.protocols):
+            raise ValueError(f"protocols must define {sorted(missing)}")
+        if self.protocols["standard"].true_effect_log_odds != 0.0:
+            raise ValueError(
+                "standard is the reference protocol: its true_effect_log_odds must be 0"
+            )
+        return self
+
+
+class Complication(Strict):
+    intercept: float
+    age_per_decade: float
+    charlson: float
+    severity_state: float
+
+
+class Readmission(Strict):
+    intercept: float
+    age_per_decade: float
+    charlson: float
+    charlson_cap: Annotated[int, Field(ge=1, le=30)]
+    log_los_days: float
+    emergent: float
+    frailty: float
+    low_haemoglobin: float
+    low_sodium: float
+    oncology: float
+    procedure: float
+    complication: float
+    payer: dict[Literal[PAYERS], float]
+    disposition: dict[Literal[DISPOSITIONS], float]
+    protocol: dict[ProtocolName, float]
+    gap_weibull_shape: Positive
+    gap_weibull_scale_days: Positive
+    max_gap_days: Annotated[int, Field(ge=30, le=365)]
+    same_group_share: Probability
+
+
+class Disposition(Strict):
+    """Multinomial logits against ``home``: intercept, per decade over 65, per log-day of stay."""
+
+    intercept: dict[Literal[DISPOSITIONS], float]
+    age_per_decade: dict[Literal[DISPOSITIONS], float]
+    log_los_days: dict[Literal[DISPOSITIONS], float]
+    frailty: dict[Literal[DISPOSITIONS], float]
+
+
+class Cost(Strict):
+    scale: Positive
+    per_diem_ward_usd: NonNegative
+    per_diem_icu_usd: NonNegative
+    complication_usd: NonNegative
+    sigma: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class EmergencyDepartment(Strict):
+    triage_median_minutes: Positive
+    wait_median_minutes_by_esi: tuple[Positive, Positive, Positive, Positive, Positive]
+    wait_sigma: Positive
+    winter_wait_multiplier: Annotated[float, Field(ge=1.0, le=3.0)]
+    patience_mean_minutes: Positive
+    treatment_median_hours: Positive
+    admit_median_hours: Positive
+
+
+class VitalSign(Strict):
+    """Value = baseline + per_state * latent severity + noise, clipped to [minimum, maximum]."""
+
+    baseline: float
+    per_state: float
+    noise_sd: NonNegative
+    minimum: float
+    maximum: float
+
+
+class Vitals(Strict):
+    latent_noise_sd: NonNegative
+    heart_rate: VitalSign
+    respiratory_rate: VitalSign
+    spo2: VitalSign
+    temperature_c: VitalSign
+    systolic_bp: VitalSign
+    fever_per_state: float
+    copd_spo2_shift: float
+    oxygen_spo2_threshold: float
+    oxygen_spo2_gain: float
+    confusion_intercept: float
+    confusion_per_state: float
+
+
+class Labs(Strict):
+    draw_interval_hours: Positive
+    female_haemoglobin_shift: float
+    haemoglobin: VitalSign
+    sodium: VitalSign
+    creatinine: VitalSign
+    wbc: VitalSign
+    lactate: VitalSign
+
+
+class Satisfaction(Strict):
+    response_rate: Probability
+    baseline: float
+    log_los_days: float
+    complication: float
+    long_ed_wait: float
+    noise_sd: NonNegative
+
+
+class DataGenConfig(Strict):
+    seed: Annotated[int, Field(ge=0, lt=2**63)]
+    n_patients: Annotated[int, Field(ge=100, le=5_000_000)]
+    block_size: Annotated[int, Field(ge=100, le=200_000)]
+    workers: Annotated[int, Field(ge=1, le=64)]
+    start_date: dt.date
+    months: Annotated[int, Field(ge=6, le=120)]
+    vitals_interval_hours: Literal[1, 2, 3, 4, 6, 8, 12]  # divides 24, so 24 h is whole steps
+    population: Population
+    utilisation: Utilisation
+    facilities: Annotated[list[Facility], Field(min_length=1, max_length=50)]
+    capacity: Capacity
+    comorbidities: list[Comorbidity]
+    diagnoses: Annotated[list[DiagnosisGroup], Field(min_length=2)]
+    severity: Severity
+    length_of_stay: LengthOfStay
+    treatment: Treatment
+    complication: Complication
+    readmission: Readmission
+    disposition: Disposition
+    cost: Cost
+    emergency_department: EmergencyDepartment
+    vitals: Vitals
+    labs: Labs
+    satisfaction: Satisfaction
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> DataGenConfig:
+        comorbidities = {c.name for c in self.comorbidities}
+        for c in self.comorbidities:
+            if c.supersedes is not None and c.supersedes not in comorbidities:
+                raise ValueError(f"comorbidity {c.name!r} supersedes unknown {c.supersedes!r}")
+        for group in self.diagnoses:
+            if unknown := set(group.comorbidity_affinity) - comorbidities:
+                raise ValueError(
+                    f"diagnosis group {group.name!r}: unknown comorbidities {sorted(unknown)}"
+                )
+        if not any(g.elective for g in self.diagnoses):
+            raise ValueError("at least one diagnosis group must be elective")
+        if all(g.elective for g in self.diagnoses):
+            raise ValueError("at least one diagnosis group must be unplanned")
+        if not any(f.type == "academic" for f in self.facilities):
+            raise ValueError("at least one facility must be academic (the referral centre)")
+        names = [g.name for g in self.diagnoses] + [c.name for c in self.comorbidities]
+        if len(names) != len(set(names)):
+            raise ValueError("diagnosis group and comorbidity names must be unique")
+        return self
+
+    @property
+    def end_date(self) -> dt.date:
+        """First day after the simulated span."""
+        month = self.start_date.month - 1 + self.months
+        return dt.date(self.start_date.year + month // 12, month % 12 + 1, self.start_date.day)

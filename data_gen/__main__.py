@@ -1,0 +1,108 @@
+"""``python -m data_gen``: generate the synthetic hospital world, or report its calibration."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from configs import ConfigError, Settings, load_settings
+from data_gen import generate as gen
+from data_gen import report as rep
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+console = Console()
+
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="key=value overrides, e.g. n_patients=5000 workers=2")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", "-p", help="small, default or large (or $PROFILE)")
+]
+DataDir = Annotated[Path, typer.Option("--data-dir", help="where raw/ and oracle/ are written")]
+
+
+def _settings(profile: str | None, overrides: list[str] | None) -> Settings:
+    try:
+        return load_settings(profile, overrides or [])
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("generate")
+def generate_command(
+    overrides: Overrides = None,
+    profile: ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+    force: Annotated[bool, typer.Option(help="regenerate even if data/raw is up to date")] = False,
+) -> None:
+    """Generate data/raw/*.parquet and data/oracle/*.parquet with a manifest."""
+    settings = _settings(profile, overrides)
+    config = settings.data_gen
+    if not force and gen.is_current(settings, data_dir):
+        console.print(
+            f"data/raw is up to date for profile {settings.profile!r} (use --force to regenerate)"
+        )
+        return
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]generating[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{config.n_patients:,} patients", total=None)
+        manifest = gen.generate(
+            settings,
+            data_dir,
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    elapsed = time.perf_counter() - started
+    title = f"{settings.profile} world in {data_dir}/ ({elapsed:.1f} s, {config.workers} worker(s))"
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, entry in manifest["tables"].items():
+        table.add_row(name, f"{entry['rows']:,}")
+    console.print(table)
+
+
+@app.command("report")
+def report_command(
+    overrides: Overrides = None,
+    profile: ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Print the world's headline figures against their calibration targets."""
+    settings = _settings(profile, overrides)
+    if not (data_dir / "raw" / gen.MANIFEST).exists():
+        console.print(f"[red]no generated world in {data_dir}/raw: run `make data` first[/red]")
+        raise typer.Exit(1)
+    config = settings.data_gen
+    checks = rep.calibration(
+        rep.load_raw(data_dir), pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
+    )
+    table = Table(title=f"Calibration of {data_dir}/raw against the brief's targets")
+    for column in ("figure", "value", "target", ""):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(
+            check.name,
+            f"{check.value:,.3f} {check.unit}".strip(),
+            f"{check.low:,.3f} – {check.high:,.3f}",
+            "[green]ok[/green]" if check.ok else "[red]off[/red]",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

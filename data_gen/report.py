@@ -1,0 +1,118 @@
+"""Calibration of the generated world against the brief's headline figures.
+
+Pure functions over the raw tables, so that tests and ``python -m data_gen report`` measure the
+same way. Targets and tolerances are those of the foundation issue and ../shared/CLINICAL.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESPIRATORY_PREFIXES = ("J09", "J10", "J11", "J12", "J13", "J14", "J15", "J16", "J17", "J18", "J44")
+WINTER_MONTHS, SUMMER_MONTHS = (12, 1, 2), (6, 7, 8)
+FOLLOW_UP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    low: float
+    high: float
+    unit: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.low <= self.value <= self.high
+
+
+def load_raw(
+    data_dir: Path, tables: tuple[str, ...] = ("facilities", "patients", "encounters")
+) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(data_dir / "raw" / f"{name}.parquet") for name in tables}
+
+
+def los_days(encounters: pd.DataFrame) -> pd.Series:
+    return (encounters["discharged_at"] - encounters["admitted_at"]).dt.total_seconds() / 86400.0
+
+
+def readmitted_within(encounters: pd.DataFrame, days: int) -> pd.Series:
+    """For each stay: is the patient's next unplanned admission within `days` of discharge?"""
+    ordered = encounters.sort_values(["patient_id", "admitted_at"])
+    unplanned_admit = ordered["admitted_at"].where(ordered["admission_type"] != "elective")
+    patient = ordered["patient_id"]
+    next_unplanned = unplanned_admit.groupby(patient).shift(-1).groupby(patient).bfill()
+    gap = (next_unplanned - ordered["discharged_at"]).dt.total_seconds() / 86400.0
+    return (gap <= days).reindex(encounters.index)
+
+
+def index_stays(
+    encounters: pd.DataFrame, end: pd.Timestamp, follow_up_days: int = FOLLOW_UP_DAYS
+) -> pd.Series:
+    """Stays that count as index stays for readmission: alive at discharge, with full follow-up."""
+    alive = encounters["discharge_disposition"] != "expired"
+    followed = encounters["discharged_at"] <= end - pd.Timedelta(days=follow_up_days)
+    return alive & followed
+
+
+def bed_utilisation(
+    encounters: pd.DataFrame, facilities: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> float:
+    admitted = encounters["admitted_at"].clip(start, end)
+    discharged = encounters["discharged_at"].clip(start, end)
+    bed_days = (discharged - admitted).dt.total_seconds().sum() / 86400.0
+    return bed_days / (facilities["staffed_beds"].sum() * (end - start).days)
+
+
+def calibration(
+    tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp
+) -> list[Check]:
+    """The headline figures of the world, each with its target range."""
+    encounters = tables["encounters"].merge(
+        tables["patients"][["patient_id", "payer"]], on="patient_id"
+    )
+    los = los_days(encounters)
+    readmitted = readmitted_within(encounters, FOLLOW_UP_DAYS)
+    index = index_stays(encounters, end)
+    by_payer = readmitted[index].groupby(encounters.loc[index, "payer"]).mean()
+    month = encounters["admitted_at"].dt.month
+    respiratory = encounters["primary_dx_code"].str.startswith(RESPIRATORY_PREFIXES)
+    winter = respiratory[month.isin(WINTER_MONTHS)].sum() / max(month.isin(WINTER_MONTHS).sum(), 1)
+    summer = respiratory[month.isin(SUMMER_MONTHS)].sum() / max(month.isin(SUMMER_MONTHS).sum(), 1)
+    return [
+        Check("mean length of stay", los.mean(), 4.0, 4.4, "days"),
+        Check("median / mean length of stay", los.median() / los.mean(), 0.0, 0.999),
+        Check("30-day unplanned readmission", readmitted[index].mean(), 0.11, 0.13),
+        Check(
+            "readmission: Medicare minus commercial",
+            by_payer.get("medicare", np.nan) - by_payer.get("commercial", np.nan),
+            0.005,
+            1.0,
+        ),
+        Check("treatment success", encounters["treatment_success"].mean(), 0.83, 0.87),
+        Check(
+            "mean cost per encounter", encounters["total_cost_usd"].mean(), 14_250, 15_750, "USD"
+        ),
+        Check(
+            "bed utilisation",
+            bed_utilisation(encounters, tables["facilities"], start, end),
+            0.75,
+            0.81,
+        ),
+        Check(
+            "in-hospital mortality",
+            (encounters["discharge_disposition"] == "expired").mean(),
+            0.015,
+            0.03,
+        ),
+        Check(
+            "respiratory share of admissions, winter / summer",
+            winter / max(summer, 1e-9),
+            1.15,
+            10.0,
+        ),
+    ]
