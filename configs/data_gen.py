@@ -41,6 +41,7 @@ class Population(Strict):
     payer_shares_under_65: dict[Literal[PAYERS], Share]
     payer_shares_65_plus: dict[Literal[PAYERS], Share]
     frailty_per_decade: float
+    comorbidity_frailty: float
     state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     phone_area_codes: Annotated[
         list[Annotated[str, Field(pattern=r"^[2-9][0-9]{2}$")]], Field(min_length=1)
@@ -348,6 +349,9 @@ class DataGenConfig(Strict):
             raise ValueError("at least one diagnosis group must be unplanned")
         if not any(f.type == "academic" for f in self.facilities):
             raise ValueError("at least one facility must be academic (the referral centre)")
+        codes = [code for g in self.diagnoses for code in g.codes]
+        if duplicated := sorted({code for code in codes if codes.count(code) > 1}):
+            raise ValueError(f"principal-diagnosis codes in more than one group: {duplicated}")
         names = [g.name for g in self.diagnoses] + [c.name for c in self.comorbidities]
         if len(names) != len(set(names)):
             raise ValueError("diagnosis group and comorbidity names must be unique")

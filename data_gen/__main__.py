@@ -102,6 +102,13 @@ def report_command(
             "[green]ok[/green]" if check.ok else "[red]off[/red]",
         )
     console.print(table)
+    shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
+    table = Table(title="Principal-diagnosis groups: share of admissions of their kind")
+    for column in ("group", "kind", "share", "target"):
+        table.add_column(column, justify="left" if column in ("group", "kind") else "right")
+    for row in shares.itertuples():
+        table.add_row(row.group, row.kind, f"{row.share:.2%}", f"{row.target:.2%}")
+    console.print(table)
 
 
 if __name__ == "__main__":

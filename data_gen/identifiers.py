@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from faker import Faker
 
-POOL_SIZE = 4000
+POOL_SIZE = 2500  # Faker draws per pool, repeats kept so that common names stay common
 # SSN: area 001-899 without 666, group 01-99, serial 0001-9999.
 _SSN_AREAS = np.array([a for a in range(1, 900) if a != 666])
 _SSN_SPACE = len(_SSN_AREAS) * 99 * 9999
@@ -31,12 +31,12 @@ class IdentifierPools:
 
 
 def build_pools(seed: int) -> IdentifierPools:
-    """Unique Faker-made values, in a deterministic order for a given seed and Faker version."""
+    """Faker-made values in a deterministic order for a given seed and Faker version."""
     fake = Faker("en_US")
     fake.seed_instance(seed)
 
     def pool(make) -> np.ndarray:
-        return np.unique(np.array([make() for _ in range(POOL_SIZE)], dtype=object))
+        return np.array([make() for _ in range(POOL_SIZE)], dtype=object)
 
     return IdentifierPools(
         first_names_female=pool(fake.first_name_female),
@@ -54,23 +54,23 @@ def ssn_for(patient_index: np.ndarray, seed: int) -> np.ndarray:
     area = _SSN_AREAS[code // (99 * 9999)]
     group = (code // 9999) % 99 + 1
     serial = code % 9999 + 1
-    return _format(area, 3) + "-" + _format(group, 2) + "-" + _format(serial, 4)
+    return _formatted([(area, 3), "-", (group, 2), "-", (serial, 4)])
 
 
 def mrn_for(patient_index: np.ndarray, seed: int) -> np.ndarray:
     """An eight-digit medical record number per patient index; distinct indices, distinct MRNs."""
     offset = (seed // 7) % _MRN_SPACE
     code = (patient_index.astype(np.int64) * _MRN_MULTIPLIER + offset) % _MRN_SPACE
-    return _format(code + 10_000_000, 8)
+    return _formatted([(code + 10_000_000, 8)])
 
 
 def phone_numbers(rng: np.random.Generator, n: int, area_codes: list[str]) -> np.ndarray:
     """North American numbers: exchange 200-999 (not N11), line 0000-9999."""
-    area = np.array(area_codes, dtype=object)[rng.integers(0, len(area_codes), n)]
+    area = np.array([int(a) for a in area_codes])[rng.integers(0, len(area_codes), n)]
     exchange = rng.integers(200, 1000, n)
     exchange = np.where(exchange % 100 == 11, exchange + 1, exchange)
     line = rng.integers(0, 10_000, n)
-    return "(" + area + ") " + _format(exchange, 3) + "-" + _format(line, 4)
+    return _formatted(["(", (area, 3), ") ", (exchange, 3), "-", (line, 4)])
 
 
 def names_and_addresses(
@@ -94,5 +94,18 @@ def names_and_addresses(
     }
 
 
-def _format(values: np.ndarray, width: int) -> np.ndarray:
-    return np.char.zfill(np.asarray(values).astype(str), width).astype(object)
+def _formatted(parts: list[str | tuple[np.ndarray, int]]) -> np.ndarray:
+    """Fixed-width strings from literal pieces and zero-padded numbers, built as ASCII bytes."""
+    n = next(len(p[0]) for p in parts if isinstance(p, tuple))
+    columns = []
+    for part in parts:
+        if isinstance(part, str):
+            columns.extend(np.full(n, ord(ch), np.uint8) for ch in part)
+        else:
+            values, width = part
+            columns.extend(
+                (values // 10 ** (width - 1 - i) % 10 + ord("0")).astype(np.uint8)
+                for i in range(width)
+            )
+    matrix = np.ascontiguousarray(np.stack(columns, axis=1))
+    return matrix.view(f"S{matrix.shape[1]}").ravel().astype(str)

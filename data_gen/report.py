@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from configs.data_gen import DataGenConfig
+
 RESPIRATORY_PREFIXES = ("J09", "J10", "J11", "J12", "J13", "J14", "J15", "J16", "J17", "J18", "J44")
 WINTER_MONTHS, SUMMER_MONTHS = (12, 1, 2), (6, 7, 8)
 FOLLOW_UP_DAYS = 30
@@ -116,3 +118,23 @@ def calibration(
             10.0,
         ),
     ]
+
+
+def diagnosis_shares(encounters: pd.DataFrame, config: DataGenConfig) -> pd.DataFrame:
+    """Share of each principal-diagnosis group among admissions of its kind, against its target."""
+    rows = []
+    for elective in (False, True):
+        groups = [g for g in config.diagnoses if g.elective == elective]
+        kind = encounters["admission_type"].eq("elective") == elective
+        codes = encounters.loc[kind, "primary_dx_code"]
+        total = sum(g.share for g in groups)
+        rows += [
+            {
+                "group": g.name,
+                "kind": "elective" if elective else "unplanned",
+                "share": codes.isin(g.codes).mean() if len(codes) else np.nan,
+                "target": g.share / total,
+            }
+            for g in groups
+        ]
+    return pd.DataFrame(rows)

@@ -29,34 +29,10 @@ LAB_TESTS = {  # name: (unit, LOINC code); lactate last: it is drawn at admissio
 ACVPU_NOT_ALERT = np.array(["C", "V", "P", "U"], dtype=object)
 ACVPU_NOT_ALERT_SHARE = np.array([0.6, 0.25, 0.1, 0.05])
 # Unplanned arrivals by hour of day: quiet at night, busiest in the afternoon and evening.
-ARRIVAL_BY_HOUR = np.array(
-    [
-        2,
-        2,
-        1.5,
-        1.2,
-        1,
-        1,
-        1.2,
-        1.6,
-        2.4,
-        3.2,
-        3.8,
-        4,
-        4,
-        4,
-        4,
-        4,
-        4,
-        4,
-        3.8,
-        3.6,
-        3.2,
-        2.8,
-        2.4,
-        2.2,
-    ]
-)
+# fmt: off
+ARRIVAL_BY_HOUR = np.array([2, 2, 1.5, 1.2, 1, 1, 1.2, 1.6, 2.4, 3.2, 3.8, 4,
+                            4, 4, 4, 4, 4, 4, 3.8, 3.6, 3.2, 2.8, 2.4, 2.2])
+# fmt: on
 COMPLICATION_CODE = "T81.89XA"
 ANAEMIA_CODE, HYPONATRAEMIA_CODE, AKI_CODE = "D64.9", "E87.1", "N17.9"
 
@@ -76,10 +52,10 @@ class WorldPlan:
     affinity: np.ndarray  # [group, comorbidity]: log odds multiplier
     unplanned_groups: np.ndarray
     elective_groups: np.ndarray
-    groups: dict[
-        str, np.ndarray
-    ]  # per diagnosis group attribute; procedure arrays are [group, 1 + slot]
+    # Per diagnosis group attribute; procedure arrays are [group, slot], slot 0 meaning none.
+    groups: dict[str, np.ndarray]
     comorbidity_lab_shifts: np.ndarray  # [comorbidity, lab test]
+    dx_log_weights: np.ndarray  # [unplanned group]: calibrated base log-weights
 
     @property
     def n_blocks(self) -> int:
@@ -110,6 +86,7 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
         cdfs.append(np.concatenate([[0.0], np.cumsum(density) / density.sum()]))
 
     names = [c.name for c in config.comorbidities]
+    charlson_weights = np.array([c.charlson_weight for c in config.comorbidities], dtype=float)
     superseded_by = np.full(len(names), -1)
     for index, c in enumerate(config.comorbidities):
         if c.supersedes is not None:
@@ -164,13 +141,16 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
         span_days=span_days,
         calendar_cdf=np.array(cdfs),
         comorbidity_names=names,
-        charlson_weights=np.array([c.charlson_weight for c in config.comorbidities], dtype=float),
+        charlson_weights=charlson_weights,
         superseded_by=superseded_by,
         affinity=affinity,
         unplanned_groups=np.flatnonzero(~elective),
         elective_groups=np.flatnonzero(elective),
         groups=groups,
         comorbidity_lab_shifts=_lab_shift_matrix([c.lab_shifts for c in config.comorbidities]),
+        dx_log_weights=_calibrated_dx_weights(
+            config, superseded_by, charlson_weights, affinity, np.flatnonzero(~elective)
+        ),
     )
 
 
@@ -228,10 +208,78 @@ class Patients:
     elective_rate: np.ndarray
     ed_rate: np.ndarray
     dx_probabilities: np.ndarray  # [patient, unplanned group]
-    code_choice: (
-        np.ndarray
-    )  # [patient, comorbidity]: which of the condition's codes this patient carries
+    # [patient, comorbidity]: which of the condition's codes this patient carries
+    code_choice: np.ndarray
     table: pd.DataFrame
+
+
+def _health(
+    c: DataGenConfig,
+    superseded_by: np.ndarray,
+    charlson_weights: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+) -> dict[str, np.ndarray]:
+    """Age, latent frailty, chronic conditions, true Charlson index and unplanned admission rate."""
+    pop, use = c.population, c.utilisation
+    age = pop.age_min + (pop.age_max - pop.age_min) * rng.beta(*pop.age_beta, n)
+    frailty = rng.normal(pop.frailty_per_decade * _decades(age), 1.0)
+    logits = np.array([_logit(x.prevalence_at_65) for x in c.comorbidities])
+    slopes = np.log([x.odds_ratio_per_decade for x in c.comorbidities])
+    linear = logits + np.outer(_decades(age), slopes) + pop.comorbidity_frailty * frailty[:, None]
+    comorbid = rng.random(linear.shape) < _sigmoid(linear)
+    counted = comorbid.copy()
+    severer = superseded_by >= 0
+    counted[:, severer] &= ~comorbid[:, superseded_by[severer]]
+    charlson = counted.astype(float) @ charlson_weights
+    unplanned_rate = use.unplanned_admissions_per_year * np.exp(
+        use.age_per_decade * _decades(age) + use.charlson * charlson + use.frailty * frailty
+    )
+    return {
+        "age": age,
+        "frailty": frailty,
+        "comorbid": comorbid,
+        "charlson": charlson,
+        "unplanned_rate": unplanned_rate,
+    }
+
+
+def _diagnosis_probabilities(
+    log_weights: np.ndarray, comorbid: np.ndarray, affinity: np.ndarray
+) -> np.ndarray:
+    """[patient, unplanned group]: principal-diagnosis probabilities of an unplanned admission."""
+    logits = log_weights + comorbid.astype(float) @ affinity.T
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def _calibrated_dx_weights(
+    c: DataGenConfig,
+    superseded_by: np.ndarray,
+    charlson_weights: np.ndarray,
+    affinity: np.ndarray,
+    unplanned: np.ndarray,
+    cohort: int = 50_000,
+    rounds: int = 30,
+) -> np.ndarray:
+    """Base log-weights that give each unplanned group its configured share of admissions.
+
+    Comorbidity affinity raises some groups (a COPD exacerbation needs COPD); a fixed-point
+    iteration on a seeded reference cohort, weighted by each patient's admission rate, offsets it.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(c.seed, spawn_key=(2**32 - 1,)))
+    health = _health(c, superseded_by, charlson_weights, rng, cohort)
+    target = np.array([c.diagnoses[g].share for g in unplanned])
+    target = target / target.sum()
+    log_weights = np.log(target)
+    rate = health["unplanned_rate"] / health["unplanned_rate"].sum()
+    for _ in range(rounds):
+        probabilities = _diagnosis_probabilities(
+            log_weights, health["comorbid"], affinity[unplanned]
+        )
+        achieved = rate @ probabilities
+        log_weights = log_weights + np.log(target / achieved)
+    return log_weights
 
 
 def _patients(plan: WorldPlan, rng: np.random.Generator, block: int) -> Patients:
@@ -241,7 +289,10 @@ def _patients(plan: WorldPlan, rng: np.random.Generator, block: int) -> Patients
     n = min(c.block_size, c.n_patients - first)
     index = np.arange(first + 1, first + n + 1, dtype=np.int64)
 
-    age = pop.age_min + (pop.age_max - pop.age_min) * rng.beta(*pop.age_beta, n)
+    health = _health(c, plan.superseded_by, plan.charlson_weights, rng, n)
+    age, frailty, comorbid, charlson = (
+        health[k] for k in ("age", "frailty", "comorbid", "charlson")
+    )
     female = rng.random(n) < pop.female_share
     race = _shares(rng, n, pop.race_shares, RACES)
     hispanic = rng.random(n) < pop.hispanic_share
@@ -250,31 +301,15 @@ def _patients(plan: WorldPlan, rng: np.random.Generator, block: int) -> Patients
         _shares(rng, n, pop.payer_shares_under_65, PAYERS),
         _shares(rng, n, pop.payer_shares_65_plus, PAYERS),
     )
-    frailty = rng.normal(pop.frailty_per_decade * _decades(age), 1.0)
     facility_share = np.array([f.patient_share for f in c.facilities])
     home = _choice(rng, np.broadcast_to(facility_share, (n, len(facility_share))))
-
-    logits = np.array([_logit(x.prevalence_at_65) for x in c.comorbidities])
-    slopes = np.log([x.odds_ratio_per_decade for x in c.comorbidities])
-    linear = logits + np.outer(_decades(age), slopes) + 0.5 * frailty[:, None]
-    comorbid = rng.random(linear.shape) < _sigmoid(linear)
-    counted = comorbid.copy()
-    severer = plan.superseded_by >= 0
-    counted[:, severer] &= ~comorbid[:, plan.superseded_by[severer]]
-    charlson = counted.astype(float) @ plan.charlson_weights
-
-    unplanned_rate = use.unplanned_admissions_per_year * np.exp(
-        use.age_per_decade * _decades(age) + use.charlson * charlson + use.frailty * frailty
-    )
     elective_rate = np.full(n, use.elective_admissions_per_year)
     ed_rate = use.ed_visits_per_year * np.exp(
         use.ed_frailty * frailty + _lookup(payer, use.ed_payer)
     )
-    unplanned = plan.unplanned_groups
-    base = np.log([c.diagnoses[g].share for g in unplanned])
-    dx_logits = base + comorbid.astype(float) @ plan.affinity[unplanned].T
-    dx_probabilities = np.exp(dx_logits - dx_logits.max(axis=1, keepdims=True))
-    dx_probabilities /= dx_probabilities.sum(axis=1, keepdims=True)
+    dx_probabilities = _diagnosis_probabilities(
+        plan.dx_log_weights, comorbid, plan.affinity[plan.unplanned_groups]
+    )
 
     birth = plan.start - (age * 365.25 * 86400).astype("timedelta64[s]")
     zip3 = np.empty(n, dtype=object)
@@ -306,20 +341,20 @@ def _patients(plan: WorldPlan, rng: np.random.Generator, block: int) -> Patients
         }
     )
     return Patients(
-        index,
-        age,
-        female,
-        payer,
-        frailty,
-        home,
-        comorbid,
-        charlson,
-        unplanned_rate,
-        elective_rate,
-        ed_rate,
-        dx_probabilities,
-        code_choice,
-        table,
+        index=index,
+        age=age,
+        female=female,
+        payer=payer,
+        frailty=frailty,
+        home_facility=home,
+        comorbid=comorbid,
+        charlson=charlson,
+        unplanned_rate=health["unplanned_rate"],
+        elective_rate=elective_rate,
+        ed_rate=ed_rate,
+        dx_probabilities=dx_probabilities,
+        code_choice=code_choice,
+        table=table,
     )
 
 
@@ -744,7 +779,7 @@ def _weibull_cdf(plan: WorldPlan, days: np.ndarray | float) -> np.ndarray:
 
 
 def _timeline(stays: dict[str, np.ndarray]) -> np.ndarray:
-    """Which candidate stays happen: no overlap with an earlier stay, no stay after a death."""
+    """Stays that happen: none overlaps an earlier one, follows a death or lost its cause."""
     order = np.lexsort((stays["admit_h"], stays["patient"]))
     keep = np.zeros(len(order), dtype=bool)
     patient, admit, discharge = (

@@ -1,0 +1,1 @@
+"""Benchmarks: each writes JSON results under benchmarks/results/."""

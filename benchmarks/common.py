@@ -1,0 +1,59 @@
+"""Shared benchmark helpers: timing a command with the peak memory of its whole process tree."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def run_measured(command: list[str], sample_seconds: float = 0.05) -> dict[str, float]:
+    """Run a command; return its wall time and the peak RSS summed over it and its children."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        parent = psutil.Process(process.pid)
+        while not done.is_set():
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(sample_seconds)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
+    return {"seconds": elapsed, "peak_rss_mib": peak / 2**20}
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def write_results(name: str, results: dict) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
+    return path
