@@ -18,6 +18,7 @@ from data_gen import report as rep
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)
 
 Overrides = Annotated[
     list[str] | None, typer.Argument(help="key=value overrides, e.g. n_patients=5000 workers=2")
@@ -32,7 +33,7 @@ def _settings(profile: str | None, overrides: list[str] | None) -> Settings:
     try:
         return load_settings(profile, overrides or [])
     except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
+        errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -85,7 +86,7 @@ def report_command(
     """Print the world's headline figures against their calibration targets."""
     settings = _settings(profile, overrides)
     if not (data_dir / "raw" / gen.MANIFEST).exists():
-        console.print(f"[red]no generated world in {data_dir}/raw: run `make data` first[/red]")
+        errors.print(f"[red]no generated world in {data_dir}/raw: run `make data` first[/red]")
         raise typer.Exit(1)
     config = settings.data_gen
     checks = rep.calibration(
@@ -93,7 +94,7 @@ def report_command(
     )
     table = Table(title=f"Calibration of {data_dir}/raw against the brief's targets")
     for column in ("figure", "value", "target", ""):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "figure")
     for check in checks:
         table.add_row(
             check.name,

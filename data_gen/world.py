@@ -904,13 +904,21 @@ def _tables(
     s = {key: value[kept] for key, value in stays.items() if key != "lab_rows"}
     admit_h, los_h = s["admit_h"], s["los_h"]
 
+    groups = np.array(c.diagnoses, dtype=object)[s["group"]]
+    primary_dx = np.array(
+        [
+            g.codes[i % len(g.codes)]
+            for g, i in zip(groups, rng.integers(0, 1 << 30, len(kept)), strict=True)
+        ],
+        dtype=object,
+    )
     ed_visits, ed_wait_h = _ed_visits(plan, rng, patients, s, encounter_id)
     tables = {
         "patients": patients.table,
         "ed_visits": ed_visits,
         "vitals": None,
         "labs": _labs_table(plan, stays["lab_rows"], kept, encounter_id, admit_h),
-        "diagnoses": _diagnoses_table(plan, rng, patients, s, encounter_id),
+        "diagnoses": _diagnoses_table(plan, rng, patients, s, encounter_id, primary_dx),
         "procedures": _procedures_table(plan, rng, s, encounter_id),
     }
     tables["vitals"], tables["oracle_vitals"] = _vitals_tables(plan, rng, patients, s, encounter_id)
@@ -928,14 +936,6 @@ def _tables(
     responded = ~s["died"] & (rng.random(len(kept)) < sat.response_rate)
     satisfaction = pd.array(
         np.where(responded, np.clip(np.round(score), 0, 10), np.nan), dtype="Int8"
-    )
-    groups = np.array(c.diagnoses, dtype=object)[s["group"]]
-    primary_dx = np.array(
-        [
-            g.codes[i % len(g.codes)]
-            for g, i in zip(groups, rng.integers(0, 1 << 30, len(kept)), strict=True)
-        ],
-        dtype=object,
     )
     tables["encounters"] = pd.DataFrame(
         {
@@ -1117,18 +1117,12 @@ def _diagnoses_table(
     patients: Patients,
     s: dict[str, np.ndarray],
     encounter_id: np.ndarray,
+    primary_dx: np.ndarray,
 ) -> pd.DataFrame:
     """Principal diagnosis, coded chronic conditions and acute secondary diagnoses of each stay."""
     c = plan.config
     n = len(encounter_id)
-    stay_parts, code_parts, poa_parts = [np.arange(n)], [], [np.ones(n, bool)]
-    groups = np.array(c.diagnoses, dtype=object)[s["group"]]
-    choice = rng.integers(0, 1 << 30, n)
-    code_parts.append(
-        np.array(
-            [g.codes[i % len(g.codes)] for g, i in zip(groups, choice, strict=True)], dtype=object
-        )
-    )
+    stay_parts, code_parts, poa_parts = [np.arange(n)], [primary_dx], [np.ones(n, bool)]
     comorbid = patients.comorbid[s["patient"]]
     coded = comorbid & (rng.random(comorbid.shape) < c.population.comorbidity_coding_rate)
     stay, condition = np.nonzero(coded)
