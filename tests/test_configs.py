@@ -65,31 +65,31 @@ def test_every_setting_is_commented(path: Path):
     assert uncommented == []
 
 
-def test_unknown_key_is_rejected_naming_file_and_key(config_copy: Path):
-    _edit(config_copy / "data_gen.yaml", lambda d: d["length_of_stay"].update(sigmaa=0.5))
+@pytest.mark.parametrize(
+    ("file", "section", "key", "value", "expected"),
+    [
+        (
+            "data_gen.yaml", "length_of_stay", "sigmaa", 0.5,
+            ["data_gen.yaml: data_gen.length_of_stay.sigmaa: unknown key"],
+        ),
+        (
+            "data_gen.yaml", "population", "female_share", 1.5,
+            ["data_gen.yaml: data_gen.population.female_share", "less than or equal to 1", "1.5"],
+        ),
+        (
+            "profiles/small.yaml", "data_gen", "n_patients", -5,
+            ["small.yaml: data_gen.n_patients", "greater than or equal to 100"],
+        ),
+    ],
+)  # fmt: skip
+def test_bad_setting_in_a_file_names_the_file_the_key_and_the_problem(
+    config_copy: Path, file: str, section: str, key: str, value: object, expected: list[str]
+):
+    _edit(config_copy / file, lambda d: d[section].update({key: value}))
     with pytest.raises(ConfigError) as error:
         load_settings("small", config_dir=config_copy)
-    message = str(error.value)
-    assert "data_gen.yaml" in message
-    assert "data_gen.length_of_stay.sigmaa" in message
-    assert "unknown key" in message
-
-
-def test_out_of_range_value_names_file_key_and_bound(config_copy: Path):
-    _edit(config_copy / "data_gen.yaml", lambda d: d["population"].update(female_share=1.5))
-    with pytest.raises(ConfigError) as error:
-        load_settings("small", config_dir=config_copy)
-    message = str(error.value)
-    assert "data_gen.yaml: data_gen.population.female_share" in message
-    assert "less than or equal to 1" in message
-    assert "1.5" in message
-
-
-def test_error_in_a_profile_names_the_profile_file(config_copy: Path):
-    _edit(config_copy / "profiles" / "small.yaml", lambda d: d["data_gen"].update(n_patients=-5))
-    with pytest.raises(ConfigError) as error:
-        load_settings("small", config_dir=config_copy)
-    assert "small.yaml: data_gen.n_patients" in str(error.value)
+    for fragment in expected:
+        assert fragment in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
-"""The world is calibrated and its causal model behaves as documented (on a 20,000-patient world)."""
+"""The world is calibrated and its causal model behaves as documented (20,000 patients)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -22,18 +24,25 @@ def calibration_world(tmp_path_factory):
     tables["oracle"] = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
     tables["oracle_vitals"] = pd.read_parquet(data_dir / "oracle" / "vitals.parquet")
     config = settings.data_gen
-    return tables, config, pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
+    return SimpleNamespace(
+        tables=tables,
+        config=config,
+        start=pd.Timestamp(config.start_date),
+        end=pd.Timestamp(config.end_date),
+    )
 
 
 def test_headline_figures_meet_the_brief(calibration_world):
-    tables, _, start, end = calibration_world
-    off = [c for c in rep.calibration(tables, start, end) if not c.ok]
+    w = calibration_world
+    tables = w.tables
+    off = [c for c in rep.calibration(tables, w.start, w.end) if not c.ok]
     assert off == []
 
 
 def test_principal_diagnoses_keep_their_configured_shares(calibration_world):
-    tables, config, _, _ = calibration_world
-    shares = rep.diagnosis_shares(tables["encounters"], config)
+    w = calibration_world
+    tables = w.tables
+    shares = rep.diagnosis_shares(tables["encounters"], w.config)
     error = (shares["share"] - shares["target"]).abs()
     assert (error <= np.maximum(0.3 * shares["target"], 0.004)).all(), shares[
         error > 0.3 * shares["target"]
@@ -44,7 +53,8 @@ def test_principal_diagnoses_keep_their_configured_shares(calibration_world):
 
 
 def test_oracle_expectations_match_realised_outcomes(calibration_world):
-    tables, _, _, end = calibration_world
+    w = calibration_world
+    tables = w.tables
     e = tables["encounters"].merge(tables["oracle"], on="encounter_id")
     assert rep.los_days(e).mean() == pytest.approx(e["expected_los_days"].mean(), rel=0.03)
     assert e["total_cost_usd"].mean() == pytest.approx(e["expected_cost_usd"].mean(), rel=0.03)
@@ -59,9 +69,10 @@ def test_oracle_expectations_match_realised_outcomes(calibration_world):
 
 
 def test_readmission_oracle_is_calibrated(calibration_world):
-    tables, _, _, end = calibration_world
+    w = calibration_world
+    tables = w.tables
     e = tables["encounters"].merge(tables["oracle"], on="encounter_id")
-    index = rep.index_stays(e, end)
+    index = rep.index_stays(e, w.end)
     realised = rep.readmitted_within(e, 30)[index].astype(float)
     oracle = e.loc[index, "p_readmit_30d"]
     standard_error = np.sqrt(oracle.mean() * (1 - oracle.mean()) / index.sum())
@@ -72,7 +83,8 @@ def test_readmission_oracle_is_calibrated(calibration_world):
 
 
 def test_deterioration_oracle_is_calibrated(calibration_world):
-    tables, _, _, _ = calibration_world
+    w = calibration_world
+    tables = w.tables
     v = tables["vitals"].merge(tables["oracle_vitals"], on="observation_id")
     v = v.merge(tables["encounters"][["encounter_id", "deterioration_at"]], on="encounter_id")
     v = v[v["p_deterioration_24h"].notna()]
@@ -82,7 +94,8 @@ def test_deterioration_oracle_is_calibrated(calibration_world):
 
 
 def test_deterioration_is_preceded_by_drifting_vitals(calibration_world):
-    tables, _, _, _ = calibration_world
+    w = calibration_world
+    tables = w.tables
     v = tables["vitals"].merge(tables["encounters"], on="encounter_id")
     hours_before = (v["deterioration_at"] - v["observed_at"]).dt.total_seconds() / 3600
     late = v[(hours_before > 0) & (hours_before <= 12)]
@@ -100,7 +113,8 @@ def test_deterioration_is_preceded_by_drifting_vitals(calibration_world):
 
 
 def test_treatment_protocols_are_confounded_by_severity(calibration_world):
-    tables, config, _, _ = calibration_world
+    w = calibration_world
+    tables = w.tables
     e = tables["encounters"]
     lactate = tables["labs"].query("test == 'lactate'").set_index("encounter_id")["value"]
     e = e.assign(lactate=e["encounter_id"].map(lactate))
@@ -110,13 +124,14 @@ def test_treatment_protocols_are_confounded_by_severity(calibration_world):
     )
     # The naive difference in success understates the enhanced protocol's true benefit.
     naive = by_protocol["treatment_success"].mean()
-    true_effect = config.treatment.protocols["enhanced"].true_effect_log_odds
+    true_effect = w.config.treatment.protocols["enhanced"].true_effect_log_odds
     naive_log_odds = np.log(naive / (1 - naive))
     assert naive_log_odds["enhanced"] - naive_log_odds["standard"] < true_effect - 0.2
 
 
 def test_costs_and_stays_depend_on_diagnosis_and_are_right_skewed(calibration_world):
-    tables, _, _, _ = calibration_world
+    w = calibration_world
+    tables = w.tables
     e = tables["encounters"]
     los = rep.los_days(e)
     by_code = los.groupby(e["primary_dx_code"].str[:3]).mean()
