@@ -94,14 +94,10 @@ def report_command(
     )
     table = Table(title=f"Calibration of {data_dir}/raw against the brief's targets")
     for column in ("figure", "value", "target", ""):
-        table.add_column(column, no_wrap=column == "figure")
+        table.add_column(column, no_wrap=True)
     for check in checks:
-        table.add_row(
-            check.name,
-            f"{check.value:,.3f} {check.unit}".strip(),
-            f"{check.low:,.3f} – {check.high:,.3f}",
-            "[green]ok[/green]" if check.ok else "[red]off[/red]",
-        )
+        verdict = "[green]ok[/green]" if check.ok else "[red]off[/red]"
+        table.add_row(check.name, check.show(check.value), check.target, verdict)
     console.print(table)
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
     table = Table(title="Principal-diagnosis groups: share of admissions of their kind")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -112,10 +113,9 @@ def generate(
     """Generate the world into ``data_dir/raw`` and ``data_dir/oracle``; return the manifest."""
     config = settings.data_gen
     plan = _plan(config)
-    staging = data_dir / f".staging-{plan.config.seed}-{id(plan)}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    (staging / "raw").mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=data_dir))
+    (staging / "raw").mkdir()
     (staging / "oracle").mkdir(parents=True)
     writers: dict[str, pq.ParquetWriter] = {}
     capacity = None

@@ -25,11 +25,28 @@ class Check:
     value: float
     low: float
     high: float
-    unit: str = ""
+    unit: str = "ratio"  # ratio, share, days or USD
 
     @property
     def ok(self) -> bool:
         return self.low <= self.value <= self.high
+
+    def show(self, value: float) -> str:
+        if self.unit == "share":
+            return f"{value:.1%}"
+        if self.unit == "USD":
+            return f"${value:,.0f}"
+        if self.unit == "days":
+            return f"{value:.2f} d"
+        return f"{value:.3f}"
+
+    @property
+    def target(self) -> str:
+        if np.isinf(self.high):
+            return f">= {self.show(self.low)}"
+        if np.isinf(self.low):
+            return f"<= {self.show(self.high)}"
+        return f"{self.show(self.low)} to {self.show(self.high)}"
 
 
 def load_raw(
@@ -87,15 +104,16 @@ def calibration(
     summer = respiratory[month.isin(SUMMER_MONTHS)].sum() / max(month.isin(SUMMER_MONTHS).sum(), 1)
     return [
         Check("mean length of stay", los.mean(), 4.0, 4.4, "days"),
-        Check("median / mean length of stay", los.median() / los.mean(), 0.0, 0.999),
-        Check("30-day unplanned readmission", readmitted[index].mean(), 0.11, 0.13),
+        Check("median / mean length of stay", los.median() / los.mean(), -np.inf, 0.999),
+        Check("30-day unplanned readmission", readmitted[index].mean(), 0.11, 0.13, "share"),
         Check(
-            "readmission: Medicare minus commercial",
+            "readmission, Medicare - commercial",
             by_payer.get("medicare", np.nan) - by_payer.get("commercial", np.nan),
             0.005,
-            1.0,
+            np.inf,
+            "share",
         ),
-        Check("treatment success", encounters["treatment_success"].mean(), 0.83, 0.87),
+        Check("treatment success", encounters["treatment_success"].mean(), 0.83, 0.87, "share"),
         Check(
             "mean cost per encounter", encounters["total_cost_usd"].mean(), 14_250, 15_750, "USD"
         ),
@@ -104,18 +122,20 @@ def calibration(
             bed_utilisation(encounters, tables["facilities"], start, end),
             0.75,
             0.81,
+            "share",
         ),
         Check(
             "in-hospital mortality",
             (encounters["discharge_disposition"] == "expired").mean(),
             0.015,
             0.03,
+            "share",
         ),
         Check(
-            "respiratory share of admissions, winter / summer",
+            "respiratory share, winter / summer",
             winter / max(summer, 1e-9),
             1.15,
-            10.0,
+            np.inf,
         ),
     ]
 
