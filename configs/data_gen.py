@@ -146,7 +146,7 @@ class Severity(Strict):
     event_hazard: tuple[Probability, Probability, Probability, Probability, Probability]
     death_share: tuple[Probability, Probability, Probability, Probability, Probability]
     icu_share: tuple[Probability, Probability, Probability, Probability, Probability]
-    direct_icu_probability: Probability
+    direct_icu_probability: tuple[Probability, Probability, Probability, Probability, Probability]
     icu_transfer_mean_days: Positive
     direct_icu_fraction: tuple[Probability, Probability]
 
@@ -257,6 +257,7 @@ class EmergencyDepartment(Strict):
     wait_median_minutes_by_esi: tuple[Positive, Positive, Positive, Positive, Positive]
     wait_sigma: Positive
     winter_wait_multiplier: Annotated[float, Field(ge=1.0, le=3.0)]
+    patience_min_minutes: NonNegative
     patience_mean_minutes: Positive
     treatment_median_hours: Positive
     admit_median_hours: Positive

@@ -455,7 +455,7 @@ def _draw_stays(
         + rng.normal(0.0, sev.group_noise_sd, n)
     )
     det_group = np.searchsorted(sev.group_thresholds, propensity, side="right")
-    direct_icu = (start_state >= 3) & (rng.random(n) < sev.direct_icu_probability)
+    direct_icu = rng.random(n) < np.asarray(sev.direct_icu_probability)[start_state]
     unit = np.where(direct_icu, "icu", G["unit"][group]).astype(object)
 
     # Lab baselines for the stay; the admission lactate drives protocol choice (confounding).
@@ -1239,7 +1239,9 @@ def _ed_visits(
         / 60.0
     )
     triage_h = arrival_h + rng.lognormal(np.log(ed.triage_median_minutes), 0.5, len(patient)) / 60.0
-    patience_h = rng.exponential(ed.patience_mean_minutes / 60.0, len(patient))
+    patience_h = (
+        ed.patience_min_minutes + rng.exponential(ed.patience_mean_minutes, len(patient))
+    ) / 60.0
     left = ~is_admitted & (esi >= 3) & (wait_h > patience_h)
     provider_h = triage_h + wait_h
     departure_h = np.where(
