@@ -26,29 +26,12 @@ import pyarrow.parquet as pq
 
 from configs import Settings
 from configs.data_gen import DataGenConfig
-from data_gen import world
+from data_gen import schema, world
 
-RAW_TABLES = (
-    "facilities",
-    "patients",
-    "encounters",
-    "diagnoses",
-    "procedures",
-    "vitals",
-    "labs",
-    "ed_visits",
-)
-ORACLE_TABLES = {
-    "oracle_encounters": "encounters",
-    "oracle_vitals": "vitals",
-    "oracle_patients": "patients",
-}
 MANIFEST = "manifest.json"
 # Settings that change how fast the world is made, not what it is.
 NON_IDENTITY_KEYS = ("workers",)
 BYTE_DEFINING_LIBRARIES = ("numpy", "pandas", "pyarrow", "faker")
-# Columns whose Arrow type differs from what pandas would infer.
-ARROW_TYPES = {"patients": {"birth_date": pa.date32()}}
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True}
 
 
@@ -85,18 +68,28 @@ def is_current(settings: Settings, data_dir: Path) -> bool:
     return present and recorded.get("fingerprint") == world_fingerprint(settings)
 
 
-def _block_tables(args: tuple[DataGenConfig, int]) -> dict[str, pa.Table]:
+def _destination(name: str) -> tuple[str, str, pa.Schema]:
+    """Folder, file stem and schema of one of the tables a block returns."""
+    if name.startswith("oracle_"):
+        stem = name.removeprefix("oracle_")
+        return "oracle", stem, schema.ORACLE[stem]
+    return "raw", name, schema.RAW[name]
+
+
+def _to_arrow(frame: pd.DataFrame, table_schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(
+        frame, schema=table_schema, preserve_index=False
+    ).replace_schema_metadata()
+
+
+def _block_tables(args: tuple[DataGenConfig, int]) -> tuple[pd.DataFrame, dict[str, pa.Table]]:
+    """One block's bed-day counts, and its tables in their written schemas."""
     config, block = args
     tables = world.generate_block(_plan(config), block)
-    arrow = {}
-    for name, frame in tables.items():
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        for column, kind in ARROW_TYPES.get(name, {}).items():
-            table = table.set_column(
-                table.schema.get_field_index(column), column, table[column].cast(kind)
-            )
-        arrow[name] = table
-    return arrow
+    capacity = tables.pop("capacity")
+    return capacity, {
+        name: _to_arrow(frame, _destination(name)[2]) for name, frame in tables.items()
+    }
 
 
 _PLAN_CACHE: dict[int, world.WorldPlan] = {}
@@ -111,7 +104,9 @@ def _plan(config: DataGenConfig) -> world.WorldPlan:
     return _PLAN_CACHE[key]
 
 
-def _blocks(config: DataGenConfig, n_blocks: int) -> Iterator[dict[str, pa.Table]]:
+def _blocks(
+    config: DataGenConfig, n_blocks: int
+) -> Iterator[tuple[pd.DataFrame, dict[str, pa.Table]]]:
     jobs = [(config, b) for b in range(n_blocks)]
     if config.workers == 1:
         yield from map(_block_tables, jobs)
@@ -139,18 +134,17 @@ def generate(
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=data_dir))
     (staging / "raw").mkdir()
-    (staging / "oracle").mkdir(parents=True)
+    (staging / "oracle").mkdir()
     writers: dict[str, pq.ParquetWriter] = {}
     capacity = None
     try:
-        for index, tables in enumerate(_blocks(config, plan.n_blocks)):
-            capacity_block = tables.pop("capacity").to_pandas()
-            capacity = capacity_block if capacity is None else capacity.add(capacity_block)
+        for index, (block_capacity, tables) in enumerate(_blocks(config, plan.n_blocks)):
+            capacity = block_capacity if capacity is None else capacity.add(block_capacity)
             for name, table in tables.items():
                 if name not in writers:
-                    writers[name] = pq.ParquetWriter(
-                        _staged_path(staging, name), table.schema, **PARQUET_OPTIONS
-                    )
+                    folder, stem, _ = _destination(name)
+                    path = staging / folder / f"{stem}.parquet"
+                    writers[name] = pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS)
                 writers[name].write_table(table, row_group_size=max(table.num_rows, 1))
             if progress:
                 progress(index + 1, plan.n_blocks)
@@ -159,7 +153,7 @@ def generate(
         capacity["facility_id"] = np.arange(1, len(config.facilities) + 1)
         facilities = facilities_table(config, capacity, plan.span_days)
         pq.write_table(
-            pa.Table.from_pandas(facilities, preserve_index=False),
+            _to_arrow(facilities, schema.RAW["facilities"]),
             staging / "raw" / "facilities.parquet",
             **PARQUET_OPTIONS,
         )
@@ -174,12 +168,6 @@ def generate(
             writer.close()
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def _staged_path(staging: Path, name: str) -> Path:
-    if name in ORACLE_TABLES:
-        return staging / "oracle" / f"{ORACLE_TABLES[name]}.parquet"
-    return staging / "raw" / f"{name}.parquet"
 
 
 def _swap(source: Path, target: Path) -> None:

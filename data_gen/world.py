@@ -522,7 +522,7 @@ def _draw_stays(
 
     # The latent severity chain, one step per vitals interval.
     chain = plan.chain
-    width = int(n_steps.max())
+    width = int(n_steps.max(initial=1))
     states = np.zeros((n, width), dtype=np.int8)
     state = start_state.astype(np.int64)
     event_step = np.full(n, -1)
@@ -841,8 +841,9 @@ def generate_block(plan: WorldPlan, block: int) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(np.random.SeedSequence(c.seed, spawn_key=(block,)))
     patients = _patients(plan, rng, block)
 
+    # Index admissions, then generation after generation of the readmissions they cause.
     batches, batch, offset = [], _index_admissions(plan, rng, patients), 0
-    while len(batch["patient"]):
+    while not batches or len(batch["patient"]):
         stays = _draw_stays(plan, rng, patients, batch)
         batches.append(stays)
         batch = _readmissions(plan, rng, patients, stays, offset)

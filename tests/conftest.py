@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from configs import Settings, load_settings
-from data_gen import generate
-from data_gen.generate import ORACLE_TABLES, RAW_TABLES
+from data_gen import generate, schema
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +27,7 @@ def small_world_dir(tmp_path_factory: pytest.TempPathFactory, small_settings: Se
 @pytest.fixture(scope="session")
 def small_world(small_world_dir: Path) -> dict[str, pd.DataFrame]:
     """Every raw and oracle table of the small world, by name (oracle tables as oracle_<name>)."""
-    tables = {t: pd.read_parquet(small_world_dir / "raw" / f"{t}.parquet") for t in RAW_TABLES}
-    for name, stem in ORACLE_TABLES.items():
-        tables[name] = pd.read_parquet(small_world_dir / "oracle" / f"{stem}.parquet")
+    tables = {t: pd.read_parquet(small_world_dir / "raw" / f"{t}.parquet") for t in schema.RAW}
+    for stem in schema.ORACLE:
+        tables[f"oracle_{stem}"] = pd.read_parquet(small_world_dir / "oracle" / f"{stem}.parquet")
     return tables

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from configs import load_settings
-from data_gen import generate, world
+from data_gen import generate, schema, world
 from data_gen.__main__ import app
 
 
@@ -112,3 +114,21 @@ def test_report_without_data_says_what_to_run(tmp_path):
     result = CliRunner().invoke(app, ["report", "--profile", "small", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "make data" in result.output
+
+
+def test_a_last_block_of_one_patient_without_stays_is_written(tmp_path):
+    overrides = [
+        "n_patients=201",
+        "block_size=200",
+        "utilisation.elective_admissions_per_year=1e-9",
+    ]
+    generate.generate(load_settings("small", overrides), tmp_path)
+    patients = pd.read_parquet(tmp_path / "raw" / "patients.parquet")
+    assert patients["patient_id"].tolist() == list(range(1, 202))
+
+
+def test_written_tables_have_exactly_the_declared_schemas(small_world_dir):
+    for folder, schemas in (("raw", schema.RAW), ("oracle", schema.ORACLE)):
+        for name, declared in schemas.items():
+            written = pq.read_schema(small_world_dir / folder / f"{name}.parquet")
+            assert written.remove_metadata().equals(declared), f"{folder}/{name}"
