@@ -33,6 +33,7 @@ ACVPU_NOT_ALERT_SHARE = np.array([0.6, 0.25, 0.1, 0.05])
 ARRIVAL_BY_HOUR = np.array([2, 2, 1.5, 1.2, 1, 1, 1.2, 1.6, 2.4, 3.2, 3.8, 4,
                             4, 4, 4, 4, 4, 4, 3.8, 3.6, 3.2, 2.8, 2.4, 2.2])
 # fmt: on
+WALK_IN_ESI_SHARE = np.array([0.01, 0.10, 0.42, 0.36, 0.11])  # ESI 1..5 of visits not admitted
 COMPLICATION_CODE = "T81.89XA"
 ANAEMIA_CODE, HYPONATRAEMIA_CODE, AKI_CODE = "D64.9", "E87.1", "N17.9"
 
@@ -1205,28 +1206,21 @@ def _ed_visits(
     walk_in_h = day * HOURS_PER_DAY + hour + rng.random(len(walk_in))
 
     admit_h = s["admit_h"][admitted]
-    arrival_h = np.concatenate(
-        [admit_h - rng.lognormal(np.log(ed.admit_median_hours), 0.45, len(admitted)), walk_in_h]
-    )
+    # Work-up and boarding take at least an hour between ED arrival and the inpatient bed.
+    boarding_h = np.maximum(1.0, rng.lognormal(np.log(ed.admit_median_hours), 0.45, len(admitted)))
+    arrival_h = np.concatenate([admit_h - boarding_h, walk_in_h])
     patient = np.concatenate([s["patient"][admitted], walk_in])
     is_admitted = np.arange(len(patient)) < len(admitted)
     academic = next(i for i, f in enumerate(c.facilities) if f.type == "academic")
-    walk_in_facility = np.where(
-        rng.random(len(walk_in)) < 0.88, patients.home_facility[walk_in], academic
-    )
+    home = rng.random(len(walk_in)) < c.utilisation.home_facility_share
+    walk_in_facility = np.where(home, patients.home_facility[walk_in], academic)
     facility = np.concatenate([s["facility"][admitted], walk_in_facility])
-    esi = np.concatenate(
-        [
-            np.clip(
-                np.round(
-                    3.2 - 0.8 * s["start_state"][admitted] + rng.normal(0, 0.6, len(admitted))
-                ),
-                1,
-                5,
-            ),
-            1 + _choice(rng, np.broadcast_to([0.01, 0.10, 0.42, 0.36, 0.11], (len(walk_in), 5))),
-        ]
-    ).astype(np.int64)
+    # Triage level: the sicker the admitted patient, the more urgent; walk-ins mostly ESI 3-4.
+    admitted_esi = np.round(
+        3.2 - 0.8 * s["start_state"][admitted] + rng.normal(0, 0.6, len(admitted))
+    )
+    walk_in_esi = 1 + _choice(rng, np.broadcast_to(WALK_IN_ESI_SHARE, (len(walk_in), 5)))
+    esi = np.clip(np.concatenate([admitted_esi, walk_in_esi]), 1, 5).astype(np.int64)
 
     month = (_at(plan, arrival_h).astype("datetime64[M]").astype(np.int64) % 12) + 1
     winter = np.isin(month, (12, 1, 2))
@@ -1276,9 +1270,7 @@ def _ed_visits(
     )
     dropped = np.zeros(len(walk_in), bool)
     dropped[pairs.loc[clash, "row"].to_numpy()] = True
-    valid = np.concatenate(
-        [np.ones(len(admitted), bool), ~dropped & (arrival_h[len(admitted) :] >= 0)]
-    )
+    valid = np.concatenate([np.ones(len(admitted), bool), ~dropped])
 
     frame = pd.DataFrame(
         {
