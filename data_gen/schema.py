@@ -128,6 +128,8 @@ ORACLE = {
     ),
     "vitals": _schema(
         ("observation_id", pa.int64()),
+        ("encounter_id", pa.int64()),
+        ("observed_at", TIME),
         ("severity_state", pa.int8()),
         ("p_deterioration_24h", pa.float64()),
     ),

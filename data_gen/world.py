@@ -1072,6 +1072,8 @@ def _vitals_tables(
     oracle = pd.DataFrame(
         {
             "observation_id": vitals["observation_id"].to_numpy(),
+            "encounter_id": vitals["encounter_id"].to_numpy(),
+            "observed_at": vitals["observed_at"].to_numpy(),
             "severity_state": state.astype(np.int8),
             "p_deterioration_24h": np.where(before_event, risk, np.nan),
         }
