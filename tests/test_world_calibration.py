@@ -85,7 +85,9 @@ def test_readmission_oracle_is_calibrated(calibration_world):
 def test_deterioration_oracle_is_calibrated(calibration_world):
     w = calibration_world
     tables = w.tables
-    v = tables["vitals"].merge(tables["oracle_vitals"], on="observation_id")
+    v = tables["vitals"].merge(
+        tables["oracle_vitals"], on=["observation_id", "encounter_id", "observed_at"]
+    )
     v = v.merge(tables["encounters"][["encounter_id", "deterioration_at"]], on="encounter_id")
     v = v[v["p_deterioration_24h"].notna()]
     ahead = v["deterioration_at"] - v["observed_at"]
