@@ -20,13 +20,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from configs.data_gen import DataGenConfig
+from configs.features import FeaturesConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 PROFILES = ("small", "default", "large")
 DEFAULT_PROFILE = "default"
 PROFILE_ENV = "PROFILE"
 # One YAML file per top-level section; the section name is the file name.
-SECTION_FILES = {"data_gen": "data_gen.yaml"}
+SECTION_FILES = {"data_gen": "data_gen.yaml", "features": "features.yaml"}
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,7 @@ class Settings(BaseModel):
 
     profile: str
     data_gen: DataGenConfig
+    features: FeaturesConfig
 
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""
@@ -185,4 +187,11 @@ def _nearest_source(loc: tuple[str, ...], sources: Mapping[tuple[str, ...], str]
     return "configuration"
 
 
-__all__ = ["PROFILES", "ConfigError", "DataGenConfig", "Settings", "load_settings"]
+__all__ = [
+    "PROFILES",
+    "ConfigError",
+    "DataGenConfig",
+    "FeaturesConfig",
+    "Settings",
+    "load_settings",
+]
