@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from configs import ConfigError, Settings, load_settings
+from data_gen import corrupt
 from data_gen import generate as gen
 from data_gen import report as rep
 
@@ -106,6 +107,32 @@ def report_command(
     for row in shares.itertuples():
         table.add_row(row.group, row.kind, f"{row.share:.2%}", f"{row.target:.2%}")
     console.print(table)
+
+
+@app.command("corrupt")
+def corrupt_command(
+    rate: Annotated[
+        float, typer.Option(help="share of each table's rows to damage (0-0.5)")
+    ] = 0.02,
+    seed: Annotated[int, typer.Option(help="seed of the damage")] = 1,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Inject realistic faults into data/raw in place (for trying the ETL's quarantine)."""
+    if not 0.0 <= rate <= 0.5:
+        errors.print(f"[red]--rate must lie between 0 and 0.5 (got {rate})[/red]")
+        raise typer.Exit(2)
+    try:
+        counts = corrupt.corrupt_world(data_dir, rate, seed)
+    except FileNotFoundError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    table = Table(title=f"Faults injected into {data_dir}/raw (rate {rate:g}, seed {seed})")
+    for column in ("table", "fault", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for (name, fault), n in sorted(counts.items()):
+        table.add_row(name, fault, f"{n:,}")
+    console.print(table)
+    console.print("`make data` (or `generate --force`) brings back the clean world.")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def generate(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         )
         for part in ("oracle", "raw"):  # raw last: its manifest marks the pair complete
-            _swap(staging / part, data_dir / part)
+            swap(staging / part, data_dir / part)
     finally:
         for writer in writers.values():
             writer.close()
@@ -170,7 +170,7 @@ def generate(
     return manifest
 
 
-def _swap(source: Path, target: Path) -> None:
+def swap(source: Path, target: Path) -> None:
     """Replace ``target`` by ``source`` with renames, never leaving a half-written folder."""
     old = target.with_name(f".{target.name}.old")
     if old.exists():
@@ -206,11 +206,8 @@ def _manifest(settings: Settings, staging: Path) -> dict:
     for folder in ("raw", "oracle"):
         for path in sorted((staging / folder).glob("*.parquet")):
             key = path.stem if folder == "raw" else f"oracle/{path.stem}"
-            tables[key] = {
-                "file": f"../{folder}/{path.name}" if folder == "oracle" else path.name,
-                "rows": pq.ParquetFile(path).metadata.num_rows,
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            }
+            file = f"../{folder}/{path.name}" if folder == "oracle" else path.name
+            tables[key] = {"file": file, **table_entry(path)}
     return {
         "fingerprint": world_fingerprint(settings),
         "profile": settings.profile,
@@ -219,6 +216,14 @@ def _manifest(settings: Settings, staging: Path) -> dict:
         "git_commit": _git_commit(),
         "config": settings.data_gen.model_dump(mode="json", exclude=set(NON_IDENTITY_KEYS)),
         "tables": tables,
+    }
+
+
+def table_entry(path: Path) -> dict[str, object]:
+    """Row count and content hash of one written table, as the manifest records them."""
+    return {
+        "rows": pq.ParquetFile(path).metadata.num_rows,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
 
 
