@@ -1,0 +1,491 @@
+"""``python -m features build``: one feature table per task from the clean tables.
+
+The batch side of the feature code: it assembles, for every prediction point, the clinical inputs
+an application would send (what is recorded by the prediction time, nothing later), hands them to
+the shared functions in ``features.tasks``, and adds the labels, the clinical baseline, the
+generator's oracle value (``oracle_*``, never a feature), subgroup columns (``group_*``, never a
+feature) and the split. Output: data/features/<task>.parquet and a manifest of column roles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from configs import Settings
+from configs.features import FeaturesConfig
+from features import deidentify, tasks
+from features.io import atomic_folder, write_table
+
+TASKS = ("readmission", "los", "cost", "deterioration")
+FEATURES_DIR, MANIFEST = "features", "manifest.json"
+DETERIORATION_EVENTS = ("icu_transfer", "rapid_response", "death")
+ORACLE_WINDOW_HOURS = 24
+AGE_BANDS = [(18, 45, "18-44"), (45, 65, "45-64"), (65, 80, "65-79"), (80, 200, "80+")]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What each column of a task table is for."""
+
+    keys: list[str]
+    features: list[str]
+    labels: list[str]
+    baselines: list[str]
+    oracle: list[str]
+    groups: list[str]
+    split: str = "split"
+
+
+def roles(task: str, config: FeaturesConfig) -> Roles:
+    windows = config.tasks.readmission_windows_days
+    groups = ["group_sex", "group_age_band", "group_race", "group_payer"]
+    by_task = {
+        "readmission": Roles(
+            ["encounter_key", "patient_key", "prediction_time"],
+            tasks.feature_columns("readmission", config.tasks.trend_hours),
+            [f"readmitted_{w}d" for w in windows],
+            ["lace_score", "hospital_score"],
+            [f"oracle_p_readmit_{w}d" for w in windows],
+            groups,
+        ),
+        "los": Roles(
+            ["encounter_key", "patient_key", "prediction_time"],
+            tasks.feature_columns("los", config.tasks.trend_hours),
+            ["los_days", f"long_stay_{config.tasks.long_stay_days:g}d"],
+            ["baseline_los_days"],
+            ["oracle_expected_los_days"],
+            groups,
+        ),
+        "cost": Roles(
+            ["encounter_key", "patient_key", "prediction_time"],
+            tasks.feature_columns("cost", config.tasks.trend_hours),
+            ["total_cost_usd"],
+            ["baseline_cost_usd"],
+            ["oracle_expected_cost_usd"],
+            groups,
+        ),
+        "deterioration": Roles(
+            ["encounter_key", "patient_key", "prediction_time"],
+            tasks.feature_columns("deterioration", config.tasks.trend_hours),
+            [f"deteriorated_{config.tasks.deterioration_window_hours}h"],
+            ["news2_score"],
+            [f"oracle_p_deterioration_{config.tasks.deterioration_window_hours}h"],
+            groups,
+        ),
+    }
+    return by_task[task]
+
+
+# --------------------------------------------------------------------------------------------
+# Assembling cases from the clean tables
+
+
+def _history(
+    encounters: pd.DataFrame, ed_visits: pd.DataFrame, config: FeaturesConfig
+) -> pd.DataFrame:
+    """Per stay: admissions in the lookback before it, ED visits in the lookback (not its own)."""
+    stays = encounters[["encounter_key", "patient_key", "admitted_at"]]
+    pairs = stays.merge(
+        stays.rename(columns={"encounter_key": "other", "admitted_at": "other_at"}),
+        on="patient_key",
+    )
+    lookback = pd.Timedelta(days=config.tasks.admissions_lookback_days)
+    earlier = (pairs["other_at"] < pairs["admitted_at"]) & (
+        pairs["other_at"] >= pairs["admitted_at"] - lookback
+    )
+    admissions = pairs[earlier].groupby("encounter_key").size()
+    visits = stays.merge(
+        ed_visits[["patient_key", "arrival_at", "encounter_key"]],
+        on="patient_key",
+        suffixes=("", "_ed"),
+    )
+    ed_window = pd.Timedelta(days=config.tasks.ed_lookback_days)
+    own = visits["encounter_key_ed"] == visits["encounter_key"]
+    before = (visits["arrival_at"] < visits["admitted_at"]) & (
+        visits["arrival_at"] >= visits["admitted_at"] - ed_window
+    )
+    ed = visits[before & ~own.fillna(False)].groupby("encounter_key").size()
+    keys = encounters["encounter_key"]
+    return pd.DataFrame(
+        {
+            "prior_admissions_12m": keys.map(admissions).fillna(0).astype("int16").to_numpy(),
+            "ed_visits_6m": keys.map(ed).fillna(0).astype("int16").to_numpy(),
+        },
+        index=encounters.index,
+    )
+
+
+def _codes(diagnoses: pd.DataFrame, keys: pd.Series, present_on_admission_only: bool) -> pd.Series:
+    """Secondary diagnosis codes per stay, as lists (empty when none)."""
+    secondary = diagnoses[diagnoses["position"] > 1]
+    if present_on_admission_only:
+        secondary = secondary[secondary["present_on_admission"]]
+    lists = secondary.groupby("encounter_key")["code"].agg(list)
+    return keys.map(lists).apply(lambda codes: codes if isinstance(codes, list) else [])
+
+
+def _first_within(
+    frame: pd.DataFrame, time: str, cutoff: pd.Series, keys: pd.Series
+) -> pd.DataFrame:
+    """The earliest row of each stay recorded at or before the stay's cutoff time."""
+    limit = frame["encounter_key"].map(pd.Series(cutoff.to_numpy(), index=keys.to_numpy()))
+    early = frame[frame[time] <= limit].sort_values(time, kind="stable")
+    return early.groupby("encounter_key").first()
+
+
+def _labs_at(labs: pd.DataFrame, cutoff: pd.Series, keys: pd.Series, which: str) -> pd.DataFrame:
+    """Per stay and test, the first (``which='first'``) or last lab value drawn by the cutoff."""
+    limit = labs["encounter_key"].map(pd.Series(cutoff.to_numpy(), index=keys.to_numpy()))
+    drawn = labs[labs["drawn_at"] <= limit].sort_values("drawn_at", kind="stable")
+    values = drawn.groupby(["encounter_key", "test"])["value"].agg(which).unstack()
+    return values.reindex(columns=list(tasks.LAB_TESTS))
+
+
+def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+    """One row per stay with what is recorded by admission + ``admission_hours``."""
+    e = clean["encounters"]
+    facility_type = e["facility_id"].map(clean["facilities"].set_index("facility_id")["type"])
+    payer = e["patient_key"].map(clean["patients"].set_index("patient_key")["payer"])
+    cutoff = e["admitted_at"] + pd.Timedelta(hours=config.tasks.admission_hours)
+    vitals = _first_within(clean["vitals"], "observed_at", cutoff, e["encounter_key"]).reindex(
+        e["encounter_key"]
+    )
+    labs = _labs_at(clean["labs"], cutoff, e["encounter_key"], "first").reindex(e["encounter_key"])
+    cases = e[
+        [
+            "encounter_key",
+            "patient_key",
+            "admitted_at",
+            "discharged_at",
+            "age_years",
+            "admission_type",
+            "admission_source",
+            "unit",
+            "facility_id",
+            "primary_dx_code",
+            "treatment_protocol",
+        ]
+    ].assign(
+        sex=e["patient_key"].map(clean["patients"].set_index("patient_key")["sex"]),
+        payer=payer,
+        facility_type=facility_type,
+        comorbidity_codes=_codes(
+            clean["diagnoses"], e["encounter_key"], present_on_admission_only=True
+        ),
+        prediction_time=cutoff,
+    )
+    cases = pd.concat([cases, _history(e, clean["ed_visits"], config)], axis=1)
+    for sign in (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness"):
+        cases[f"admit_{sign}"] = vitals[sign].to_numpy()
+    for test in tasks.LAB_TESTS:
+        cases[f"admit_{test}"] = labs[test].to_numpy()
+    return cases
+
+
+def discharge_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+    """``admission_cases`` completed with what is known at discharge."""
+    cases = admission_cases(clean, config)
+    e = clean["encounters"]
+    keys = e["encounter_key"]
+    labs = _labs_at(clean["labs"], e["discharged_at"], keys, "last").reindex(keys)
+    procedures = clean["procedures"]
+    performed = procedures[
+        procedures["performed_at"]
+        <= procedures["encounter_key"].map(e.set_index("encounter_key")["discharged_at"])
+    ]
+    cases = cases.assign(
+        comorbidity_codes=_codes(clean["diagnoses"], keys, present_on_admission_only=False),
+        los_days=((e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400).to_numpy(),
+        icu_days=e["icu_days"].to_numpy(),
+        discharge_disposition=e["discharge_disposition"].to_numpy(),
+        procedure_count=keys.map(performed.groupby("encounter_key").size()).fillna(0).to_numpy(),
+        complication=e["complication"].to_numpy(),
+        deteriorated=e["deterioration_event"].isin(["icu_transfer", "rapid_response"]).to_numpy(),
+        prediction_time=e["discharged_at"].to_numpy(),
+    )
+    for test in tasks.DISCHARGE_LABS:
+        cases[f"discharge_{test}"] = labs[test].to_numpy()
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# Labels, splits and the tables
+
+
+def readmission_labels(
+    encounters: pd.DataFrame, windows: list[int], data_end: pd.Timestamp
+) -> pd.DataFrame:
+    """Unplanned readmission within each window of discharge (missing without full follow-up)."""
+    ordered = encounters.sort_values(["patient_key", "admitted_at"], kind="stable")
+    unplanned = ordered["admitted_at"].where(ordered["admission_type"] != "elective")
+    patient = ordered["patient_key"]
+    next_unplanned = unplanned.groupby(patient).shift(-1).groupby(patient).bfill()
+    gap = (next_unplanned - ordered["discharged_at"]).dt.total_seconds() / 86400
+    labels = {}
+    for window in windows:
+        followed = ordered["discharged_at"] + pd.Timedelta(days=window) <= data_end
+        labels[f"readmitted_{window}d"] = (gap <= window).astype("float64").where(followed)
+    return pd.DataFrame(labels).reindex(encounters.index)
+
+
+def assign_splits(
+    patient_key: pd.Series,
+    prediction_time: pd.Series,
+    data_start: pd.Timestamp,
+    data_end: pd.Timestamp,
+    config: FeaturesConfig,
+) -> pd.Series:
+    """train / validation / test by patient (keyed hash) and time (test: latest months), or NA."""
+    s = config.splits
+    share = patient_key.str[:8].apply(int, base=16) / 16**8
+    test_patient = share < s.test_patient_share
+    validation_patient = ~test_patient & (
+        share < s.test_patient_share + (1 - s.test_patient_share) * s.validation_patient_share
+    )
+    test_start = data_end - pd.DateOffset(months=s.test_months)
+    warmed_up = prediction_time >= data_start + pd.Timedelta(days=s.warm_up_days)
+    in_test_period = prediction_time >= test_start
+    split = pd.Series(pd.NA, index=patient_key.index, dtype="string")
+    split[test_patient & in_test_period] = "test"
+    split[~test_patient & ~in_test_period & warmed_up & validation_patient] = "validation"
+    split[~test_patient & ~in_test_period & warmed_up & ~validation_patient] = "train"
+    return split
+
+
+def _groups(cases: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    race = cases["patient_key"].map(patients.set_index("patient_key")["race"])
+    bands = pd.Series(pd.NA, index=cases.index, dtype="string")
+    for low, high, name in AGE_BANDS:
+        bands[(cases["age_years"] >= low) & (cases["age_years"] < high)] = name
+    return pd.DataFrame(
+        {
+            "group_sex": cases["sex"],
+            "group_age_band": bands,
+            "group_race": race,
+            "group_payer": cases["payer"],
+        },
+        index=cases.index,
+    )
+
+
+def _group_mean_baseline(table: pd.DataFrame, label: str) -> pd.Series:
+    """Mean label of the principal-diagnosis group in the training split (else the overall mean)."""
+    dx_columns = [c for c in table.columns if c.startswith("dx_group_")]
+    group = table[dx_columns].idxmax(axis=1)
+    train = table["split"] == "train"
+    means = table.loc[train, label].groupby(group[train]).mean()
+    return group.map(means).fillna(table.loc[train, label].mean())
+
+
+def build_tables(
+    clean: dict[str, pd.DataFrame], oracle: dict[str, pd.DataFrame], config: FeaturesConfig
+) -> dict[str, pd.DataFrame]:
+    """The four task tables. ``oracle`` holds the generator's values keyed by encounter_key."""
+    e = clean["encounters"]
+    data_start, data_end = e["admitted_at"].min().normalize(), e["admitted_at"].max()
+    t = config.tasks
+    tables = {}
+
+    discharge = discharge_cases(clean, config)
+    index_stay = ~e["discharge_disposition"].isin(["expired", "transfer"])
+    labels = readmission_labels(e, t.readmission_windows_days, data_end)
+    readmission = pd.concat(
+        [
+            discharge[["encounter_key", "patient_key", "prediction_time"]],
+            tasks.readmission_features(discharge),
+            labels,
+            _groups(discharge, clean["patients"]),
+        ],
+        axis=1,
+    )[index_stay & labels[f"readmitted_{t.readmission_windows_days[0]}d"].notna()]
+    oracle_e = oracle["encounters"].set_index("encounter_key")
+    for window in t.readmission_windows_days:
+        readmission[f"oracle_p_readmit_{window}d"] = readmission["encounter_key"].map(
+            oracle_e[f"p_readmit_{window}d"]
+        )
+    tables["readmission"] = readmission
+
+    admission = admission_cases(clean, config)
+    at_admission = pd.concat(
+        [
+            admission[["encounter_key", "patient_key", "prediction_time"]],
+            tasks.admission_features(admission),
+            _groups(admission, clean["patients"]),
+        ],
+        axis=1,
+    )
+    stayed = e["discharged_at"] > admission["prediction_time"]  # still in hospital when predicted
+    los_days = (e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400
+    los = at_admission.assign(
+        los_days=los_days,
+        **{f"long_stay_{t.long_stay_days:g}d": (los_days > t.long_stay_days).astype("int8")},
+    )
+    los["oracle_expected_los_days"] = los["encounter_key"].map(oracle_e["expected_los_days"])
+    tables["los"] = los[stayed]
+    cost = at_admission.assign(total_cost_usd=e["total_cost_usd"])
+    cost["oracle_expected_cost_usd"] = cost["encounter_key"].map(oracle_e["expected_cost_usd"])
+    tables["cost"] = cost[stayed]
+
+    tables["deterioration"] = _deterioration_table(clean, oracle["vitals"], config, admission)
+
+    for task, table in tables.items():
+        table["split"] = assign_splits(
+            table["patient_key"], table["prediction_time"], data_start, data_end, config
+        )
+        table = table[table["split"].notna()].reset_index(drop=True)
+        if task == "los":
+            table["baseline_los_days"] = _group_mean_baseline(table, "los_days")
+        if task == "cost":
+            table["baseline_cost_usd"] = _group_mean_baseline(table, "total_cost_usd")
+        r = roles(task, config)
+        tables[task] = table[
+            [
+                *r.keys,
+                *r.features,
+                *r.labels,
+                *[b for b in r.baselines if b not in r.features],
+                *r.oracle,
+                *r.groups,
+                r.split,
+            ]
+        ]
+    return tables
+
+
+def _deterioration_table(
+    clean: dict[str, pd.DataFrame],
+    oracle_vitals: pd.DataFrame,
+    config: FeaturesConfig,
+    admission: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per ward observation before the stay's first deterioration event."""
+    t = config.tasks
+    e = clean["encounters"]
+    ward = e["unit"] != "icu"
+    stays = admission.loc[
+        ward,
+        [
+            "encounter_key",
+            "patient_key",
+            "admitted_at",
+            "age_years",
+            "sex",
+            "payer",
+            "admission_type",
+            "primary_dx_code",
+            "comorbidity_codes",
+        ],
+    ].rename(columns={"encounter_key": "stay_key"})
+    event_at = e.loc[ward].set_index("encounter_key")["deterioration_at"]
+    vitals = clean["vitals"][clean["vitals"]["encounter_key"].isin(stays["stay_key"])]
+    before_event = vitals["encounter_key"].map(event_at)
+    vitals = vitals[before_event.isna() | (vitals["observed_at"] < before_event)].reset_index(
+        drop=True
+    )
+    observations = vitals.rename(columns={"encounter_key": "stay_key"})
+    labs = clean["labs"].rename(columns={"encounter_key": "stay_key"})
+    labs = labs[labs["stay_key"].isin(stays["stay_key"])]
+    features = tasks.deterioration_features(stays, observations, labs, t.trend_hours)
+    ahead = observations["stay_key"].map(event_at) - observations["observed_at"]
+    window = pd.Timedelta(hours=t.deterioration_window_hours)
+    label = ((ahead > pd.Timedelta(0)) & (ahead <= window)).astype("int8")
+    patient = observations["stay_key"].map(stays.set_index("stay_key")["patient_key"])
+    per_stay = stays.set_index("stay_key")
+    groups = _groups(
+        pd.DataFrame(
+            {
+                "patient_key": patient,
+                "age_years": observations["stay_key"].map(per_stay["age_years"]),
+                "sex": observations["stay_key"].map(per_stay["sex"]),
+                "payer": observations["stay_key"].map(per_stay["payer"]),
+            }
+        ),
+        clean["patients"],
+    )
+    # The generator's risk is for a 24-hour window; another window has no oracle.
+    oracle = oracle_vitals.set_index(["encounter_key", "observed_at"])["p_deterioration_24h"]
+    if t.deterioration_window_hours != ORACLE_WINDOW_HOURS:
+        oracle = oracle * np.nan
+    lookup = pd.MultiIndex.from_arrays([observations["stay_key"], observations["observed_at"]])
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "encounter_key": observations["stay_key"],
+                    "patient_key": patient,
+                    "prediction_time": observations["observed_at"],
+                }
+            ),
+            features,
+            pd.DataFrame(
+                {
+                    f"deteriorated_{t.deterioration_window_hours}h": label,
+                    f"oracle_p_deterioration_{t.deterioration_window_hours}h": oracle.reindex(
+                        lookup
+                    ).to_numpy(),
+                }
+            ),
+            groups,
+        ],
+        axis=1,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# I/O
+
+
+def load_oracle(data_dir: Path, key: bytes) -> dict[str, pd.DataFrame]:
+    """The generator's oracle tables, re-keyed with the same pseudonyms as the clean tables."""
+    encounters = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
+    encounters.insert(
+        0, "encounter_key", deidentify.pseudonyms(encounters.pop("encounter_id"), "encounter", key)
+    )
+    vitals = pd.read_parquet(
+        data_dir / "oracle" / "vitals.parquet",
+        columns=["encounter_id", "observed_at", "p_deterioration_24h"],
+    )
+    vitals.insert(
+        0, "encounter_key", deidentify.pseudonyms(vitals.pop("encounter_id"), "encounter", key)
+    )
+    vitals["observed_at"] = vitals["observed_at"].astype("datetime64[ns]")
+    return {"encounters": encounters, "vitals": vitals}
+
+
+def run_build(
+    settings: Settings, data_dir: Path, key_root: Path = Path()
+) -> dict[str, pd.DataFrame]:
+    config = settings.features
+    clean_dir = data_dir / "clean"
+    if not (clean_dir / "encounters.parquet").exists():
+        raise FileNotFoundError(f"no clean tables in {clean_dir}: run `make etl` first")
+    clean = {path.stem: pd.read_parquet(path) for path in sorted(clean_dir.glob("*.parquet"))}
+    oracle = load_oracle(data_dir, deidentify.load_key(config.etl, key_root))
+    tables = build_tables(clean, oracle, config)
+    with atomic_folder(data_dir / FEATURES_DIR) as folder:
+        manifest = {}
+        for task, table in tables.items():
+            write_table(table, folder / f"{task}.parquet")
+            r = roles(task, config)
+            manifest[task] = {
+                "rows": {
+                    split: int(n) for split, n in table["split"].value_counts().sort_index().items()
+                },
+                "label_mean": {label: float(table[label].mean()) for label in r.labels},
+                "roles": {
+                    "keys": r.keys,
+                    "features": r.features,
+                    "labels": r.labels,
+                    "baselines": r.baselines,
+                    "oracle": r.oracle,
+                    "groups": r.groups,
+                    "split": r.split,
+                },
+            }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return tables
