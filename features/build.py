@@ -125,8 +125,11 @@ def _codes(diagnoses: pd.DataFrame, keys: pd.Series, present_on_admission_only: 
     secondary = diagnoses[diagnoses["position"] > 1]
     if present_on_admission_only:
         secondary = secondary[secondary["present_on_admission"]]
-    lists = secondary.groupby("encounter_key")["code"].agg(list)
-    return keys.map(lists).apply(lambda codes: codes if isinstance(codes, list) else [])
+    secondary = secondary.sort_values("encounter_key", kind="stable")
+    stays, starts = np.unique(secondary["encounter_key"].to_numpy(), return_index=True)
+    groups = np.split(secondary["code"].to_numpy(dtype=object), starts[1:])
+    lists = dict(zip(stays.tolist(), (list(g) for g in groups), strict=True))
+    return pd.Series([lists.get(key, []) for key in keys.tolist()], index=keys.index, dtype=object)
 
 
 def _first_within(
@@ -187,9 +190,9 @@ def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> p
     return cases
 
 
-def discharge_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> pd.DataFrame:
     """``admission_cases`` completed with what is known at discharge."""
-    cases = admission_cases(clean, config)
+    cases = admission
     e = clean["encounters"]
     keys = e["encounter_key"]
     labs = _labs_at(clean["labs"], e["discharged_at"], keys, "last").reindex(keys)
@@ -242,7 +245,11 @@ def assign_splits(
 ) -> pd.Series:
     """train / validation / test by patient (keyed hash) and time (test: latest months), or NA."""
     s = config.splits
-    share = patient_key.str[:8].apply(int, base=16) / 16**8
+    # The key is a keyed hash: its leading digits are uniform on [0, 1).
+    unique = patient_key.dropna().unique()
+    share = patient_key.map(
+        dict(zip(unique, (int(k[:8], 16) / 16**8 for k in unique), strict=True))
+    )
     test_patient = share < s.test_patient_share
     validation_patient = ~test_patient & (
         share < s.test_patient_share + (1 - s.test_patient_share) * s.validation_patient_share
@@ -291,7 +298,8 @@ def build_tables(
     t = config.tasks
     tables = {}
 
-    discharge = discharge_cases(clean, config)
+    admission = admission_cases(clean, config)
+    discharge = discharge_cases(clean, admission)
     index_stay = ~e["discharge_disposition"].isin(["expired", "transfer"])
     labels = readmission_labels(e, t.readmission_windows_days, data_end)
     readmission = pd.concat(
@@ -310,7 +318,6 @@ def build_tables(
         )
     tables["readmission"] = readmission
 
-    admission = admission_cases(clean, config)
     at_admission = pd.concat(
         [
             admission[["encounter_key", "patient_key", "prediction_time"]],

@@ -435,30 +435,39 @@ def deterioration_features(
 
 def _trends(obs: pd.DataFrame, trend_hours: list[int]) -> pd.DataFrame:
     """Per window of N hours: the value now minus the last one at least N hours before, and the
-    highest and lowest values within the window (this observation included)."""
-    rows = obs[["stay_key", "observed_at", *TRENDED]].rename_axis("row").reset_index()
-    rows = rows.sort_values(["stay_key", "observed_at"], kind="stable")
+    highest and lowest values within the window (this observation included).
+
+    Works on one sorted array of (stay, time) keys, so that a window never reaches into another
+    stay, with binary search for the window starts: fast on a million observations, exact for
+    any spacing of the observations.
+    """
+    order = np.lexsort((obs["observed_at"].to_numpy(), obs["stay_key"].to_numpy()))
+    stay_code = pd.factorize(obs["stay_key"].to_numpy()[order])[0]
+    seconds = obs["observed_at"].to_numpy()[order].astype("datetime64[s]").astype(np.int64)
+    # Stays are placed a century apart on one time line: windows cannot cross between them.
+    timeline = stay_code.astype(np.float64) * 3.2e9 + (seconds - seconds.min())
+    positions = np.arange(len(order))
     columns = {}
     for hours in trend_hours:
-        window = pd.Timedelta(hours=hours)
-        earlier = pd.merge_asof(
-            rows.assign(target=rows["observed_at"] - window).sort_values("target"),
-            rows.rename(columns={"observed_at": "then"}).drop(columns="row").sort_values("then"),
-            left_on="target",
-            right_on="then",
-            by="stay_key",
-            direction="backward",
-            suffixes=("", "_then"),
-        ).set_index("row")
-        rolling = rows.set_index("observed_at").groupby("stay_key", sort=False)[list(TRENDED)]
-        rolling = rolling.rolling(window, closed="both")
-        highest = rolling.max().set_axis(rows["row"].to_numpy())
-        lowest = rolling.min().set_axis(rows["row"].to_numpy())
+        width = hours * 3600.0
+        first_inside = np.searchsorted(timeline, timeline - width, side="left")
+        last_before = np.searchsorted(timeline, timeline - width, side="right") - 1
+        has_before = (last_before >= 0) & (stay_code[np.maximum(last_before, 0)] == stay_code)
+        span = int((positions - first_inside).max(initial=0))
         for sign in TRENDED:
-            columns[f"{sign}_change_{hours}h"] = earlier[sign] - earlier[f"{sign}_then"]
-            columns[f"{sign}_max_{hours}h"] = highest[sign]
-            columns[f"{sign}_min_{hours}h"] = lowest[sign]
-    return pd.DataFrame(columns).reindex(obs.index)
+            values = obs[sign].to_numpy(dtype=np.float64)[order]
+            highest, lowest = values.copy(), values.copy()
+            for lag in range(1, span + 1):
+                inside = positions - lag >= first_inside
+                earlier = values[np.maximum(positions - lag, 0)]
+                highest = np.where(inside, np.fmax(highest, earlier), highest)
+                lowest = np.where(inside, np.fmin(lowest, earlier), lowest)
+            change = np.where(has_before, values - values[np.maximum(last_before, 0)], np.nan)
+            for name, result in (("change", change), ("max", highest), ("min", lowest)):
+                unsorted = np.empty_like(result)
+                unsorted[order] = result
+                columns[f"{sign}_{name}_{hours}h"] = unsorted
+    return pd.DataFrame(columns, index=obs.index)
 
 
 def _latest_labs(obs: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
