@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data train test lint format bench clean
+.PHONY: help setup data etl features train test lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,15 @@ data: $(INSTALLED) ## generate the synthetic world into data/raw and data/oracle
 	$(BIN)/python -m data_gen generate $(ARGS)
 	$(BIN)/python -m data_gen report $(ARGS)
 
-train: data ## the main job: set up, generate the world (training stages are not built yet)
-	@echo "The features and training stages are not built yet: 'make train' stops after the world."
+etl: data ## validate data/raw, quarantine bad rows, write the de-identified data/clean
+	$(BIN)/python -m features etl $(ARGS)
+
+features: etl ## one feature table per task in data/features, and the clinical scores' realism check
+	$(BIN)/python -m features build $(ARGS)
+	$(BIN)/python -m features report
+
+train: features ## the main job: set up, generate the world, ETL, features (training is not built yet)
+	@echo "The training stage is not built yet: 'make train' stops after the feature tables."
 
 test: $(INSTALLED) ## run the test suite on the small profile
 	$(BIN)/python -m pytest -n 2
@@ -45,7 +52,8 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/results/
-	$(BIN)/python -m benchmarks.bench_data_gen $(ARGS)
+	$(BIN)/python -m benchmarks.bench_data_gen
+	$(BIN)/python -m benchmarks.bench_features
 
 clean: ## remove generated data, reports, caches and the virtual environment
 	rm -rf data reports mlruns mlflow.db benchmarks/results $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -115,7 +115,7 @@ def _triage_before_arrival(frame, rows, rng):
     return _set(frame, rows, "triage_at", frame.loc[rows, "arrival_at"] - pd.Timedelta(hours=3))
 
 
-MALFORMED_ICD10 = ["I5O.9", "XYZ", "123.4", "A41.", "i50.9", "J44.1.2"]
+MALFORMED_ICD10 = ["I50-9", "XYZ", "123.4", "A41.", "i50.9", "J44.1.2"]
 FAULTS: dict[str, dict[str, Fault]] = {
     "patients": {
         "null": _nulls("patients"),
@@ -135,7 +135,7 @@ FAULTS: dict[str, dict[str, Fault]] = {
         "orphan": _orphan("encounter_id"),
     },
     "procedures": {
-        "malformed_icd10_pcs": _replace("code", ["0SRC0J", "0SRC0JO", "XYZ1234"]),
+        "malformed_icd10_pcs": _replace("code", ["0SRC0J", "0SRC0JI", "0sRC0J9"]),
         "orphan": _orphan("encounter_id"),
     },
     "vitals": {

@@ -9,8 +9,8 @@ feature) and the split. Output: data/features/<task>.parquet and a manifest of c
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ ORACLE_WINDOW_HOURS = 24
 AGE_BANDS = [(18, 45, "18-44"), (45, 65, "45-64"), (65, 80, "65-79"), (80, 200, "80+")]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Roles:
     """What each column of a task table is for."""
 
@@ -39,6 +39,12 @@ class Roles:
     oracle: list[str]
     groups: list[str]
     split: str = "split"
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column of the table, in order; a baseline score that is a feature appears once."""
+        ordered = [*self.keys, *self.features, *self.labels, *self.baselines, *self.oracle]
+        return list(dict.fromkeys([*ordered, *self.groups, self.split]))
 
 
 def roles(task: str, config: FeaturesConfig) -> Roles:
@@ -350,18 +356,28 @@ def build_tables(
         if task == "cost":
             table["baseline_cost_usd"] = _group_mean_baseline(table, "total_cost_usd")
         r = roles(task, config)
-        tables[task] = table[
-            [
-                *r.keys,
-                *r.features,
-                *r.labels,
-                *[b for b in r.baselines if b not in r.features],
-                *r.oracle,
-                *r.groups,
-                r.split,
-            ]
-        ]
+        tables[task] = table[r.columns]
     return tables
+
+
+def deterioration_points(
+    clean: dict[str, pd.DataFrame], config: FeaturesConfig, admission: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Ward observations before the stay's first deterioration event, their stays and features."""
+    e = clean["encounters"]
+    ward = (e["unit"] != "icu").to_numpy()
+    columns = ["encounter_key", "patient_key", "admitted_at", "age_years", "sex", "payer",
+               "admission_type", "primary_dx_code", "comorbidity_codes"]  # fmt: skip
+    stays = admission.loc[ward, columns].rename(columns={"encounter_key": "stay_key"})
+    event_at = e.loc[ward].set_index("encounter_key")["deterioration_at"]
+    vitals = clean["vitals"][clean["vitals"]["encounter_key"].isin(stays["stay_key"])]
+    before_event = vitals["encounter_key"].map(event_at)
+    vitals = vitals[before_event.isna() | (vitals["observed_at"] < before_event)]
+    observations = vitals.rename(columns={"encounter_key": "stay_key"}).reset_index(drop=True)
+    labs = clean["labs"].rename(columns={"encounter_key": "stay_key"})
+    labs = labs[labs["stay_key"].isin(stays["stay_key"])]
+    features = tasks.deterioration_features(stays, observations, labs, config.tasks.trend_hours)
+    return observations, stays, features
 
 
 def _deterioration_table(
@@ -370,77 +386,35 @@ def _deterioration_table(
     config: FeaturesConfig,
     admission: pd.DataFrame,
 ) -> pd.DataFrame:
-    """One row per ward observation before the stay's first deterioration event."""
     t = config.tasks
-    e = clean["encounters"]
-    ward = e["unit"] != "icu"
-    stays = admission.loc[
-        ward,
-        [
-            "encounter_key",
-            "patient_key",
-            "admitted_at",
-            "age_years",
-            "sex",
-            "payer",
-            "admission_type",
-            "primary_dx_code",
-            "comorbidity_codes",
-        ],
-    ].rename(columns={"encounter_key": "stay_key"})
-    event_at = e.loc[ward].set_index("encounter_key")["deterioration_at"]
-    vitals = clean["vitals"][clean["vitals"]["encounter_key"].isin(stays["stay_key"])]
-    before_event = vitals["encounter_key"].map(event_at)
-    vitals = vitals[before_event.isna() | (vitals["observed_at"] < before_event)].reset_index(
-        drop=True
-    )
-    observations = vitals.rename(columns={"encounter_key": "stay_key"})
-    labs = clean["labs"].rename(columns={"encounter_key": "stay_key"})
-    labs = labs[labs["stay_key"].isin(stays["stay_key"])]
-    features = tasks.deterioration_features(stays, observations, labs, t.trend_hours)
+    observations, stays, features = deterioration_points(clean, config, admission)
+    event_at = clean["encounters"].set_index("encounter_key")["deterioration_at"]
     ahead = observations["stay_key"].map(event_at) - observations["observed_at"]
     window = pd.Timedelta(hours=t.deterioration_window_hours)
     label = ((ahead > pd.Timedelta(0)) & (ahead <= window)).astype("int8")
-    patient = observations["stay_key"].map(stays.set_index("stay_key")["patient_key"])
-    per_stay = stays.set_index("stay_key")
-    groups = _groups(
-        pd.DataFrame(
-            {
-                "patient_key": patient,
-                "age_years": observations["stay_key"].map(per_stay["age_years"]),
-                "sex": observations["stay_key"].map(per_stay["sex"]),
-                "payer": observations["stay_key"].map(per_stay["payer"]),
-            }
-        ),
-        clean["patients"],
-    )
+    per_observation = stays.set_index("stay_key").reindex(observations["stay_key"]).reset_index()
     # The generator's risk is for a 24-hour window; another window has no oracle.
     oracle = oracle_vitals.set_index(["encounter_key", "observed_at"])["p_deterioration_24h"]
     if t.deterioration_window_hours != ORACLE_WINDOW_HOURS:
         oracle = oracle * np.nan
     lookup = pd.MultiIndex.from_arrays([observations["stay_key"], observations["observed_at"]])
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "encounter_key": observations["stay_key"],
-                    "patient_key": patient,
-                    "prediction_time": observations["observed_at"],
-                }
-            ),
-            features,
-            pd.DataFrame(
-                {
-                    f"deteriorated_{t.deterioration_window_hours}h": label,
-                    f"oracle_p_deterioration_{t.deterioration_window_hours}h": oracle.reindex(
-                        lookup
-                    ).to_numpy(),
-                }
-            ),
-            groups,
-        ],
-        axis=1,
+    keys = pd.DataFrame(
+        {
+            "encounter_key": observations["stay_key"],
+            "patient_key": per_observation["patient_key"],
+            "prediction_time": observations["observed_at"],
+        }
     )
+    outcome = pd.DataFrame(
+        {
+            f"deteriorated_{t.deterioration_window_hours}h": label,
+            f"oracle_p_deterioration_{t.deterioration_window_hours}h": oracle.reindex(
+                lookup
+            ).to_numpy(),
+        }
+    )
+    groups = _groups(per_observation, clean["patients"])
+    return pd.concat([keys, features, outcome, groups], axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,15 +458,7 @@ def run_build(
                     split: int(n) for split, n in table["split"].value_counts().sort_index().items()
                 },
                 "label_mean": {label: float(table[label].mean()) for label in r.labels},
-                "roles": {
-                    "keys": r.keys,
-                    "features": r.features,
-                    "labels": r.labels,
-                    "baselines": r.baselines,
-                    "oracle": r.oracle,
-                    "groups": r.groups,
-                    "split": r.split,
-                },
+                "roles": dataclasses.asdict(r),
             }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return tables

@@ -49,15 +49,7 @@ def rows(config: FeaturesConfig) -> list[dict[str, str]]:
     for task in TASKS:
         r = roles(task, config)
         when = PREDICTION_TIME[task].format(hours=config.tasks.admission_hours)
-        for column in [
-            *r.keys,
-            *r.features,
-            *r.labels,
-            *r.baselines,
-            *r.oracle,
-            *r.groups,
-            r.split,
-        ]:
+        for column in r.columns:
             if column in r.features:
                 spec = by_column[column]
                 level = column.removeprefix(f"{spec.name}_") if spec.levels else ""

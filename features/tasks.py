@@ -325,7 +325,7 @@ def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
         ],
         axis=1,
     )
-    return frame
+    return frame[feature_columns("los", [])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def readmission_features(cases: pd.DataFrame) -> pd.DataFrame:
         admissions_12m=frame["prior_admissions_12m"].fillna(0).to_numpy(),
         los_days=los_days.to_numpy(),
     )
-    return frame
+    return frame[feature_columns("readmission", [])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ def deterioration_features(
         ],
         axis=1,
     )
-    return frame.set_axis(observations.index)
+    return frame[feature_columns("deterioration", trend_hours)].set_axis(observations.index)
 
 
 def _trends(obs: pd.DataFrame, trend_hours: list[int]) -> pd.DataFrame:

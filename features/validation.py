@@ -336,7 +336,11 @@ def validate_table(
         )
         if not row_level.any() or (not unreadable.any() and (~row_level).any()):
             column, check, case = cases[~row_level].iloc[0][["column", "check", "failure_case"]]
-            raise TableStructureError(f"{table}: column {column!r} fails {check}: {case}")
+            problem = {
+                "column_in_dataframe": f"the column {case!r} is missing",
+                "column_in_schema": f"the column {case!r} is not expected",
+            }.get(check, f"the column {column!r} fails {check}: {case}")
+            raise TableStructureError(f"{table}: {problem}")
         chosen = cases[unreadable] if unreadable.any() else cases[row_level]
         whole_row = chosen["schema_context"] == "DataFrameSchema"
         chosen = chosen.assign(

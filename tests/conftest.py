@@ -9,6 +9,8 @@ import pytest
 
 from configs import Settings, load_settings
 from data_gen import generate, schema
+from features.build import TASKS, run_build
+from features.etl import EtlResult, run_etl
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,31 @@ def small_world(small_world_dir: Path) -> dict[str, pd.DataFrame]:
     for stem in schema.ORACLE:
         tables[f"oracle_{stem}"] = pd.read_parquet(small_world_dir / "oracle" / f"{stem}.parquet")
     return tables
+
+
+@pytest.fixture(scope="session")
+def key_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests' pseudonymisation key file is created (never the repository)."""
+    return tmp_path_factory.mktemp("secrets")
+
+
+@pytest.fixture(scope="session")
+def small_etl(small_world_dir: Path, small_settings: Settings, key_root: Path) -> EtlResult:
+    """The ETL run on the small world: data/clean and data/quarantine beside its data/raw."""
+    return run_etl(small_settings, small_world_dir, key_root)
+
+
+@pytest.fixture(scope="session")
+def small_clean(small_world_dir: Path, small_etl: EtlResult) -> dict[str, pd.DataFrame]:
+    return {
+        p.stem: pd.read_parquet(p) for p in sorted((small_world_dir / "clean").glob("*.parquet"))
+    }
+
+
+@pytest.fixture(scope="session")
+def small_features(
+    small_world_dir: Path, small_settings: Settings, small_etl: EtlResult, key_root: Path
+) -> dict[str, pd.DataFrame]:
+    """The four feature tables of the small world, as written to data/features."""
+    run_build(small_settings, small_world_dir, key_root)
+    return {t: pd.read_parquet(small_world_dir / "features" / f"{t}.parquet") for t in TASKS}

@@ -1,0 +1,204 @@
+"""Feature tables: no leakage after the prediction time, one case as in the batch, honest splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import build, dictionary, tasks
+from features.build import admission_cases, deterioration_points, discharge_cases
+
+
+@pytest.fixture(scope="module")
+def config(small_settings):
+    return small_settings.features
+
+
+def _perturb_after(clean: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Change or delete everything recorded after ``cutoff``; keep everything recorded before."""
+    c = {name: frame.copy() for name, frame in clean.items()}
+    e = c["encounters"]
+    removed = set(e.loc[e["admitted_at"] > cutoff, "encounter_key"])
+    e = e[e["admitted_at"] <= cutoff].copy()
+    open_at_cutoff = e["discharged_at"] > cutoff
+    e.loc[open_at_cutoff, "discharged_at"] += pd.Timedelta(days=9)
+    e.loc[open_at_cutoff, "discharge_disposition"] = "snf"
+    e.loc[open_at_cutoff, "total_cost_usd"] *= 10
+    e.loc[open_at_cutoff, "icu_days"] = 0.0
+    e.loc[open_at_cutoff, "complication"] = ~e.loc[open_at_cutoff, "complication"]
+    later_event = e["deterioration_at"] > cutoff
+    e.loc[later_event, "deterioration_at"] = pd.NaT
+    e.loc[later_event, "deterioration_event"] = None
+    c["encounters"] = e.reset_index(drop=True)
+    still_open = set(e.loc[open_at_cutoff, "encounter_key"])
+    for table, time, column, change in (
+        ("vitals", "observed_at", "heart_rate", 40.0),
+        ("labs", "drawn_at", "value", 3.0),
+    ):
+        frame = c[table][~c[table]["encounter_key"].isin(removed)].copy()
+        frame.loc[frame[time] > cutoff, column] += change
+        c[table] = frame.reset_index(drop=True)
+    procedures = c["procedures"]
+    c["procedures"] = procedures[procedures["performed_at"] <= cutoff].reset_index(drop=True)
+    d = c["diagnoses"]
+    recorded_later = d["encounter_key"].isin(removed) | (
+        d["encounter_key"].isin(still_open) & ~d["present_on_admission"]
+    )
+    c["diagnoses"] = d[~recorded_later].reset_index(drop=True)
+    ed = c["ed_visits"]
+    c["ed_visits"] = ed[ed["arrival_at"] <= cutoff].reset_index(drop=True)
+    return c
+
+
+@pytest.fixture(scope="module")
+def cutoff(small_clean) -> pd.Timestamp:
+    admitted = small_clean["encounters"]["admitted_at"]
+    return admitted.min() + (admitted.max() - admitted.min()) * 0.55
+
+
+def _compare(before: pd.DataFrame, after: pd.DataFrame, keys: list[str]) -> None:
+    before, after = before.set_index(keys).sort_index(), after.set_index(keys).sort_index()
+    after = after.loc[before.index]
+    pd.testing.assert_frame_equal(before, after, check_dtype=False)
+
+
+@pytest.mark.parametrize("task", ["readmission", "los"])
+def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
+    small_clean, config, cutoff, task
+):
+    perturbed = _perturb_after(small_clean, cutoff)
+    assert len(perturbed["encounters"]) < len(small_clean["encounters"])  # the perturbation bites
+    frames = []
+    for clean in (small_clean, perturbed):
+        admission = admission_cases(clean, config)
+        if task == "readmission":
+            cases = discharge_cases(clean, admission)
+            features = tasks.readmission_features(cases)
+        else:
+            cases, features = admission, tasks.admission_features(admission)
+        frame = pd.concat([cases[["encounter_key", "prediction_time"]], features], axis=1)
+        frames.append(frame[frame["prediction_time"] <= cutoff])
+    assert len(frames[0]) > 100
+    _compare(frames[0], frames[1], ["encounter_key"])
+
+
+def test_deterioration_features_ignore_everything_recorded_after_the_observation(
+    small_clean, config, cutoff
+):
+    perturbed = _perturb_after(small_clean, cutoff)
+    frames = []
+    for clean in (small_clean, perturbed):
+        observations, _, features = deterioration_points(
+            clean, config, admission_cases(clean, config)
+        )
+        frame = pd.concat([observations[["stay_key", "observed_at"]], features], axis=1)
+        frames.append(frame[frame["observed_at"] <= cutoff])
+    assert len(frames[0]) > 1000
+    _compare(frames[0], frames[1], ["stay_key", "observed_at"])
+
+
+def test_one_case_gets_the_same_features_as_in_the_batch(small_clean, config):
+    admission = admission_cases(small_clean, config)
+    discharge = discharge_cases(small_clean, admission)
+    batch_admission = tasks.admission_features(admission)
+    batch_discharge = tasks.readmission_features(discharge)
+    for row in np.random.default_rng(0).choice(len(admission), 25, replace=False):
+        one = tasks.admission_features(admission.iloc[[row]])
+        pd.testing.assert_frame_equal(one, batch_admission.iloc[[row]], check_dtype=False)
+        one = tasks.readmission_features(discharge.iloc[[row]])
+        pd.testing.assert_frame_equal(one, batch_discharge.iloc[[row]], check_dtype=False)
+
+
+def test_one_stays_vitals_get_the_same_features_as_in_the_batch(small_clean, config):
+    admission = admission_cases(small_clean, config)
+    observations, stays, batch = deterioration_points(small_clean, config, admission)
+    labs = small_clean["labs"].rename(columns={"encounter_key": "stay_key"})
+    for stay in observations["stay_key"].drop_duplicates().sample(10, random_state=1):
+        mine = observations["stay_key"] == stay
+        alone = tasks.deterioration_features(
+            stays[stays["stay_key"] == stay],
+            observations[mine],
+            labs[labs["stay_key"] == stay],
+            config.tasks.trend_hours,
+        )
+        pd.testing.assert_frame_equal(alone, batch[mine.to_numpy()], check_dtype=False)
+
+
+def test_cases_with_missing_vitals_and_labs_still_get_features():
+    case = {
+        "age_years": 70, "sex": "F", "payer": "medicare", "admission_type": "emergency",
+        "admission_source": "emergency_department", "unit": "medicine", "facility_id": 1,
+        "facility_type": "community", "primary_dx_code": "J44.1",
+        "comorbidity_codes": ["I50.9", "E11.22"], "prior_admissions_12m": 2, "ed_visits_6m": 1,
+        "treatment_protocol": "standard", "admit_on_oxygen": np.nan, "admit_consciousness": None,
+        **{f"admit_{s}": np.nan for s in (*tasks.VITAL_SIGNS, *tasks.LAB_TESTS)},
+    }  # fmt: skip
+    case = pd.DataFrame([case])
+    features = tasks.admission_features(case)
+    assert features.loc[0, "charlson_index"] == 1 + 2
+    assert features.loc[0, "dx_group_copd_asthma"] == 1
+    assert np.isnan(features.loc[0, "admit_news2_score"])
+    assert list(features.columns) == tasks.feature_columns("los", [4, 12, 24])
+
+
+@pytest.mark.parametrize("task", build.TASKS)
+def test_no_patient_is_in_two_splits_and_the_test_period_is_the_latest(small_features, task):
+    table = small_features[task]
+    assert table.groupby("patient_key")["split"].nunique().max() == 1
+    test_start = table.loc[table["split"] == "test", "prediction_time"].min()
+    assert table.loc[table["split"] != "test", "prediction_time"].max() < test_start
+    assert set(table["split"]) == {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize("task", build.TASKS)
+def test_every_column_is_documented_and_the_oracle_is_never_a_feature(small_features, config, task):
+    entries = [e for e in dictionary.rows(config) if e["task"] == task]
+    assert [e["column"] for e in entries] == list(small_features[task].columns)
+    r = build.roles(task, config)
+    assert not set(r.features) & set(r.oracle + r.groups + r.labels)
+    assert all(c.startswith("oracle_") for c in r.oracle)
+
+
+def test_the_committed_data_dictionary_is_up_to_date(config):
+    assert Path("docs/data_dictionary.md").read_text() == dictionary.markdown(config)
+
+
+def test_readmission_labels_count_only_unplanned_admissions_within_the_window():
+    def day(n: int) -> pd.Timestamp:
+        return pd.Timestamp("2024-01-01") + pd.Timedelta(days=n)
+
+    stays = [  # patient, admitted day, discharged day, type
+        ("a", 0, 2, "emergency"),
+        ("a", 20, 22, "elective"),  # planned: not a readmission
+        ("a", 60, 63, "emergency"),
+        ("b", 0, 1, "emergency"),
+        ("b", 32, 33, "urgent"),  # 31 days after discharge
+        ("c", 0, 1, "emergency"),
+        ("c", 31, 32, "emergency"),  # exactly 30 days after discharge
+    ]
+    encounters = pd.DataFrame(
+        {
+            "patient_key": [s[0] for s in stays],
+            "admitted_at": [day(s[1]) for s in stays],
+            "discharged_at": [day(s[2]) for s in stays],
+            "admission_type": [s[3] for s in stays],
+        }
+    )
+    labels = build.readmission_labels(encounters, [30, 90], data_end=day(150))
+    assert labels["readmitted_30d"].tolist() == [0, 0, 0, 0, 0, 1, 0]
+    assert labels["readmitted_90d"].tolist()[:2] == [1, 1]
+    assert np.isnan(labels["readmitted_90d"].iloc[2])  # discharged day 63: no 90 days of follow-up
+    assert labels["readmitted_90d"].tolist()[3:] == [1, 0, 1, 0]
+
+
+def test_feature_tables_carry_the_oracle_and_plausible_labels(small_features):
+    readmission, deterioration = small_features["readmission"], small_features["deterioration"]
+    assert readmission["oracle_p_readmit_30d"].notna().all()
+    assert 0.05 < readmission["readmitted_30d"].mean() < 0.2
+    assert deterioration["oracle_p_deterioration_24h"].notna().all()
+    assert 0.003 < deterioration["deteriorated_24h"].mean() < 0.05
+    los = small_features["los"]
+    assert los["los_days"].mean() == pytest.approx(los["oracle_expected_los_days"].mean(), rel=0.1)
