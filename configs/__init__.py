@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,15 @@ def load_settings(
         return Settings.model_validate(merged)
     except ValidationError as error:
         raise ConfigError(_describe(error, sources)) from None
+
+
+def load_settings_or_exit(profile: str | None, overrides: Iterable[str] | None) -> Settings:
+    """For command lines: the settings, or the error on standard error and exit status 2."""
+    try:
+        return load_settings(profile, overrides or [])
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _display(path: Path) -> str:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from configs import ConfigError, Settings, load_settings
+from configs import load_settings_or_exit
 from data_gen import corrupt
 from data_gen import generate as gen
 from data_gen import report as rep
@@ -30,14 +30,6 @@ ProfileOption = Annotated[
 DataDir = Annotated[Path, typer.Option("--data-dir", help="where raw/ and oracle/ are written")]
 
 
-def _settings(profile: str | None, overrides: list[str] | None) -> Settings:
-    try:
-        return load_settings(profile, overrides or [])
-    except ConfigError as error:
-        errors.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-
-
 @app.command("generate")
 def generate_command(
     overrides: Overrides = None,
@@ -46,7 +38,7 @@ def generate_command(
     force: Annotated[bool, typer.Option(help="regenerate even if data/raw is up to date")] = False,
 ) -> None:
     """Generate data/raw/*.parquet and data/oracle/*.parquet with a manifest."""
-    settings = _settings(profile, overrides)
+    settings = load_settings_or_exit(profile, overrides)
     config = settings.data_gen
     if not force and gen.is_current(settings, data_dir):
         console.print(
@@ -85,7 +77,7 @@ def report_command(
     data_dir: DataDir = Path("data"),
 ) -> None:
     """Print the world's headline figures against their calibration targets."""
-    settings = _settings(profile, overrides)
+    settings = load_settings_or_exit(profile, overrides)
     if not (data_dir / "raw" / gen.MANIFEST).exists():
         errors.print(f"[red]no generated world in {data_dir}/raw: run `make data` first[/red]")
         raise typer.Exit(1)

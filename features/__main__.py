@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from configs import ConfigError, Settings, load_settings
+from configs import load_settings, load_settings_or_exit
 from features import build, dictionary, etl, report, validation
 from features.deidentify import PseudonymKeyError
 
@@ -27,14 +27,6 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="folder holding raw/, 
 DICTIONARY = Path("docs/data_dictionary.md")
 
 
-def _settings(profile: str | None, overrides: list[str] | None) -> Settings:
-    try:
-        return load_settings(profile, overrides or [])
-    except ConfigError as error:
-        errors.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-
-
 def _fail(message: object, code: int = 1) -> typer.Exit:
     errors.print(f"[red]{message}[/red]")
     return typer.Exit(code)
@@ -45,7 +37,7 @@ def etl_command(
     overrides: Overrides = None, profile: ProfileOption = None, data_dir: DataDir = Path("data")
 ) -> None:
     """Validate data/raw, write data/quarantine and the de-identified data/clean."""
-    settings = _settings(profile, overrides)
+    settings = load_settings_or_exit(profile, overrides)
     started = time.perf_counter()
     try:
         result = etl.run_etl(settings, data_dir)
@@ -86,7 +78,7 @@ def build_command(
     overrides: Overrides = None, profile: ProfileOption = None, data_dir: DataDir = Path("data")
 ) -> None:
     """Write data/features/<task>.parquet for readmission, LOS, cost and deterioration."""
-    settings = _settings(profile, overrides)
+    settings = load_settings_or_exit(profile, overrides)
     started = time.perf_counter()
     try:
         tables = build.run_build(settings, data_dir)
