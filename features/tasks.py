@@ -182,36 +182,26 @@ FEATURES: list[Feature] = [
 ]
 
 
+TREND_KINDS = {
+    "change": "{sign} now minus {hours} h before",
+    "max": "highest {sign} in the last {hours} h",
+    "min": "lowest {sign} in the last {hours} h",
+}
+
+
 def trend_features(trend_hours: list[int]) -> list[Feature]:
     """Change of each trended sign over the last N hours, and its range over that window."""
-    specs = []
-    for hours in trend_hours:
-        for sign in TRENDED:
-            specs.append(
-                Feature(
-                    f"{sign}_change_{hours}h",
-                    f"{sign.replace('_', ' ')} now minus {hours} h before",
-                    "as the sign",
-                    ("deterioration",),
-                )
-            )
-            specs.append(
-                Feature(
-                    f"{sign}_max_{hours}h",
-                    f"highest {sign.replace('_', ' ')} in the last {hours} h",
-                    "as the sign",
-                    ("deterioration",),
-                )
-            )
-            specs.append(
-                Feature(
-                    f"{sign}_min_{hours}h",
-                    f"lowest {sign.replace('_', ' ')} in the last {hours} h",
-                    "as the sign",
-                    ("deterioration",),
-                )
-            )
-    return specs
+    return [
+        Feature(
+            f"{sign}_{kind}_{hours}h",
+            text.format(sign=sign.replace("_", " "), hours=hours),
+            "as the sign",
+            ("deterioration",),
+        )
+        for hours in trend_hours
+        for sign in TRENDED
+        for kind, text in TREND_KINDS.items()
+    ]
 
 
 def feature_columns(task: str, trend_hours: list[int]) -> list[str]:
