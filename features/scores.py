@@ -7,7 +7,7 @@ named beside the code.
 
 from __future__ import annotations
 
-import re
+import functools
 
 import numpy as np
 import pandas as pd
@@ -96,21 +96,47 @@ DIAGNOSIS_GROUPS: dict[str, tuple[str, ...]] = {
 OTHER_GROUP = "other"
 
 
-def _normalise(codes: pd.Series) -> pd.Series:
-    return codes.astype("string").str.replace(".", "", regex=False).str.upper()
+def _normalise(code: str) -> str:
+    return code.replace(".", "").strip().upper()
 
 
-def _matcher(prefixes: tuple[str, ...]) -> re.Pattern:
-    return re.compile("^(?:" + "|".join(sorted(prefixes, key=len, reverse=True)) + ")")
+def _by_prefix(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {prefix: name for name, prefixes in table.items() for prefix in prefixes}
+
+
+_GROUP_BY_PREFIX = _by_prefix(DIAGNOSIS_GROUPS)
+_CONDITION_BY_PREFIX = _by_prefix({name: p for name, (_, p) in CHARLSON_CONDITIONS.items()})
+_CONDITION_BIT = {name: 1 << bit for bit, name in enumerate(CHARLSON_CONDITIONS)}
+
+
+def _prefixes_of(code: str) -> list[str]:
+    normalised = _normalise(code)
+    return [normalised[:length] for length in range(len(normalised), 2, -1)]
+
+
+@functools.lru_cache(maxsize=65536)
+def code_group(code: str) -> str:
+    """The principal-diagnosis group of one ICD-10-CM code (longest matching prefix wins)."""
+    for prefix in _prefixes_of(code):
+        if prefix in _GROUP_BY_PREFIX:
+            return _GROUP_BY_PREFIX[prefix]
+    return OTHER_GROUP
+
+
+@functools.lru_cache(maxsize=65536)
+def code_conditions(code: str) -> int:
+    """The Charlson conditions one ICD-10-CM code indicates, as a bit mask."""
+    mask = 0
+    for prefix in _prefixes_of(code):
+        if prefix in _CONDITION_BY_PREFIX:
+            mask |= _CONDITION_BIT[_CONDITION_BY_PREFIX[prefix]]
+    return mask
 
 
 def diagnosis_group(codes: pd.Series) -> pd.Series:
-    """The clinical group of each principal-diagnosis code ('other' when none fits)."""
-    normalised = _normalise(codes)
-    groups = pd.Series(OTHER_GROUP, index=codes.index, dtype="string")
-    for name, prefixes in reversed(DIAGNOSIS_GROUPS.items()):
-        groups = groups.mask(normalised.str.match(_matcher(prefixes)).fillna(False), name)
-    return groups
+    """The clinical group of each principal-diagnosis code ('other' when none fits or missing)."""
+    groups = [code_group(code) if isinstance(code, str) else OTHER_GROUP for code in codes.tolist()]
+    return pd.Series(groups, index=codes.index, dtype="string")
 
 
 def charlson_conditions(diagnoses: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -119,19 +145,24 @@ def charlson_conditions(diagnoses: pd.DataFrame, key: str) -> pd.DataFrame:
     ``diagnoses`` has one row per coded diagnosis with columns ``key`` and ``code``.
     Keys without any diagnosis are absent; callers reindex and fill with 0.
     """
-    normalised = _normalise(diagnoses["code"])
+    masks = np.array(
+        [
+            code_conditions(code) if isinstance(code, str) else 0
+            for code in diagnoses["code"].tolist()
+        ],
+        dtype=np.int64,
+    )
     flags = pd.DataFrame(
-        {
-            name: normalised.str.match(_matcher(prefixes)).fillna(False).to_numpy()
-            for name, (_, prefixes) in CHARLSON_CONDITIONS.items()
-        }
+        {name: (masks & bit) > 0 for name, bit in _CONDITION_BIT.items()}, index=diagnoses.index
     )
     flags[key] = diagnoses[key].to_numpy()
     per_key = flags.groupby(key, sort=False).any()
     for mild, severe in CHARLSON_HIERARCHY.items():
         per_key[mild] &= ~per_key[severe]
-    weights = pd.Series({name: weight for name, (weight, _) in CHARLSON_CONDITIONS.items()})
-    per_key["charlson_index"] = (per_key[weights.index].astype(int) * weights).sum(axis=1)
+    weights = np.array([weight for weight, _ in CHARLSON_CONDITIONS.values()])
+    per_key["charlson_index"] = (
+        per_key[list(CHARLSON_CONDITIONS)].to_numpy(dtype=np.int64) @ weights
+    )
     return per_key
 
 

@@ -216,13 +216,9 @@ def feature_columns(task: str, trend_hours: list[int]) -> list[str]:
 
 def one_hot(values: pd.Series, name: str, levels: tuple[str, ...]) -> pd.DataFrame:
     """Fixed one-hot columns ``name_<level>``; an unknown or missing value sets none of them."""
-    values = values.astype("string")
+    present = np.asarray(values.astype(object))[:, None] == np.array(levels, dtype=object)[None, :]
     return pd.DataFrame(
-        {
-            f"{name}_{level}": (values == level).fillna(False).astype("int8").to_numpy()
-            for level in levels
-        },
-        index=values.index,
+        present.astype("int8"), index=values.index, columns=[f"{name}_{level}" for level in levels]
     )
 
 

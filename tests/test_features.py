@@ -65,7 +65,7 @@ def _compare(before: pd.DataFrame, after: pd.DataFrame, keys: list[str]) -> None
     pd.testing.assert_frame_equal(before, after, check_dtype=False)
 
 
-@pytest.mark.parametrize("task", ["readmission", "los"])
+@pytest.mark.parametrize("task", ["readmission", "los", "cost"])
 def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
     small_clean, config, cutoff, task
 ):
@@ -77,7 +77,7 @@ def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
         if task == "readmission":
             cases = discharge_cases(clean, admission)
             features = tasks.readmission_features(cases)
-        else:
+        else:  # LOS and cost share the features known at admission
             cases, features = admission, tasks.admission_features(admission)
         frame = pd.concat([cases[["encounter_key", "prediction_time"]], features], axis=1)
         frames.append(frame[frame["prediction_time"] <= cutoff])
