@@ -22,13 +22,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from configs.data_gen import DataGenConfig
 from configs.features import FeaturesConfig
+from configs.training import TaskConfig, TrainingConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 PROFILES = ("small", "default", "large")
 DEFAULT_PROFILE = "default"
 PROFILE_ENV = "PROFILE"
 # One YAML file per top-level section; the section name is the file name.
-SECTION_FILES = {"data_gen": "data_gen.yaml", "features": "features.yaml"}
+SECTION_FILES = {
+    "data_gen": "data_gen.yaml",
+    "features": "features.yaml",
+    "training": "training.yaml",
+}
+# Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
+SECTION_FOLDERS = {"tasks": "tasks"}
 
 
 class ConfigError(ValueError):
@@ -43,6 +50,8 @@ class Settings(BaseModel):
     profile: str
     data_gen: DataGenConfig
     features: FeaturesConfig
+    training: TrainingConfig
+    tasks: dict[str, TaskConfig]
 
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""
@@ -66,6 +75,13 @@ def load_settings(
         path = config_dir / filename
         merged[section] = _read_yaml(path)
         _record_sources(merged[section], (section,), _display(path), sources)
+    for section, folder in SECTION_FOLDERS.items():
+        merged[section] = {}
+        for path in sorted((config_dir / folder).glob("*.yaml")):
+            merged[section][path.stem] = _read_yaml(path)
+            _record_sources(
+                merged[section][path.stem], (section, path.stem), _display(path), sources
+            )
 
     profile_path = config_dir / "profiles" / f"{profile}.yaml"
     profile_data = _read_yaml(profile_path)
@@ -184,7 +200,7 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
         problem = item["msg"]
         if item["type"] == "extra_forbidden":
             problem = "unknown key (not a setting; check its spelling)"
-        elif "input" in item and item["type"] != "missing":
+        elif "input" in item and not isinstance(item["input"], dict | list):
             problem = f"{problem} (got {item['input']!r})"
         lines.append(f"  {source}: {key}: {problem}")
     return "\n".join(lines)

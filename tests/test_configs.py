@@ -145,5 +145,5 @@ def test_fingerprint_ignores_worker_count_but_not_the_world():
         "small", ["workers=4"]
     ).fingerprint("data_gen", ["workers"])
     assert base.fingerprint("data_gen", ["workers"]) != load_settings(
-        "small", ["seed=7"]
+        "small", ["data_gen.seed=7"]
     ).fingerprint("data_gen", ["workers"])

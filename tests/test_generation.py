@@ -55,7 +55,7 @@ def test_blocks_do_not_depend_on_each_other():
 def test_is_current_only_for_the_same_world(small_world_dir, small_settings):
     assert generate.is_current(small_settings, small_world_dir)
     assert generate.is_current(load_settings("small", ["workers=3"]), small_world_dir)
-    assert not generate.is_current(load_settings("small", ["seed=99"]), small_world_dir)
+    assert not generate.is_current(load_settings("small", ["data_gen.seed=99"]), small_world_dir)
 
 
 def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, monkeypatch):
@@ -74,7 +74,8 @@ def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, mo
     monkeypatch.setattr(world, "generate_block", failing_block)
     with pytest.raises(KeyboardInterrupt):
         generate.generate(
-            load_settings("small", ["n_patients=600", "block_size=200", "seed=5"]), tmp_path
+            load_settings("small", ["n_patients=600", "block_size=200", "data_gen.seed=5"]),
+            tmp_path,
         )
     assert _hashes(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["oracle", "raw"]
