@@ -76,6 +76,7 @@ class TaskConfig(Strict):
 
 class TrainingConfig(Strict):
     tracking_uri: str
+    artifact_location: str
     experiment_prefix: str
     registry_prefix: str
     optuna_storage: str

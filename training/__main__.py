@@ -1,0 +1,87 @@
+"""``python -m training``: tune, evaluate and register every task's model (or ``task=...``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from configs import load_settings_or_exit
+from training.pipeline import TaskResult, TrainingDataError, train_task
+
+app = typer.Typer(add_completion=False, help=__doc__)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+@app.command()
+def main(
+    arguments: Annotated[
+        list[str] | None, typer.Argument(help="task=<name> and key=value overrides")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="small, default or large")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder holding features/")] = Path(
+        "data"
+    ),
+) -> None:
+    arguments = arguments or []
+    chosen = [a.split("=", 1)[1] for a in arguments if a.startswith("task=")]
+    settings = load_settings_or_exit(profile, [a for a in arguments if not a.startswith("task=")])
+    tasks = chosen or settings.training.tasks
+    unknown = [t for t in tasks if t not in settings.tasks]
+    if unknown:
+        errors.print(f"[red]unknown task(s) {unknown}: choose from {sorted(settings.tasks)}[/red]")
+        raise typer.Exit(2)
+    started, results = time.perf_counter(), []
+    for task in tasks:
+        try:
+            results.append(train_task(settings, task, data_dir, progress=console.print))
+        except TrainingDataError as error:
+            errors.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from None
+    console.print(_summary(results, time.perf_counter() - started))
+
+
+def _baseline_name(column: str) -> str:
+    return column.removesuffix("_score").upper() if column.endswith("_score") else "group mean"
+
+
+def _summary(results: list[TaskResult], seconds: float) -> Table:
+    table = Table(title=f"Champions and challengers ({seconds / 60:.1f} min)")
+    for column in (
+        "task",
+        "model",
+        "test metric (95% CI)",
+        "baseline",
+        "ceiling",
+        "share",
+        "calibration",
+        "champion",
+    ):
+        table.add_column(column, no_wrap=column in ("task", "model"))
+    for r in results:
+        value, low, high = r.test
+        baseline = ", ".join(f"{_baseline_name(name)} {v:.3g}" for name, v in r.baselines.items())
+        calibration = f"ECE {r.calibration['ece']:.3f}" if "ece" in r.calibration else "-"
+        share = f"{r.ceiling_fraction:.0%}" if r.ceiling_fraction is not None else "-"
+        table.add_row(
+            r.task,
+            f"{r.family} v{r.version}",
+            f"{r.metric} {value:.3g} ({low:.3g}-{high:.3g})",
+            baseline,
+            f"{r.oracle:.3g}",
+            share,
+            calibration,
+            "moved" if r.champion_moved else "kept",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    app()

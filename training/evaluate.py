@@ -1,0 +1,277 @@
+"""Evaluation on the held-out test period: metrics with bootstrap intervals, calibration, clinical
+baselines, the oracle ceiling, operating points, subgroups (fairlearn) and SHAP explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are logged, never shown
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shap
+from fairlearn.metrics import MetricFrame
+from scipy.optimize import brentq
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    average_precision_score,
+    cohen_kappa_score,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+
+# mimic3-benchmarks LOS buckets, in days: 0-1, 1-2, ..., 7-8, 8-14, >14.
+LOS_BUCKET_EDGES = [1, 2, 3, 4, 5, 6, 7, 8, 14]
+NO_SKILL = {"auroc": 0.5, "auprc": None, "r2": 0.0}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> float:
+    """Mean absolute gap between predicted and observed risk over equal-width bins, by count."""
+    which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        members = which == b
+        gap += members.mean() * abs(p[members].mean() - y[members].mean())
+    return float(gap)
+
+
+def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """Slope of the logistic recalibration of y on logit(p), and calibration-in-the-large (the
+    intercept with the slope fixed at 1): 1 and 0 for a perfectly calibrated model."""
+    logit = _logit(p)
+    slope = float(LogisticRegression(C=1e6, max_iter=1000).fit(logit[:, None], y).coef_[0, 0])
+    observed = float(np.mean(y))
+    intercept = brentq(lambda a: np.mean(1 / (1 + np.exp(-(a + logit)))) - observed, -20, 20)
+    return slope, float(intercept)
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, bins: int) -> dict[str, float]:
+    slope, intercept = calibration_slope_intercept(y, p)
+    return {
+        "auroc": float(roc_auc_score(y, p)),
+        "auprc": float(average_precision_score(y, p)),
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": expected_calibration_error(y, p, bins),
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+    }
+
+
+def los_buckets(days: np.ndarray) -> np.ndarray:
+    return np.searchsorted(LOS_BUCKET_EDGES, np.asarray(days), side="right")
+
+
+def regression_metrics(
+    y: np.ndarray, prediction: np.ndarray, los: bool = False
+) -> dict[str, float]:
+    metrics = {
+        "mae": float(mean_absolute_error(y, prediction)),
+        "rmse": float(np.sqrt(mean_squared_error(y, prediction))),
+        "r2": float(r2_score(y, prediction)),
+    }
+    if los:  # mimic3-benchmarks: 10 buckets, linear-weighted Cohen's kappa
+        metrics["kappa"] = float(
+            cohen_kappa_score(los_buckets(y), los_buckets(prediction), weights="linear")
+        )
+    return metrics
+
+
+def metric_value(metric: str, y: np.ndarray, prediction: np.ndarray) -> float:
+    """The single metric that tuning optimises and the champion rule compares."""
+    functions: dict[str, Callable] = {
+        "auroc": roc_auc_score,
+        "auprc": average_precision_score,
+        "brier": lambda y, p: np.mean((p - y) ** 2),
+        "rmse": lambda y, p: np.sqrt(mean_squared_error(y, p)),
+        "mae": mean_absolute_error,
+        "r2": r2_score,
+    }
+    return float(functions[metric](y, prediction))
+
+
+def ceiling_fraction(metric: str, model: float, oracle: float) -> float | None:
+    """Share of the oracle's lift over no skill that the model reaches.
+
+    For AUROC (model - 0.5) / (oracle - 0.5); for R2 model / oracle; None for other metrics.
+    """
+    baseline = NO_SKILL.get(metric)
+    if baseline is None or oracle == baseline:
+        return None
+    return (model - baseline) / (oracle - baseline)
+
+
+def bootstrap(
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    y: np.ndarray,
+    prediction: np.ndarray,
+    resamples: int,
+    seed: int,
+) -> dict[str, tuple[float, float, float]]:
+    """Each metric with its percentile bootstrap 95% interval: {name: (value, low, high)}."""
+    point = metrics(y, prediction)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[rows])) < 2 and len(np.unique(y)) == 2:
+            continue
+        for name, value in metrics(y[rows], prediction[rows]).items():
+            draws[name].append(value)
+    return {
+        name: (value, *map(float, np.nanpercentile(draws[name], [2.5, 97.5])))
+        for name, value in point.items()
+    }
+
+
+def operating_points(
+    y: np.ndarray, prediction: np.ndarray, baseline: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """The baseline score at its usual trigger, and the model at the threshold that raises the
+    same number of alerts: sensitivity, PPV and alerts per 100 patients of each."""
+    alerts = baseline >= threshold
+    share = alerts.mean()
+    model_threshold = float(np.quantile(prediction, 1 - share)) if share > 0 else float("inf")
+    model_alerts = prediction >= model_threshold
+
+    def summary(flags: np.ndarray) -> tuple[float, float, float]:
+        sensitivity = flags[y == 1].mean() if (y == 1).any() else float("nan")
+        ppv = y[flags].mean() if flags.any() else float("nan")
+        return float(sensitivity), float(ppv), float(100 * flags.mean())
+
+    baseline_sens, baseline_ppv, baseline_rate = summary(alerts)
+    model_sens, model_ppv, model_rate = summary(model_alerts)
+    return {
+        "baseline_threshold": threshold,
+        "baseline_sensitivity": baseline_sens,
+        "baseline_ppv": baseline_ppv,
+        "baseline_alerts_per_100": baseline_rate,
+        "model_threshold": model_threshold,
+        "model_sensitivity": model_sens,
+        "model_ppv": model_ppv,
+        "model_alerts_per_100": model_rate,
+    }
+
+
+def _safe_auroc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def subgroups(
+    y: np.ndarray, prediction: np.ndarray, groups: pd.DataFrame, kind: str
+) -> pd.DataFrame:
+    """Per subgroup of each grouping column: size, main metric and calibration-in-the-large."""
+    if kind == "binary":
+        metrics = {
+            "auroc": _safe_auroc,
+            "brier": lambda y, p: float(np.mean((p - y) ** 2)),
+            "observed": lambda y, p: float(np.mean(y)),
+            "predicted": lambda y, p: float(np.mean(p)),
+        }
+    else:
+        metrics = {
+            "mae": mean_absolute_error,
+            "r2": r2_score,
+            "observed": lambda y, p: float(np.mean(y)),
+            "predicted": lambda y, p: float(np.mean(p)),
+        }
+    metrics["n"] = lambda y, p: float(len(y))
+    frames = []
+    for column in groups.columns:
+        frame = MetricFrame(
+            metrics=metrics,
+            y_true=y,
+            y_pred=prediction,
+            sensitive_features=groups[column].fillna("unknown").astype(str),
+        )
+        by_group = frame.by_group.reset_index().rename(columns={column: "group"})
+        by_group.insert(0, "grouping", column.removeprefix("group_"))
+        frames.append(by_group)
+    return pd.concat(frames, ignore_index=True)
+
+
+def largest_gap(table: pd.DataFrame, metric: str, min_size: int = 50) -> dict[str, object]:
+    """The grouping with the widest spread of ``metric`` among subgroups of ``min_size`` or more."""
+    large = table[table["n"] >= min_size].dropna(subset=[metric])
+    best = {"grouping": None, "gap": 0.0}
+    for grouping, rows in large.groupby("grouping"):
+        if len(rows) > 1 and rows[metric].max() - rows[metric].min() > best["gap"]:
+            low, high = rows.loc[rows[metric].idxmin()], rows.loc[rows[metric].idxmax()]
+            best = {
+                "grouping": grouping,
+                "gap": float(high[metric] - low[metric]),
+                "lowest": f"{low['group']} ({low[metric]:.3f})",
+                "highest": f"{high['group']} ({high[metric]:.3f})",
+            }
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+
+
+def reliability_figure(y: np.ndarray, p: np.ndarray, bins: int, title: str) -> plt.Figure:
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    table = (
+        pd.DataFrame({"bin": which, "p": p, "y": y})
+        .groupby("bin")
+        .agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+    )
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    axis.plot(table["predicted"], table["observed"], marker="o", label="model")
+    limit = max(0.05, float(table[["predicted", "observed"]].to_numpy().max()) * 1.1)
+    axis.set(
+        xlim=(0, limit),
+        ylim=(0, limit),
+        xlabel="predicted risk",
+        ylabel="observed rate",
+        title=title,
+    )
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def shap_figures(
+    contributions: pd.DataFrame, data: pd.DataFrame, top: int = 3, cases: int = 3
+) -> dict[str, plt.Figure]:
+    """Beeswarm of the test sample, dependence plots of the top features, waterfalls of the
+    highest-risk cases (in the model's raw output units: log-odds for binary tasks)."""
+    features = [c for c in contributions.columns if c != "bias"]
+    explanation = shap.Explanation(
+        values=contributions[features].to_numpy(),
+        base_values=contributions["bias"].to_numpy(),
+        data=data[features].to_numpy(dtype=float),
+        feature_names=features,
+    )
+    figures = {}
+    plt.figure()
+    shap.plots.beeswarm(explanation, max_display=15, show=False)
+    figures["shap_beeswarm.png"] = plt.gcf()
+    ranking = contributions[features].abs().mean().sort_values(ascending=False).index[:top]
+    for feature in ranking:
+        plt.figure()
+        shap.plots.scatter(explanation[:, feature], show=False)
+        figures[f"shap_dependence_{feature}.png"] = plt.gcf()
+    highest = np.argsort(-contributions.sum(axis=1).to_numpy())[:cases]
+    for rank, row in enumerate(highest, start=1):
+        plt.figure()
+        shap.plots.waterfall(explanation[int(row)], max_display=12, show=False)
+        figures[f"shap_waterfall_high_risk_{rank}.png"] = plt.gcf()
+    return figures
+
+
+def importance(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Global importance: mean absolute contribution per feature, largest first."""
+    values = contributions.drop(columns="bias").abs().mean().sort_values(ascending=False)
+    return values.rename("mean_abs_shap").rename_axis("feature").reset_index()

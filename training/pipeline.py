@@ -1,0 +1,461 @@
+"""One task end to end: tune every family, refit the best, evaluate on the test period, log it
+all to MLflow, register the model and move the ``champion`` alias only when it has earned it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from configs import Settings
+from configs.training import TaskConfig
+from features import dictionary
+from training import evaluate, models, pyfunc_model, tune
+from training.model_card import model_card
+
+CHAMPION = "champion"
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "xgboost",
+    "lightgbm",
+    "optuna",
+    "mlflow",
+    "shap",
+    "fairlearn",
+)
+
+
+class TrainingDataError(RuntimeError):
+    """The feature table a task needs is missing or unusable."""
+
+
+@dataclass
+class TaskResult:
+    task: str
+    family: str
+    version: str
+    metric: str
+    test: tuple[float, float, float]  # value, 95% interval
+    baselines: dict[str, float]
+    oracle: float
+    ceiling_fraction: float | None
+    calibration: dict[str, float] = field(default_factory=dict)
+    champion_moved: bool = False
+    decision: str = ""
+    run_id: str = ""
+
+
+@dataclass
+class TaskData:
+    table: pd.DataFrame
+    roles: dict[str, list[str] | str]
+    features: list[str]
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.table[self.table["split"] == name]
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.features].to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def load_task_data(data_dir: Path, config: TaskConfig) -> tuple[TaskData, str]:
+    """The task's feature table, its column roles, and a fingerprint of both and of the config."""
+    folder = data_dir / "features"
+    path, manifest_path = folder / f"{config.table}.parquet", folder / "manifest.json"
+    if not path.exists() or not manifest_path.exists():
+        raise TrainingDataError(f"no feature table {path}: run `make features` first")
+    manifest = json.loads(manifest_path.read_text())[config.table]
+    roles = manifest["roles"]
+    table = pd.read_parquet(path)
+    for column in [config.target, config.oracle, *config.baselines]:
+        if column not in table.columns:
+            raise TrainingDataError(
+                f"{path} has no column {column!r} (configs/tasks: {config.table})"
+            )
+    if set(table["split"]) != {"train", "validation", "test"}:
+        raise TrainingDataError(f"{path} lacks a train, validation or test split")
+    fingerprint = hashlib.sha256(
+        json.dumps([manifest, config.model_dump(mode="json")], sort_keys=True).encode()
+    ).hexdigest()
+    return TaskData(table, roles, list(roles["features"])), fingerprint
+
+
+def _tracking(settings: Settings, task: str) -> str:
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and the task's experiment."""
+    t = settings.training
+    uri = mlflow.get_tracking_uri() if _environment_uri() else t.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    name = f"{t.experiment_prefix}-{task}"
+    if mlflow.get_experiment_by_name(name) is None:
+        location = Path(t.artifact_location).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(name, artifact_location=location.as_uri())
+    mlflow.set_experiment(name)
+    return name
+
+
+def _environment_uri() -> bool:
+    import os
+
+    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
+    return frame if rows is None or len(frame) <= rows else frame.sample(rows, random_state=seed)
+
+
+def train_task(settings: Settings, task: str, data_dir: Path, progress=print) -> TaskResult:
+    config, t = settings.tasks[task], settings.training
+    data, fingerprint = load_task_data(data_dir, config)
+    train, validation, test = (data.split(s) for s in ("train", "validation", "test"))
+    tuning = _sample(train, config.tuning_rows, t.seed)
+    train_split = tune.Split(data.matrix(tuning), tuning[config.target].to_numpy())
+    validation_split = tune.Split(data.matrix(validation), validation[config.target].to_numpy())
+
+    _tracking(settings, task)
+    with mlflow.start_run(run_name=f"{task}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
+        mlflow.set_tags(
+            {"task": task, "git_commit": _git_commit(), "data_fingerprint": fingerprint[:16]}
+        )
+        mlflow.log_dict(settings.model_dump(mode="json"), "config/resolved_config.json")
+        mlflow.log_dict(_versions(), "environment/package_versions.json")
+        mlflow.log_dict(_data_provenance(data_dir), "data/manifest_hashes.json")
+        mlflow.log_text(dictionary.markdown(settings.features), "data/data_dictionary.md")
+        mlflow.log_params(
+            {
+                "target": config.target,
+                "metric": config.metric,
+                "trials_per_family": config.trials,
+                "train_rows": len(train),
+                "validation_rows": len(validation),
+                "test_rows": len(test),
+            }
+        )
+
+        # Tune every family; the best validation score wins.
+        best = {}
+        for family in config.families:
+            started = time.perf_counter()
+            study = tune.run_study(
+                task,
+                family,
+                config,
+                data.features,
+                train_split,
+                validation_split,
+                t.optuna_storage,
+                fingerprint,
+                t.seed,
+            )
+            trial = tune.best_trial(study)
+            if trial is not None:
+                best[family] = trial
+                mlflow.log_metric(f"best_validation_{config.metric}_{family}", trial.value)
+            progress(
+                f"{task}: {family} best validation {config.metric} "
+                f"{trial.value if trial else float('nan'):.4f} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+        if not best:
+            raise TrainingDataError(
+                f"{task}: no trial finished within the budget (configs/tasks/{task}.yaml)"
+            )
+        pick = max if config.greater_is_better else min
+        family = pick(best, key=lambda f: best[f].value)
+        trial = best[family]
+        params = {k: v for k, v in trial.params.items()}
+        mlflow.log_params({"family": family, **{f"param_{k}": v for k, v in params.items()}})
+
+        # Calibration chosen on validation predictions of the model fitted on training rows only.
+        calibration: dict = {"method": "none"}
+        if config.kind == "binary" and config.calibration != "none":
+            train_only = models.fit(
+                family,
+                config.kind,
+                params,
+                data.features,
+                (data.matrix(train), train[config.target].to_numpy()),
+                (validation_split.x, validation_split.y),
+                metric=config.metric,
+                max_rounds=config.max_rounds,
+                early_stopping_rounds=config.early_stopping_rounds,
+                monotone=config.monotone,
+                seed=t.seed,
+            )
+            scores = train_only.model().raw_score_matrix(validation_split.x)
+            method, brier = models.choose_calibration(
+                config.calibration, scores, validation_split.y, t.seed
+            )
+            calibration = models.fit_calibration(method, scores, validation_split.y)
+            mlflow.log_dict(
+                {"chosen": method, "cross_validated_brier": brier}, "calibration/choice.json"
+            )
+
+        # Refit on training and validation rows with the tuned number of rounds, scaled to the data.
+        development = pd.concat([train, validation])
+        rounds = max(round(trial.user_attrs.get("rounds", 0) * len(development) / len(tuning)), 1)
+        final = models.fit(
+            family,
+            config.kind,
+            params,
+            data.features,
+            (data.matrix(development), development[config.target].to_numpy()),
+            None,
+            metric=config.metric,
+            max_rounds=rounds,
+            early_stopping_rounds=config.early_stopping_rounds,
+            monotone=config.monotone,
+            seed=t.seed,
+        )
+        model = final.model(calibration)
+
+        result = _evaluate(settings, task, config, data, test, model, family)
+        result.run_id = run.info.run_id
+        version = _log_model(settings, task, config, data, model, final, test)
+        result.version = version
+        result.champion_moved, result.decision = _champion_rule(
+            settings, task, config, version, trial.value, result
+        )
+        mlflow.set_tag("champion_decision", result.decision)
+    return result
+
+
+def _data_provenance(data_dir: Path) -> dict[str, str]:
+    hashes = {}
+    for path in (data_dir / "raw" / "manifest.json", data_dir / "features" / "manifest.json"):
+        if path.exists():
+            hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def _evaluate(
+    settings: Settings,
+    task: str,
+    config: TaskConfig,
+    data: TaskData,
+    test: pd.DataFrame,
+    model: pyfunc_model.RiskModel,
+    family: str,
+) -> TaskResult:
+    t = settings.training
+    y = test[config.target].to_numpy()
+    prediction = model.predict_matrix(data.matrix(test))
+    oracle = test[config.oracle].to_numpy()
+    binary = config.kind == "binary"
+
+    def measure(y_, p_):
+        return (
+            evaluate.binary_metrics(y_, p_, t.calibration_bins)
+            if binary
+            else evaluate.regression_metrics(y_, p_, los=task == "los")
+        )
+
+    metrics = evaluate.bootstrap(measure, y, prediction, t.bootstrap_resamples, t.seed)
+    oracle_metrics = measure(y, oracle)
+    baselines = {
+        b: evaluate.metric_value(config.metric, y, test[b].to_numpy(dtype=float))
+        for b in config.baselines
+    }
+    value, low, high = metrics[config.metric]
+    fraction = evaluate.ceiling_fraction(config.metric, value, oracle_metrics[config.metric])
+    mlflow.log_metrics({f"test_{k}": v[0] for k, v in metrics.items()})
+    mlflow.log_metrics(
+        {f"test_{k}_low": v[1] for k, v in metrics.items()}
+        | {f"test_{k}_high": v[2] for k, v in metrics.items()}
+    )
+    mlflow.log_metrics({f"oracle_{k}": v for k, v in oracle_metrics.items()})
+    mlflow.log_metrics({f"baseline_{b}_{config.metric}": v for b, v in baselines.items()})
+    if fraction is not None:
+        mlflow.log_metric("ceiling_fraction", fraction)
+
+    report: dict = {
+        "metrics": metrics,
+        "oracle": oracle_metrics,
+        "baselines": baselines,
+        "ceiling_fraction": fraction,
+    }
+    if binary and config.alert is not None:
+        points = evaluate.operating_points(
+            y, prediction, test[config.alert.baseline].to_numpy(dtype=float), config.alert.threshold
+        )
+        mlflow.log_metrics({f"operating_{k}": v for k, v in points.items() if np.isfinite(v)})
+        report["operating_points"] = points
+    if task == "los":
+        long_stay = (y > 7).astype(int)
+        report["long_stay_7d_auroc"] = float(evaluate.roc_auc_score(long_stay, prediction))
+        mlflow.log_metric("test_long_stay_7d_auroc", report["long_stay_7d_auroc"])
+
+    groups = test[[c for c in data.roles["groups"]]]
+    subgroup_table = evaluate.subgroups(y, prediction, groups, config.kind)
+    gap_metric = "auroc" if binary else "mae"
+    report["largest_subgroup_gap"] = evaluate.largest_gap(subgroup_table, gap_metric)
+    mlflow.log_table(subgroup_table, "evaluation/subgroups.json")
+
+    sample = test.sample(min(t.shap_rows, len(test)), random_state=t.seed)
+    contributions = model.contributions(sample)
+    ranking = evaluate.importance(contributions)
+    mlflow.log_table(ranking, "explanations/shap_importance.json")
+    figures = evaluate.shap_figures(contributions, sample)
+    if binary:
+        figures["reliability.png"] = evaluate.reliability_figure(
+            y, prediction, t.calibration_bins, f"{task}: test period"
+        )
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"figures/{name}")
+        plt.close(figure)
+    mlflow.log_dict(report, "evaluation/report.json")
+    calibration = {
+        k: metrics[k][0]
+        for k in ("ece", "calibration_slope", "calibration_intercept", "brier")
+        if k in metrics
+    }
+    result = TaskResult(
+        task,
+        family,
+        "",
+        config.metric,
+        (value, low, high),
+        baselines,
+        oracle_metrics[config.metric],
+        fraction,
+        calibration,
+    )
+    mlflow.log_text(
+        model_card(
+            task, config, result, report, ranking, subgroup_table, model.metadata, len(test)
+        ),
+        "model_card.md",
+    )
+    return result
+
+
+def _log_model(
+    settings: Settings,
+    task: str,
+    config: TaskConfig,
+    data: TaskData,
+    model: pyfunc_model.RiskModel,
+    final: models.Fitted,
+    test: pd.DataFrame,
+) -> str:
+    name = f"{settings.training.registry_prefix}-{task}"
+    example = test[data.features].head(5)
+    with tempfile.TemporaryDirectory() as folder:
+        artifacts = {
+            "estimator": str(models.save_estimator(final, Path(folder))),
+            "metadata": str(models.save_metadata(model, Path(folder))),
+        }
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(pyfunc_model.__file__)),
+            artifacts=artifacts,
+            signature=infer_signature(example.astype("float64"), model.predict(None, example)),
+            input_example=example.astype("float64").fillna(0.0),
+            registered_model_name=name,
+            pip_requirements=[f"{p}=={v}" for p, v in _versions().items() if v != "not installed"],
+        )
+    return str(info.registered_model_version)
+
+
+def _champion_rule(
+    settings: Settings,
+    task: str,
+    config: TaskConfig,
+    version: str,
+    validation_value: float,
+    result: TaskResult,
+) -> tuple[bool, str]:
+    """Move ``champion`` to the new version only if it beats the current champion's validation
+    metric by the configured margin; the decision and both figures are logged."""
+    client = MlflowClient()
+    name = f"{settings.training.registry_prefix}-{task}"
+    tags = {
+        f"validation_{config.metric}": f"{validation_value:.6f}",
+        f"test_{config.metric}": f"{result.test[0]:.6f}",
+        "family": result.family,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    if current is None:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        decision = (
+            f"version {version} is the first champion "
+            f"(validation {config.metric} {validation_value:.4f})"
+        )
+        mlflow.log_dict(
+            {"moved": True, "new": validation_value, "current": None, "decision": decision},
+            "champion_decision.json",
+        )
+        return True, decision
+    recorded = current.tags.get(f"validation_{config.metric}")
+    current_value = float(recorded) if recorded is not None else None
+    better = current_value is None or (
+        validation_value >= current_value + config.champion_margin
+        if config.greater_is_better
+        else validation_value <= current_value - config.champion_margin
+    )
+    if better:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        decision = (
+            f"version {version} replaces version {current.version}: validation {config.metric} "
+            f"{validation_value:.4f} against {current_value}"
+        )
+    else:
+        decision = (
+            f"version {current.version} stays champion: validation {config.metric} "
+            f"{current_value:.4f}, "
+            f"new version {version} {validation_value:.4f}, margin {config.champion_margin}"
+        )
+    mlflow.log_dict(
+        {"moved": better, "new": validation_value, "current": current_value, "decision": decision},
+        "champion_decision.json",
+    )
+    return better, decision
+
+
+def summary_rows(results: list[TaskResult]) -> list[dict]:
+    return [asdict(r) for r in results]
