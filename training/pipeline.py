@@ -389,8 +389,9 @@ def _log_model(
             name="model",
             python_model=str(Path(pyfunc_model.__file__)),
             artifacts=artifacts,
-            signature=infer_signature(example.astype("float64"), model.predict(None, example)),
-            input_example=example.astype("float64").fillna(0.0),
+            # The feature functions' own dtypes: the server computes features with them too.
+            signature=infer_signature(example, model.predict(None, example)),
+            input_example=example.fillna(0.0),
             registered_model_name=name,
             pip_requirements=[f"{p}=={v}" for p, v in _versions().items() if v != "not installed"],
         )

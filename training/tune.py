@@ -10,18 +10,21 @@ between machines) under a name that includes the data's fingerprint, so an inter
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 import numpy as np
 import optuna
+import sqlalchemy
 from optuna_integration import LightGBMPruningCallback, XGBoostPruningCallback
 
 from configs.training import SearchParam, TaskConfig
 from training import evaluate, models
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,19 @@ def _pruning_callback(family: str, trial: optuna.Trial, metric: str) -> list:
     return []
 
 
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """The study storage. Workers starting together on a new database may race to create its
+    tables; the loser retries. A heartbeat lets the others fail the trials of a dead worker."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def study_name(task: str, family: str, fingerprint: str) -> str:
     return f"{task}-{family}-{fingerprint[:12]}"
 
@@ -71,22 +87,18 @@ def run_study(
     """Create or resume the study and run the trials its budget still allows."""
     study = optuna.create_study(
         study_name=study_name(task, family, fingerprint),
-        storage=storage,
+        storage=open_storage(storage),
         load_if_exists=True,
         direction="maximize" if config.greater_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=20),
     )
-    finished = [
-        t
-        for t in study.trials
-        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    ]
-    remaining = config.trials - len(finished)
+    remaining = config.trials - len(study.get_trials(deepcopy=False, states=FINISHED))
     if remaining <= 0:
         return study
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
         params = suggest(trial, config.search[family])
         fitted = models.fit(
             family,
@@ -105,15 +117,20 @@ def run_study(
         prediction = fitted.model().raw_score_matrix(validation.x)
         value = evaluate.metric_value(config.metric, validation.y, prediction)
         trial.set_user_attr("rounds", fitted.rounds)
-        trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
         if log_trials and mlflow.active_run() is not None:
             with mlflow.start_run(run_name=f"{family}-trial-{trial.number}", nested=True):
                 mlflow.log_params({"family": family, **params})
                 mlflow.log_metrics({f"validation_{config.metric}": value, "rounds": fitted.rounds})
         return value
 
+    # Workers sharing the study stop together once the whole budget is spent.
+    budget = optuna.study.MaxTrialsCallback(config.trials, states=FINISHED)
     study.optimize(
-        objective, n_trials=remaining, timeout=config.timeout_seconds, gc_after_trial=True
+        objective,
+        n_trials=remaining,
+        timeout=config.timeout_seconds,
+        callbacks=[budget],
+        gc_after_trial=True,
     )
     return study
 

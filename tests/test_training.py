@@ -1,0 +1,368 @@
+"""Training: metric arithmetic, calibration choice, resumable and shared studies, the champion rule,
+and the whole chain on the small world down to a registered, loadable, well-behaved champion."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from configs import load_settings
+from training import evaluate, models, pipeline, tune
+
+# ---------------------------------------------------------------------------------------------
+# Metric arithmetic against hand-computed values
+
+
+def test_expected_calibration_error_by_hand():
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.1, 0.9, 0.2, 0.6])  # one prediction per bin: gaps 0.1, 0.1, 0.2, 0.4
+    assert evaluate.expected_calibration_error(y, p, bins=10) == pytest.approx(0.2)
+
+
+def test_a_calibrated_model_has_slope_one_and_intercept_zero():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.6, 200_000)
+    y = (rng.random(p.size) < p).astype(int)
+    slope, intercept = evaluate.calibration_slope_intercept(y, p)
+    assert slope == pytest.approx(1.0, abs=0.03)
+    assert intercept == pytest.approx(0.0, abs=0.02)
+    overconfident = 1 / (1 + np.exp(-2 * np.log(p / (1 - p))))
+    assert evaluate.calibration_slope_intercept(y, overconfident)[0] == pytest.approx(0.5, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("metric", "model", "oracle", "expected"),
+    [
+        ("auroc", 0.7, 0.8, 2 / 3),
+        ("auroc", 0.8, 0.8, 1.0),
+        ("r2", 0.3, 0.6, 0.5),
+        ("rmse", 3.0, 2.0, None),
+    ],
+)
+def test_share_of_the_ceiling(metric, model, oracle, expected):
+    result = evaluate.ceiling_fraction(metric, model, oracle)
+    assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_metric_values_by_hand():
+    assert evaluate.metric_value(
+        "rmse", np.array([1.0, 2.0]), np.array([1.0, 4.0])
+    ) == pytest.approx(np.sqrt(2))
+    assert evaluate.metric_value(
+        "mae", np.array([1.0, 2.0]), np.array([2.0, 4.0])
+    ) == pytest.approx(1.5)
+    assert evaluate.metric_value(
+        "auroc", np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    ) == pytest.approx(0.75)
+
+
+def test_los_buckets_follow_mimic3_benchmarks():
+    days = np.array([0.5, 1.0, 7.9, 8.0, 13.0, 15.0])
+    assert evaluate.los_buckets(days).tolist() == [0, 1, 7, 8, 8, 9]
+
+
+def test_operating_point_matches_the_number_of_alerts():
+    y = np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0])
+    baseline = np.array([12, 11, 3, 2, 1, 0, 10, 4, 5, 6])  # alerts at >= 10: rows 0, 1, 6
+    model = np.array([0.9, 0.1, 0.8, 0.2, 0.1, 0.0, 0.7, 0.3, 0.2, 0.1])  # top 3: rows 0, 2, 6
+    points = evaluate.operating_points(y, model, baseline, 10)
+    assert points["baseline_alerts_per_100"] == pytest.approx(30)
+    assert points["baseline_sensitivity"] == pytest.approx(2 / 3)
+    assert points["baseline_ppv"] == pytest.approx(2 / 3)
+    assert points["model_alerts_per_100"] == pytest.approx(30)
+    assert points["model_sensitivity"] == pytest.approx(1.0)
+    assert points["model_ppv"] == pytest.approx(1.0)
+
+
+def test_bootstrap_interval_surrounds_the_estimate():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    p = np.clip(y * 0.3 + rng.random(2000) * 0.7, 0, 1)
+    result = evaluate.bootstrap(
+        lambda a, b: {"auroc": evaluate.metric_value("auroc", a, b)}, y, p, 100, 0
+    )
+    value, low, high = result["auroc"]
+    assert low < value < high
+    assert high - low < 0.06
+
+
+def test_calibration_is_chosen_to_fix_a_miscalibrated_model():
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(0.01, 0.3, 20_000)
+    y = (rng.random(truth.size) < truth).astype(int)
+    inflated = np.clip(truth * 2.2, 0, 0.99)
+    method, brier = models.choose_calibration("auto", inflated, y, seed=0)
+    assert method in ("platt", "isotonic")
+    assert brier[method] < brier["none"]
+    mapping = models.fit_calibration(method, inflated, y)
+    from training.pyfunc_model import calibrate
+
+    assert calibrate(inflated, mapping).mean() == pytest.approx(y.mean(), abs=0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# Studies: resume and sharing
+
+
+def _toy_problem(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(x[:, 0] - x[:, 1])))).astype(int)
+    return tune.Split(x[:2000], y[:2000]), tune.Split(x[2000:], y[2000:]), ["a", "b", "c", "d"]
+
+
+def _task_config(trials: int, family: str = "xgboost"):
+    config = load_settings("small").tasks["readmission"]
+    return config.model_copy(
+        update={"trials": trials, "families": [family], "monotone": {}, "timeout_seconds": 120}
+    )
+
+
+def test_an_interrupted_study_resumes_instead_of_starting_over(tmp_path, monkeypatch):
+    train, validation, features = _toy_problem()
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    real_fit, calls = models.fit, {"n": 0}
+
+    def interrupted_fit(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(models, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run_study(
+            "toy",
+            "linear",
+            _task_config(5, "linear"),
+            features,
+            train,
+            validation,
+            storage,
+            "f" * 16,
+            0,
+        )
+    monkeypatch.setattr(models, "fit", real_fit)
+    study = tune.run_study(
+        "toy",
+        "linear",
+        _task_config(5, "linear"),
+        features,
+        train,
+        validation,
+        storage,
+        "f" * 16,
+        0,
+    )
+    finished = study.get_trials(states=tune.FINISHED)
+    assert len(finished) == 5
+    assert (
+        len([t for t in study.trials if t.number >= 2 and t.state in tune.FINISHED]) == 3
+    )  # only the rest ran
+
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_available() -> bool:
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(POSTGRES_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+def _worker(study: str, trials: int) -> None:
+    train, validation, features = _toy_problem()
+    tune.run_study(
+        study,
+        "xgboost",
+        _task_config(trials),
+        features,
+        train,
+        validation,
+        POSTGRES_URL,
+        "p" * 16,
+        os.getpid(),
+    )
+
+
+@pytest.mark.skipif(
+    not _postgres_available() and not os.environ.get("CI"),
+    reason="PostgreSQL is not reachable at 127.0.0.1:5432 (CI provides it)",
+)
+def test_two_workers_share_one_postgresql_study():
+    name = f"shared-{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_worker, args=(name, 10)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+        assert worker.exitcode == 0
+    study = optuna.load_study(
+        study_name=tune.study_name(name, "xgboost", "p" * 16), storage=POSTGRES_URL
+    )
+    finished = study.get_trials(states=tune.FINISHED)
+    assert 10 <= len(finished) <= 12  # the shared budget, give or take trials already running
+    assert len({t.user_attrs["worker"] for t in finished}) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole chain on the small world
+
+
+@pytest.fixture(scope="module")
+def trained(small_features, small_world_dir, tmp_path_factory):
+    store = tmp_path_factory.mktemp("mlflow")
+    settings = load_settings(
+        "small",
+        [
+            f"training.tracking_uri=sqlite:///{store / 'mlflow.db'}",
+            f"training.artifact_location={store / 'artifacts'}",
+            f"training.optuna_storage=sqlite:///{store / 'optuna.db'}",
+        ],
+    )
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    results = {
+        task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
+        for task in settings.training.tasks
+    }
+    return settings, results
+
+
+def _champion(settings, task):
+    return mlflow.pyfunc.load_model(f"models:/{settings.training.registry_prefix}-{task}@champion")
+
+
+@pytest.mark.slow
+def test_the_chain_ends_in_a_registered_champion_per_task(trained, small_features):
+    settings, results = trained
+    for task, result in results.items():
+        assert result.champion_moved
+        served = _champion(settings, task)
+        test = small_features[task][small_features[task]["split"] == "test"]
+        prediction = served.predict(test[served.unwrap_python_model().features])
+        assert len(prediction) == len(test)
+        assert np.isfinite(prediction).all()
+        if settings.tasks[task].kind == "binary":
+            assert ((prediction >= 0) & (prediction <= 1)).all()
+
+
+@pytest.mark.slow
+def test_models_beat_no_skill_and_report_baseline_and_ceiling(trained):
+    _, results = trained
+    readmission = results["readmission"]
+    assert readmission.test[0] > 0.6
+    assert set(readmission.baselines) == {"lace_score", "hospital_score"}
+    assert readmission.oracle > 0.6
+    assert readmission.calibration["ece"] < 0.1
+    assert results["los"].test[0] < results["los"].baselines["baseline_los_days"] * 1.05  # RMSE
+
+
+@pytest.mark.slow
+def test_the_run_logs_config_dictionary_model_card_and_figures(trained):
+    settings, results = trained
+    client = MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(results["readmission"].run_id)}
+    assert {
+        "config",
+        "data",
+        "environment",
+        "figures",
+        "evaluation",
+        "explanations",
+        "model_card.md",
+    } <= artifacts
+    figures = {
+        Path(a.path).name for a in client.list_artifacts(results["readmission"].run_id, "figures")
+    }
+    assert "reliability.png" in figures and "shap_beeswarm.png" in figures
+    card = mlflow.artifacts.load_text(f"runs:/{results['readmission'].run_id}/model_card.md")
+    for section in ("Intended use", "Test metrics", "Subgroups", "Top features", "Limitations"):
+        assert section in card
+    nested = client.search_runs(
+        [client.get_run(results["readmission"].run_id).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{results['readmission'].run_id}'",
+    )
+    assert len(nested) >= 3  # the trials, as nested runs
+
+
+@pytest.mark.slow
+def test_the_champion_alias_moves_only_for_a_better_model(trained):
+    settings, results = trained
+    config = settings.tasks["readmission"]
+    name = f"{settings.training.registry_prefix}-readmission"
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(name, "champion")
+    current = float(champion.tags["validation_auroc"])
+    result = results["readmission"]
+    with mlflow.start_run(run_name="champion-rule"):
+        version = client.create_model_version(name, champion.source, run_id=champion.run_id).version
+        moved, decision = pipeline._champion_rule(
+            settings, "readmission", config, version, current + config.champion_margin / 2, result
+        )
+        assert not moved and "stays champion" in decision
+        assert client.get_model_version_by_alias(name, "champion").version == champion.version
+        version = client.create_model_version(name, champion.source, run_id=champion.run_id).version
+        moved, decision = pipeline._champion_rule(
+            settings, "readmission", config, version, current + 2 * config.champion_margin, result
+        )
+        assert moved and "replaces" in decision
+        assert client.get_model_version_by_alias(name, "champion").version == version
+
+
+@pytest.mark.slow
+def test_more_prior_admissions_never_lower_readmission_risk(trained, small_features):
+    settings, _ = trained
+    model = _champion(settings, "readmission").unwrap_python_model()
+    cases = small_features["readmission"].query("split == 'test'").head(300)
+    busier = cases.assign(
+        prior_admissions_12m=cases["prior_admissions_12m"] + 2,
+        ed_visits_6m=cases["ed_visits_6m"] + 2,
+    )
+    assert (model.predict(None, busier) >= model.predict(None, cases) - 1e-9).all()
+
+
+@pytest.mark.slow
+def test_a_worse_early_warning_score_never_lowers_deterioration_risk(trained, small_features):
+    settings, _ = trained
+    model = _champion(settings, "deterioration").unwrap_python_model()
+    cases = small_features["deterioration"].query("split == 'test'").head(500)
+    worse = cases.assign(news2_score=cases["news2_score"] + 3, on_oxygen=1, not_alert=1)
+    assert (model.predict(None, worse) >= model.predict(None, cases) - 1e-9).all()
+
+
+@pytest.mark.slow
+def test_the_same_config_and_seed_give_the_same_validation_score(
+    trained, small_world_dir, tmp_path
+):
+    settings, results = trained
+    again = load_settings("small", [f"training.optuna_storage=sqlite:///{tmp_path / 'optuna.db'}"])
+    config = again.tasks["los"]
+    data, fingerprint = pipeline.load_task_data(small_world_dir, config)
+    train = data.split("train")
+    validation = data.split("validation")
+    scores = []
+    for attempt in range(2):
+        study = tune.run_study(
+            "los", "xgboost", config, data.features,
+            tune.Split(data.matrix(train), train[config.target].to_numpy()),
+            tune.Split(data.matrix(validation), validation[config.target].to_numpy()),
+            f"sqlite:///{tmp_path / f'repeat{attempt}.db'}", fingerprint, again.training.seed, log_trials=False,
+        )  # fmt: skip
+        scores.append(study.best_value)
+    assert scores[0] == scores[1]
+    assert isinstance(pd.Series(scores).iloc[0], float)
