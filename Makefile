@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train test lint format bench clean
+.PHONY: help setup data etl features train mlflow-ui test lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,11 +37,14 @@ features: etl ## one feature table per task in data/features, and the clinical s
 	$(BIN)/python -m features build $(ARGS)
 	$(BIN)/python -m features report
 
-train: features ## the main job: set up, generate the world, ETL, features (training is not built yet)
-	@echo "The training stage is not built yet: 'make train' stops after the feature tables."
+train: features ## the main job: world, ETL, features, then tune, evaluate and register the four models
+	$(BIN)/python -m training $(ARGS)
+
+mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
 test: $(INSTALLED) ## run the test suite on the small profile
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(INSTALLED) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -54,6 +57,7 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/results/
 	$(BIN)/python -m benchmarks.bench_data_gen
 	$(BIN)/python -m benchmarks.bench_features
+	$(BIN)/python -m benchmarks.bench_train
 
 clean: ## remove generated data, reports, caches and the virtual environment
 	rm -rf data reports mlruns mlflow.db benchmarks/results $(VENV) .pytest_cache .ruff_cache .hypothesis

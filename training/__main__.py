@@ -48,6 +48,16 @@ def main(
     console.print(_summary(results, time.perf_counter() - started))
 
 
+NAMES = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "brier": "Brier",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R2",
+}
+
+
 def _baseline_name(column: str) -> str:
     return column.removesuffix("_score").upper() if column.endswith("_score") else "group mean"
 
@@ -57,29 +67,26 @@ def _summary(results: list[TaskResult], seconds: float) -> Table:
     for column in (
         "task",
         "model",
-        "test metric (95% CI)",
+        "test (95% CI)",
         "baseline",
-        "ceiling",
-        "share",
-        "calibration",
+        "ceiling: share",
+        "ECE",
         "champion",
     ):
-        table.add_column(column, no_wrap=column in ("task", "model"))
+        table.add_column(column, overflow="fold")
     for r in results:
         value, low, high = r.test
-        baseline = ", ".join(f"{_baseline_name(name)} {v:.3g}" for name, v in r.baselines.items())
-        calibration = f"ECE {r.calibration['ece']:.3f}" if "ece" in r.calibration else "-"
-        share = f"{r.ceiling_fraction:.0%}" if r.ceiling_fraction is not None else "-"
-        table.add_row(
-            r.task,
-            f"{r.family} v{r.version}",
-            f"{r.metric} {value:.3g} ({low:.3g}-{high:.3g})",
-            baseline,
-            f"{r.oracle:.3g}",
-            share,
-            calibration,
-            "moved" if r.champion_moved else "kept",
+        name = NAMES[r.metric]
+        baseline = ", ".join(f"{_baseline_name(b)} {v:.3g}" for b, v in r.baselines.items())
+        lift, model, oracle, share = r.ceiling
+        ceiling = (
+            f"{NAMES[lift]} {model:.3f} of {oracle:.3f}: {share:.0%}" if share is not None else "-"
         )
+        ece = f"{r.calibration['ece']:.3f}" if "ece" in r.calibration else "-"
+        table.add_row(
+            r.task, f"{r.family} v{r.version}", f"{name} {value:.3g} ({low:.3g}-{high:.3g})",
+            baseline, ceiling, ece, "moved" if r.champion_moved else "kept",
+        )  # fmt: skip
     return table
 
 

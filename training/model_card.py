@@ -77,7 +77,9 @@ def model_card(
             for name, value in report["baselines"].items()
         ],
         f"- Oracle (the generator's true risk): {_fmt(report['oracle'][config.metric])}",
-        f"- Share of the ceiling reached: {_fmt(report['ceiling_fraction'])}",
+        f"- Share of the ceiling reached ({report['ceiling']['metric']}): "
+        f"{_fmt(report['ceiling']['fraction'])} (model {_fmt(report['ceiling']['model'])}, "
+        f"oracle {_fmt(report['ceiling']['oracle'])})",
     ]
     if "operating_points" in report:
         p = report["operating_points"]

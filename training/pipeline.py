@@ -8,6 +8,7 @@ import json
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -53,7 +54,8 @@ class TaskResult:
     test: tuple[float, float, float]  # value, 95% interval
     baselines: dict[str, float]
     oracle: float
-    ceiling_fraction: float | None
+    # The ceiling is measured in AUROC (binary) or R2 (regression): model, oracle, share reached.
+    ceiling: tuple[str, float, float, float | None]
     calibration: dict[str, float] = field(default_factory=dict)
     champion_moved: bool = False
     decision: str = ""
@@ -206,22 +208,23 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
         params = {k: v for k, v in trial.params.items()}
         mlflow.log_params({"family": family, **{f"param_{k}": v for k, v in params.items()}})
 
-        # Calibration chosen on validation predictions of the model fitted on training rows only.
+        # The best configuration on all training rows, stopped early on validation: its rounds set
+        # the final refit, and its validation predictions choose the calibration (never the test).
+        train_only = models.fit(
+            family,
+            config.kind,
+            params,
+            data.features,
+            (data.matrix(train), train[config.target].to_numpy()),
+            (validation_split.x, validation_split.y),
+            metric=config.metric,
+            max_rounds=config.max_rounds,
+            early_stopping_rounds=config.early_stopping_rounds,
+            monotone=config.monotone,
+            seed=t.seed,
+        )
         calibration: dict = {"method": "none"}
         if config.kind == "binary" and config.calibration != "none":
-            train_only = models.fit(
-                family,
-                config.kind,
-                params,
-                data.features,
-                (data.matrix(train), train[config.target].to_numpy()),
-                (validation_split.x, validation_split.y),
-                metric=config.metric,
-                max_rounds=config.max_rounds,
-                early_stopping_rounds=config.early_stopping_rounds,
-                monotone=config.monotone,
-                seed=t.seed,
-            )
             scores = train_only.model().raw_score_matrix(validation_split.x)
             method, brier = models.choose_calibration(
                 config.calibration, scores, validation_split.y, t.seed
@@ -231,9 +234,9 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
                 {"chosen": method, "cross_validated_brier": brier}, "calibration/choice.json"
             )
 
-        # Refit on training and validation rows with the tuned number of rounds, scaled to the data.
+        # Refit on training and validation rows, the rounds scaled to the larger data.
         development = pd.concat([train, validation])
-        rounds = max(round(trial.user_attrs.get("rounds", 0) * len(development) / len(tuning)), 1)
+        rounds = max(round(train_only.rounds * len(development) / len(train)), 1)
         final = models.fit(
             family,
             config.kind,
@@ -297,7 +300,9 @@ def _evaluate(
         for b in config.baselines
     }
     value, low, high = metrics[config.metric]
-    fraction = evaluate.ceiling_fraction(config.metric, value, oracle_metrics[config.metric])
+    lift = "auroc" if binary else "r2"
+    fraction = evaluate.ceiling_fraction(lift, metrics[lift][0], oracle_metrics[lift])
+    ceiling = (lift, metrics[lift][0], oracle_metrics[lift], fraction)
     mlflow.log_metrics({f"test_{k}": v[0] for k, v in metrics.items()})
     mlflow.log_metrics(
         {f"test_{k}_low": v[1] for k, v in metrics.items()}
@@ -306,13 +311,18 @@ def _evaluate(
     mlflow.log_metrics({f"oracle_{k}": v for k, v in oracle_metrics.items()})
     mlflow.log_metrics({f"baseline_{b}_{config.metric}": v for b, v in baselines.items()})
     if fraction is not None:
-        mlflow.log_metric("ceiling_fraction", fraction)
+        mlflow.log_metric(f"ceiling_fraction_{lift}", fraction)
 
     report: dict = {
         "metrics": metrics,
         "oracle": oracle_metrics,
         "baselines": baselines,
-        "ceiling_fraction": fraction,
+        "ceiling": {
+            "metric": lift,
+            "model": ceiling[1],
+            "oracle": ceiling[2],
+            "fraction": fraction,
+        },
     }
     if binary and config.alert is not None:
         points = evaluate.operating_points(
@@ -357,7 +367,7 @@ def _evaluate(
         (value, low, high),
         baselines,
         oracle_metrics[config.metric],
-        fraction,
+        ceiling,
         calibration,
     )
     mlflow.log_text(
@@ -380,7 +390,9 @@ def _log_model(
 ) -> str:
     name = f"{settings.training.registry_prefix}-{task}"
     example = test[data.features].head(5)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # Integer features here are one-hot flags and counts, never missing: no need for the hint.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         artifacts = {
             "estimator": str(models.save_estimator(final, Path(folder))),
             "metadata": str(models.save_metadata(model, Path(folder))),

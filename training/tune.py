@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,9 @@ def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
     tables; the loser retries. A heartbeat lets the others fail the trials of a dead worker."""
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
         except sqlalchemy.exc.IntegrityError:
             if attempt == attempts - 1:
                 raise
