@@ -136,31 +136,13 @@ def test_an_interrupted_study_resumes_instead_of_starting_over(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
+    config = _task_config(5, "linear")
+    study_args = ("toy", "linear", config, features, train, validation, storage, "f" * 16, 0)
     monkeypatch.setattr(models, "fit", interrupted_fit)
     with pytest.raises(KeyboardInterrupt):
-        tune.run_study(
-            "toy",
-            "linear",
-            _task_config(5, "linear"),
-            features,
-            train,
-            validation,
-            storage,
-            "f" * 16,
-            0,
-        )
+        tune.run_study(*study_args)
     monkeypatch.setattr(models, "fit", real_fit)
-    study = tune.run_study(
-        "toy",
-        "linear",
-        _task_config(5, "linear"),
-        features,
-        train,
-        validation,
-        storage,
-        "f" * 16,
-        0,
-    )
+    study = tune.run_study(*study_args)
     finished = study.get_trials(states=tune.FINISHED)
     assert len(finished) == 5
     assert (

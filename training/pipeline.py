@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -433,42 +433,31 @@ def _champion_rule(
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
-    if current is None:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        decision = (
-            f"version {version} is the first champion "
-            f"(validation {config.metric} {validation_value:.4f})"
-        )
-        mlflow.log_dict(
-            {"moved": True, "new": validation_value, "current": None, "decision": decision},
-            "champion_decision.json",
-        )
-        return True, decision
-    recorded = current.tags.get(f"validation_{config.metric}")
+    recorded = current.tags.get(f"validation_{config.metric}") if current is not None else None
     current_value = float(recorded) if recorded is not None else None
-    better = current_value is None or (
-        validation_value >= current_value + config.champion_margin
-        if config.greater_is_better
-        else validation_value <= current_value - config.champion_margin
-    )
-    if better:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        decision = (
-            f"version {version} replaces version {current.version}: validation {config.metric} "
-            f"{validation_value:.4f} against {current_value}"
-        )
+    if current is None:
+        moved = True
+        decision = f"version {version} is the first champion"
+    elif current_value is None:
+        moved = True
+        decision = f"version {version} replaces version {current.version}, which recorded no metric"
     else:
-        decision = (
-            f"version {current.version} stays champion: validation {config.metric} "
-            f"{current_value:.4f}, "
-            f"new version {version} {validation_value:.4f}, margin {config.champion_margin}"
+        moved = (
+            validation_value >= current_value + config.champion_margin
+            if config.greater_is_better
+            else validation_value <= current_value - config.champion_margin
         )
+        outcome = (
+            f"version {version} replaces version {current.version}"
+            if moved
+            else f"version {current.version} stays champion over version {version}"
+        )
+        figures = f"validation {config.metric} {validation_value:.4f} against {current_value:.4f}"
+        decision = f"{outcome} ({figures}, margin {config.champion_margin})"
+    if moved:
+        client.set_registered_model_alias(name, CHAMPION, version)
     mlflow.log_dict(
-        {"moved": better, "new": validation_value, "current": current_value, "decision": decision},
+        {"moved": moved, "new": validation_value, "current": current_value, "decision": decision},
         "champion_decision.json",
     )
-    return better, decision
-
-
-def summary_rows(results: list[TaskResult]) -> list[dict]:
-    return [asdict(r) for r in results]
+    return moved, decision
