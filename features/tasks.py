@@ -277,16 +277,9 @@ def _case_basics(cases: pd.DataFrame) -> pd.DataFrame:
 # At admission: length of stay and cost (and the admission part of readmission)
 
 
-def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
-    """Features known at admission, from one row per stay.
-
-    Columns used: age_years, sex, payer, admission_type, admission_source, unit, facility_id,
-    facility_type, primary_dx_code, comorbidity_codes (list of codes present on admission),
-    prior_admissions_12m, ed_visits_6m, treatment_protocol, and the first vitals and labs
-    (admit_<sign>, admit_on_oxygen, admit_consciousness, admit_<test>), any of them missing.
-    """
-    news2 = _news2(cases, "admit_")
-    frame = pd.concat(
+def _stay_features(cases: pd.DataFrame) -> pd.DataFrame:
+    """What every stay-level task knows: who, how admitted, where, comorbidity, history, plan."""
+    return pd.concat(
         [
             _case_basics(cases),
             one_hot(cases["payer"], "payer", PAYERS),
@@ -299,11 +292,6 @@ def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
                 {
                     "prior_admissions_12m": _numeric(cases, "prior_admissions_12m"),
                     "ed_visits_6m": _numeric(cases, "ed_visits_6m"),
-                    **{f"admit_{sign}": _numeric(cases, f"admit_{sign}") for sign in VITAL_SIGNS},
-                    "admit_on_oxygen": _numeric(cases, "admit_on_oxygen"),
-                    "admit_not_alert": _not_alert(cases["admit_consciousness"]),
-                    "admit_news2_score": scores.news2_score(news2),
-                    **{f"admit_{test}": _numeric(cases, f"admit_{test}") for test in LAB_TESTS},
                 },
                 index=cases.index,
             ),
@@ -311,7 +299,28 @@ def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
         ],
         axis=1,
     )
-    return frame[feature_columns("los", [])]
+
+
+def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
+    """Features known at admission, from one row per stay.
+
+    Columns used: age_years, sex, payer, admission_type, admission_source, unit, facility_id,
+    facility_type, primary_dx_code, comorbidity_codes (list of codes present on admission),
+    prior_admissions_12m, ed_visits_6m, treatment_protocol, and the first vitals and labs
+    (admit_<sign>, admit_on_oxygen, admit_consciousness, admit_<test>), any of them missing.
+    """
+    news2 = _news2(cases, "admit_")
+    first_look = pd.DataFrame(
+        {
+            **{f"admit_{sign}": _numeric(cases, f"admit_{sign}") for sign in VITAL_SIGNS},
+            "admit_on_oxygen": _numeric(cases, "admit_on_oxygen"),
+            "admit_not_alert": _not_alert(cases["admit_consciousness"]),
+            "admit_news2_score": scores.news2_score(news2),
+            **{f"admit_{test}": _numeric(cases, f"admit_{test}") for test in LAB_TESTS},
+        },
+        index=cases.index,
+    )
+    return pd.concat([_stay_features(cases), first_look], axis=1)[feature_columns("los", [])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,17 +330,15 @@ def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
 def readmission_features(cases: pd.DataFrame) -> pd.DataFrame:
     """Features at discharge, from one row per stay.
 
-    Columns used: those of ``admission_features`` (``comorbidity_codes`` now every secondary code of
-    the stay), plus los_days, icu_days, discharge_disposition, discharge_<test>, procedure_count,
-    complication, deteriorated.
+    Columns used: those of ``admission_features`` but the first vitals and labs
+    (``comorbidity_codes`` now every secondary code of the stay), plus los_days, icu_days,
+    discharge_disposition, discharge_<test>, procedure_count, complication, deteriorated.
     """
-    admission = admission_features(cases)
-    admission = admission.drop(columns=[c for c in admission if c.startswith("admit_")])
     los_days = _numeric(cases, "los_days")
     procedures = _numeric(cases, "procedure_count").fillna(0)
     frame = pd.concat(
         [
-            admission,
+            _stay_features(cases),
             pd.DataFrame(
                 {
                     "los_days": los_days,
