@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui test lint format bench clean
+.PHONY: help setup data etl features train mlflow-ui serve bento test lint format bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,12 @@ features: etl ## one feature table per task in data/features, and the clinical s
 
 train: features ## the main job: world, ETL, features, then tune, evaluate and register the four models
 	$(BIN)/python -m training $(ARGS)
+
+serve: $(INSTALLED) ## serve the champion models over HTTP on http://127.0.0.1:3000 (after make train)
+	$(BIN)/bentoml serve serving.service:RiskService --host 127.0.0.1 --port 3000
+
+bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its dependencies only)
+	$(BIN)/bentoml build --bentofile bentofile.yaml
 
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

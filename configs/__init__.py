@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from configs.data_gen import DataGenConfig
 from configs.features import FeaturesConfig
+from configs.serving import ServingConfig
 from configs.training import TaskConfig, TrainingConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -33,6 +34,7 @@ SECTION_FILES = {
     "data_gen": "data_gen.yaml",
     "features": "features.yaml",
     "training": "training.yaml",
+    "serving": "serving.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
 SECTION_FOLDERS = {"tasks": "tasks"}
@@ -52,6 +54,7 @@ class Settings(BaseModel):
     features: FeaturesConfig
     training: TrainingConfig
     tasks: dict[str, TaskConfig]
+    serving: ServingConfig
 
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ from configs import Settings, load_settings
 from data_gen import generate, schema
 from features.build import TASKS, run_build
 from features.etl import EtlResult, run_etl
+from training import pipeline
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +63,23 @@ def small_features(
     """The four feature tables of the small world, as written to data/features."""
     run_build(small_settings, small_world_dir, key_root)
     return {t: pd.read_parquet(small_world_dir / "features" / f"{t}.parquet") for t in TASKS}
+
+
+@pytest.fixture(scope="session")
+def trained(small_features, small_world_dir, tmp_path_factory):
+    """All four tasks trained on the small world into a private MLflow store and Optuna storage."""
+    store = tmp_path_factory.mktemp("mlflow")
+    settings = load_settings(
+        "small",
+        [
+            f"training.tracking_uri=sqlite:///{store / 'mlflow.db'}",
+            f"training.artifact_location={store / 'artifacts'}",
+            f"training.optuna_storage=sqlite:///{store / 'optuna.db'}",
+        ],
+    )
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    results = {
+        task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
+        for task in settings.training.tasks
+    }
+    return settings, results

@@ -205,25 +205,6 @@ def test_two_workers_share_one_postgresql_study():
 # The whole chain on the small world
 
 
-@pytest.fixture(scope="module")
-def trained(small_features, small_world_dir, tmp_path_factory):
-    store = tmp_path_factory.mktemp("mlflow")
-    settings = load_settings(
-        "small",
-        [
-            f"training.tracking_uri=sqlite:///{store / 'mlflow.db'}",
-            f"training.artifact_location={store / 'artifacts'}",
-            f"training.optuna_storage=sqlite:///{store / 'optuna.db'}",
-        ],
-    )
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    results = {
-        task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
-        for task in settings.training.tasks
-    }
-    return settings, results
-
-
 def _champion(settings, task):
     return mlflow.pyfunc.load_model(f"models:/{settings.training.registry_prefix}-{task}@champion")
 

@@ -1,0 +1,398 @@
+"""The risk service over HTTP: the real server on the small world's champions, called as an
+application would (parity with batch predictions, bad input, authentication, audit trail)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import build, tasks
+from serving import schemas
+
+API_KEY = "test-key-0123456789abcdef"
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    settings, _ = trained
+    folder = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.training.tracking_uri,
+        "HOSPITAL_API_KEY": API_KEY,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:RiskService",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200:
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    else:
+        process.terminate()
+        pytest.fail(
+            f"the server did not become ready: {(folder / 'server.log').read_text()[-3000:]}"
+        )
+    yield url, folder
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _post(url: str, path: str, body, key: str | None = API_KEY, content_type="application/json"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": content_type, **({"authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(url + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _iso(value) -> str:
+    return pd.Timestamp(value).isoformat()
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+STAY_FIELDS = [
+    "age_years",
+    "sex",
+    "payer",
+    "admission_type",
+    "primary_dx_code",
+    "prior_admissions_12m",
+    "ed_visits_6m",
+    "admission_source",
+    "unit",
+    "facility_id",
+    "facility_type",
+    "treatment_protocol",
+]
+
+
+def _stay(row: pd.Series) -> dict:
+    case = {field: _plain(row[field]) for field in STAY_FIELDS}
+    case.update(
+        case_id=row["encounter_key"],
+        comorbidity_codes=list(row["comorbidity_codes"]),
+        admitted_at=_iso(row["admitted_at"]),
+    )
+    return case
+
+
+def discharge_request(row: pd.Series) -> dict:
+    case = _stay(row)
+    case.update(
+        discharged_at=_iso(row["discharged_at"]),
+        icu_days=float(row["icu_days"]),
+        discharge_disposition=row["discharge_disposition"],
+        procedure_count=int(row["procedure_count"]),
+        complication=bool(row["complication"]),
+        deteriorated=bool(row["deteriorated"]),
+        discharge_labs=[
+            {
+                "drawn_at": _iso(row["discharged_at"]),
+                "test": test,
+                "value": float(row[f"discharge_{test}"]),
+            }
+            for test in tasks.DISCHARGE_LABS
+            if pd.notna(row[f"discharge_{test}"])
+        ],
+    )
+    return case
+
+
+def admission_request(row: pd.Series) -> dict:
+    case = _stay(row)
+    if pd.notna(row["admit_heart_rate"]):
+        observation = {sign: float(row[f"admit_{sign}"]) for sign in tasks.VITAL_SIGNS}
+        observation.update(
+            observed_at=_iso(row["admitted_at"]),
+            on_oxygen=bool(row["admit_on_oxygen"]),
+            consciousness=row["admit_consciousness"],
+        )
+        case["first_observation"] = observation
+    case["admission_labs"] = [
+        {"drawn_at": _iso(row["admitted_at"]), "test": test, "value": float(row[f"admit_{test}"])}
+        for test in tasks.LAB_TESTS
+        if pd.notna(row[f"admit_{test}"])
+    ]
+    return case
+
+
+@pytest.fixture(scope="module")
+def cases(small_clean, small_settings):
+    admission = build.admission_cases(small_clean, small_settings.features)
+    discharge = build.discharge_cases(small_clean, admission)
+    alive = discharge["discharge_disposition"].isin(
+        tasks.DISPOSITIONS
+    )  # who a readmission risk is for
+    return admission, discharge[alive].reset_index(drop=True)
+
+
+def _batch(trained, task: str, table: pd.DataFrame) -> np.ndarray:
+    import mlflow
+
+    settings, _ = trained
+    model = mlflow.pyfunc.load_model(
+        f"models:/{settings.training.registry_prefix}-{task}@champion"
+    ).unwrap_python_model()
+    return model.predict(None, table)
+
+
+def test_ready_and_reports_the_loaded_versions(server, trained):
+    url, _ = server
+    status, info = _post(url, "/info", {})
+    assert status == 200
+    assert set(info) == {"readmission", "los", "cost", "deterioration"}
+    assert all(entry["version"] == "1" for entry in info.values())
+
+
+def test_served_readmission_risk_equals_the_batch_prediction(
+    server, trained, cases, small_features
+):
+    url, _ = server
+    _, discharge = cases
+    table = small_features["readmission"].query("split == 'test'").head(25)
+    rows = discharge.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
+    status, served = _post(
+        url, "/readmission", {"cases": [discharge_request(r) for _, r in rows.iterrows()]}
+    )
+    assert status == 200, served
+    assert [s["case_id"] for s in served] == table["encounter_key"].tolist()
+    np.testing.assert_allclose(
+        [s["prediction"] for s in served],
+        _batch(trained, "readmission", table),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    assert [s["clinical_score"]["lace_score"] for s in served] == table["lace_score"].tolist()
+    assert {s["risk_band"] for s in served} <= {"low", "medium", "high"}
+
+
+@pytest.mark.parametrize("task", ["los", "cost"])
+def test_served_admission_predictions_equal_the_batch(server, trained, cases, small_features, task):
+    url, _ = server
+    admission, _ = cases
+    table = small_features[task].query("split == 'test'").head(25)
+    rows = admission.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
+    status, served = _post(
+        url, f"/{task}", {"cases": [admission_request(r) for _, r in rows.iterrows()]}
+    )
+    assert status == 200, served
+    np.testing.assert_allclose(
+        [s["prediction"] for s in served], _batch(trained, task, table), rtol=1e-6
+    )
+
+
+def test_served_deterioration_risk_equals_the_batch_prediction(
+    server, trained, cases, small_clean, small_features
+):
+    url, _ = server
+    admission, _ = cases
+    table = small_features["deterioration"].query("split == 'test'")
+    table = table.groupby("encounter_key").nth(3).head(10)  # the fourth observation of ten stays
+    vitals, labs = small_clean["vitals"], small_clean["labs"]
+    requests = []
+    for _, point in table.iterrows():
+        stay = admission[admission["encounter_key"] == point["encounter_key"]].iloc[0]
+        case = {k: v for k, v in _stay(stay).items() if k in schemas.WardCase.model_fields}
+        mine = vitals[
+            (vitals["encounter_key"] == point["encounter_key"])
+            & (vitals["observed_at"] <= point["prediction_time"])
+        ]
+        case["observations"] = [
+            {
+                "observed_at": _iso(o.observed_at),
+                **{s: float(getattr(o, s)) for s in tasks.VITAL_SIGNS},
+                "on_oxygen": bool(o.on_oxygen),
+                "consciousness": o.consciousness,
+            }
+            for o in mine.itertuples()
+        ]
+        drawn = labs[
+            (labs["encounter_key"] == point["encounter_key"])
+            & (labs["drawn_at"] <= point["prediction_time"])
+        ]
+        case["labs"] = [
+            {"drawn_at": _iso(lab.drawn_at), "test": lab.test, "value": float(lab.value)}
+            for lab in drawn.itertuples()
+        ]
+        requests.append(case)
+    status, served = _post(
+        url, "/deterioration", {"cases": requests, "explain": True, "top_features": 4}
+    )
+    assert status == 200, served
+    np.testing.assert_allclose(
+        [s["prediction"] for s in served],
+        _batch(trained, "deterioration", table),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    assert all(len(s["explanation"]) == 4 for s in served)
+    assert all("news2_score" in s["clinical_score"] for s in served)
+
+
+def test_explanations_rank_features_by_their_contribution(server, cases):
+    url, _ = server
+    _, discharge = cases
+    status, served = _post(
+        url,
+        "/readmission",
+        {"cases": [discharge_request(discharge.iloc[0])], "explain": True, "top_features": 6},
+    )
+    assert status == 200, served
+    sizes = [abs(e["contribution"]) for e in served[0]["explanation"]]
+    assert len(sizes) == 6
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def _broken(cases, edit) -> dict:
+    _, discharge = cases
+    case = discharge_request(discharge.iloc[0])
+    edit(case)
+    return {"cases": [case]}
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "field"),
+    [
+        ("missing field", lambda c: _broken(c, lambda x: x.pop("sex")), "sex"),
+        ("wrong type", lambda c: _broken(c, lambda x: x.update(age_years="old")), "age_years"),
+        ("out of range", lambda c: _broken(c, lambda x: x.update(age_years=150)), "age_years"),
+        (
+            "lab out of range",
+            lambda c: _broken(
+                c,
+                lambda x: x.update(
+                    discharge_labs=[
+                        {"drawn_at": x["discharged_at"], "test": "sodium", "value": 400}
+                    ]
+                ),
+            ),
+            "sodium",
+        ),
+        (
+            "malformed code",
+            lambda c: _broken(c, lambda x: x.update(primary_dx_code="I50-9")),
+            "primary_dx_code",
+        ),
+        (
+            "unknown field",
+            lambda c: _broken(c, lambda x: x.update(patient_name="Jane")),
+            "patient_name",
+        ),
+        (
+            "discharge before admission",
+            lambda c: _broken(c, lambda x: x.update(discharged_at=x["admitted_at"])),
+            "discharged_at",
+        ),
+        ("empty list", lambda c: {"cases": []}, "cases"),
+        (
+            "too many cases",
+            lambda c: {"cases": _broken(c, lambda x: None)["cases"] * 1001},
+            "cases",
+        ),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_field(server, cases, name, make, field):
+    url, _ = server
+    status, body = _post(url, "/readmission", make(cases))
+    assert 400 <= status < 500, (name, status)
+    assert field in str(body), (name, body)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"cases": [', "application/json"),
+        (b'{"cases": [{"age_years": NaN}]}', "application/json"),
+        (b"cases=1", "text/plain"),
+    ],
+)
+def test_malformed_requests_get_a_4xx_and_the_server_keeps_answering(
+    server, cases, body, content_type
+):
+    url, _ = server
+    status, _ = _post(url, "/readmission", body, content_type=content_type)
+    assert 400 <= status < 500
+    _, discharge = cases
+    assert _post(url, "/readmission", {"cases": [discharge_request(discharge.iloc[1])]})[0] == 200
+
+
+def test_predictions_need_the_api_key_but_health_and_schema_do_not(server, cases):
+    url, _ = server
+    _, discharge = cases
+    body = {"cases": [discharge_request(discharge.iloc[2])]}
+    assert _post(url, "/readmission", body, key=None)[0] == 401
+    assert _post(url, "/readmission", body, key="wrong")[0] == 401
+    assert _post(url, "/readmission", body)[0] == 200
+    for path in ("/readyz", "/livez", "/schema.json", "/docs.json"):
+        assert urllib.request.urlopen(url + path, timeout=10).status == 200, path
+
+
+def test_every_prediction_leaves_one_audit_line_without_identifiers(server, cases, small_world):
+    url, folder = server
+    log = folder / "reports" / "audit" / "predictions.jsonl"
+    before = log.read_text().count("\n") if log.exists() else 0
+    _, discharge = cases
+    body = {"cases": [discharge_request(discharge.iloc[i]) for i in range(3)]}
+    assert _post(url, "/readmission", body)[0] == 200
+    lines = log.read_text().splitlines()
+    assert len(lines) == before + 3
+    record = json.loads(lines[-1])
+    assert {
+        "time",
+        "request_id",
+        "endpoint",
+        "model_version",
+        "latency_ms",
+        "prediction",
+        "lace_score",
+    } <= set(record)
+    assert "case_id" not in record
+    text = log.read_text()
+    patients = small_world["patients"]
+    for value in [*patients["ssn"], *patients["mrn"], *(case["case_id"] for case in body["cases"])]:
+        assert value not in text
+    assert all(not (isinstance(v, float) and math.isnan(v)) for v in record.values())
