@@ -64,6 +64,7 @@ bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/resul
 	$(BIN)/python -m benchmarks.bench_data_gen
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_train
+	$(BIN)/python -m benchmarks.bench_serving
 
 clean: ## remove generated data, reports, caches and the virtual environment
 	rm -rf data reports mlruns mlflow.db benchmarks/results $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from features import build, tasks
-from serving import schemas
+from serving import examples, schemas
 
 API_KEY = "test-key-0123456789abcdef"
 pytestmark = pytest.mark.slow
@@ -86,80 +86,6 @@ def _post(url: str, path: str, body, key: str | None = API_KEY, content_type="ap
         return error.code, error.read().decode()
 
 
-def _iso(value) -> str:
-    return pd.Timestamp(value).isoformat()
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-STAY_FIELDS = [
-    "age_years",
-    "sex",
-    "payer",
-    "admission_type",
-    "primary_dx_code",
-    "prior_admissions_12m",
-    "ed_visits_6m",
-    "admission_source",
-    "unit",
-    "facility_id",
-    "facility_type",
-    "treatment_protocol",
-]
-
-
-def _stay(row: pd.Series) -> dict:
-    case = {field: _plain(row[field]) for field in STAY_FIELDS}
-    case.update(
-        case_id=row["encounter_key"],
-        comorbidity_codes=list(row["comorbidity_codes"]),
-        admitted_at=_iso(row["admitted_at"]),
-    )
-    return case
-
-
-def discharge_request(row: pd.Series) -> dict:
-    case = _stay(row)
-    case.update(
-        discharged_at=_iso(row["discharged_at"]),
-        icu_days=float(row["icu_days"]),
-        discharge_disposition=row["discharge_disposition"],
-        procedure_count=int(row["procedure_count"]),
-        complication=bool(row["complication"]),
-        deteriorated=bool(row["deteriorated"]),
-        discharge_labs=[
-            {
-                "drawn_at": _iso(row["discharged_at"]),
-                "test": test,
-                "value": float(row[f"discharge_{test}"]),
-            }
-            for test in tasks.DISCHARGE_LABS
-            if pd.notna(row[f"discharge_{test}"])
-        ],
-    )
-    return case
-
-
-def admission_request(row: pd.Series) -> dict:
-    case = _stay(row)
-    if pd.notna(row["admit_heart_rate"]):
-        observation = {sign: float(row[f"admit_{sign}"]) for sign in tasks.VITAL_SIGNS}
-        observation.update(
-            observed_at=_iso(row["admitted_at"]),
-            on_oxygen=bool(row["admit_on_oxygen"]),
-            consciousness=row["admit_consciousness"],
-        )
-        case["first_observation"] = observation
-    case["admission_labs"] = [
-        {"drawn_at": _iso(row["admitted_at"]), "test": test, "value": float(row[f"admit_{test}"])}
-        for test in tasks.LAB_TESTS
-        if pd.notna(row[f"admit_{test}"])
-    ]
-    return case
-
-
 @pytest.fixture(scope="module")
 def cases(small_clean, small_settings):
     admission = build.admission_cases(small_clean, small_settings.features)
@@ -196,7 +122,7 @@ def test_served_readmission_risk_equals_the_batch_prediction(
     table = small_features["readmission"].query("split == 'test'").head(25)
     rows = discharge.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
     status, served = _post(
-        url, "/readmission", {"cases": [discharge_request(r) for _, r in rows.iterrows()]}
+        url, "/readmission", {"cases": [examples.discharge_request(r) for _, r in rows.iterrows()]}
     )
     assert status == 200, served
     assert [s["case_id"] for s in served] == table["encounter_key"].tolist()
@@ -217,7 +143,7 @@ def test_served_admission_predictions_equal_the_batch(server, trained, cases, sm
     table = small_features[task].query("split == 'test'").head(25)
     rows = admission.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
     status, served = _post(
-        url, f"/{task}", {"cases": [admission_request(r) for _, r in rows.iterrows()]}
+        url, f"/{task}", {"cases": [examples.admission_request(r) for _, r in rows.iterrows()]}
     )
     assert status == 200, served
     np.testing.assert_allclose(
@@ -236,14 +162,14 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
     requests = []
     for _, point in table.iterrows():
         stay = admission[admission["encounter_key"] == point["encounter_key"]].iloc[0]
-        case = {k: v for k, v in _stay(stay).items() if k in schemas.WardCase.model_fields}
+        case = {k: v for k, v in examples.stay(stay).items() if k in schemas.WardCase.model_fields}
         mine = vitals[
             (vitals["encounter_key"] == point["encounter_key"])
             & (vitals["observed_at"] <= point["prediction_time"])
         ]
         case["observations"] = [
             {
-                "observed_at": _iso(o.observed_at),
+                "observed_at": examples.iso(o.observed_at),
                 **{s: float(getattr(o, s)) for s in tasks.VITAL_SIGNS},
                 "on_oxygen": bool(o.on_oxygen),
                 "consciousness": o.consciousness,
@@ -255,7 +181,7 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
             & (labs["drawn_at"] <= point["prediction_time"])
         ]
         case["labs"] = [
-            {"drawn_at": _iso(lab.drawn_at), "test": lab.test, "value": float(lab.value)}
+            {"drawn_at": examples.iso(lab.drawn_at), "test": lab.test, "value": float(lab.value)}
             for lab in drawn.itertuples()
         ]
         requests.append(case)
@@ -279,7 +205,11 @@ def test_explanations_rank_features_by_their_contribution(server, cases):
     status, served = _post(
         url,
         "/readmission",
-        {"cases": [discharge_request(discharge.iloc[0])], "explain": True, "top_features": 6},
+        {
+            "cases": [examples.discharge_request(discharge.iloc[0])],
+            "explain": True,
+            "top_features": 6,
+        },
     )
     assert status == 200, served
     sizes = [abs(e["contribution"]) for e in served[0]["explanation"]]
@@ -289,7 +219,7 @@ def test_explanations_rank_features_by_their_contribution(server, cases):
 
 def _broken(cases, edit) -> dict:
     _, discharge = cases
-    case = discharge_request(discharge.iloc[0])
+    case = examples.discharge_request(discharge.iloc[0])
     edit(case)
     return {"cases": [case]}
 
@@ -357,13 +287,16 @@ def test_malformed_requests_get_a_4xx_and_the_server_keeps_answering(
     status, _ = _post(url, "/readmission", body, content_type=content_type)
     assert 400 <= status < 500
     _, discharge = cases
-    assert _post(url, "/readmission", {"cases": [discharge_request(discharge.iloc[1])]})[0] == 200
+    assert (
+        _post(url, "/readmission", {"cases": [examples.discharge_request(discharge.iloc[1])]})[0]
+        == 200
+    )
 
 
 def test_predictions_need_the_api_key_but_health_and_schema_do_not(server, cases):
     url, _ = server
     _, discharge = cases
-    body = {"cases": [discharge_request(discharge.iloc[2])]}
+    body = {"cases": [examples.discharge_request(discharge.iloc[2])]}
     assert _post(url, "/readmission", body, key=None)[0] == 401
     assert _post(url, "/readmission", body, key="wrong")[0] == 401
     assert _post(url, "/readmission", body)[0] == 200
@@ -376,7 +309,7 @@ def test_every_prediction_leaves_one_audit_line_without_identifiers(server, case
     log = folder / "reports" / "audit" / "predictions.jsonl"
     before = log.read_text().count("\n") if log.exists() else 0
     _, discharge = cases
-    body = {"cases": [discharge_request(discharge.iloc[i]) for i in range(3)]}
+    body = {"cases": [examples.discharge_request(discharge.iloc[i]) for i in range(3)]}
     assert _post(url, "/readmission", body)[0] == 200
     lines = log.read_text().splitlines()
     assert len(lines) == before + 3

@@ -1,0 +1,230 @@
+"""Serving benchmark: the risk service against ``mlflow models serve`` on the same champion.
+
+    python -m benchmarks.bench_serving [--seconds 10]      # after `make train`
+
+A bounded load on 127.0.0.1 only: one readmission case per request at 1, 16 and 64 concurrent
+clients, without and with explanations; the same champion behind ``mlflow models serve`` (one
+worker, features precomputed, as a user of that server would send them); and one batch of 1,000
+cases. Reports throughput, p50, p99 and errors, side by side, as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.common import write_results
+from configs import load_settings
+from features import build
+from serving import examples
+
+console = Console()
+CLIENTS = (1, 16, 64)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(command: list[str], ready_url: str, log: Path, tracking_uri: str) -> subprocess.Popen:
+    # The servers' own launchers look for uvicorn and friends on PATH: put this environment first.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking_uri}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(ready_url, timeout=2).status == 200:
+                return process
+        except OSError:
+            time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"{command[:4]} did not start: {log.read_text()[-2000:]}")
+
+
+async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, headers: dict) -> dict:
+    """``clients`` workers post bodies in turn until the time is up; latencies in ms."""
+    latencies, errors, stop = [], 0, time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            index = offset
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                response = await client.post(
+                    url, content=bodies[index % len(bodies)], headers=headers
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += response.status_code != 200
+                index += clients
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - began
+    values = np.array(latencies)
+    return {
+        "clients": clients,
+        "requests": len(values),
+        "requests_per_s": len(values) / elapsed,
+        "p50_ms": float(np.percentile(values, 50)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "errors": int(errors),
+    }
+
+
+def main(seconds: Annotated[float, typer.Option(help="load duration per setting")] = 10.0) -> None:
+    settings = load_settings()
+    data = Path("data")
+    if (
+        not (data / "features" / "readmission.parquet").exists()
+        or not Path("mlruns/mlflow.db").exists()
+    ):
+        raise SystemExit("run `make train` first: the benchmark serves its champions")
+    clean = {p.stem: pd.read_parquet(p) for p in (data / "clean").glob("*.parquet")}
+    admission = build.admission_cases(clean, settings.features)
+    discharge = build.discharge_cases(clean, admission)
+    discharge = discharge[discharge["discharge_disposition"] != "expired"].head(2000)
+    cases = [examples.discharge_request(row) for _, row in discharge.iterrows()]
+    plain = [json.dumps({"cases": [c]}).encode() for c in cases[:500]]
+    explained = [json.dumps({"cases": [c], "explain": True}).encode() for c in cases[:500]]
+    table = pd.read_parquet(data / "features" / "readmission.parquet").head(500)
+
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.training.tracking_uri)
+    name = f"{settings.training.registry_prefix}-readmission"
+    features = mlflow.pyfunc.load_model(f"models:/{name}@champion").unwrap_python_model().features
+    split = [
+        json.dumps({"dataframe_split": {"columns": features, "data": [row]}}).encode()
+        for row in table[features]
+        .astype(float)
+        .where(table[features].notna(), None)
+        .to_numpy()
+        .tolist()
+    ]
+
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    bento_port, mlflow_port = _port(), _port()
+    env_key = settings.serving.api_key_env
+    headers = {"content-type": "application/json"}
+    if os.environ.get(env_key):
+        headers["authorization"] = f"Bearer {os.environ[env_key]}"
+    bento = _start(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:RiskService",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(bento_port),
+        ],
+        f"http://127.0.0.1:{bento_port}/readyz",
+        logs / "bench-bento.log",
+        settings.training.tracking_uri,
+    )
+    results: dict = {"seconds_per_setting": seconds}
+    try:
+        url = f"http://127.0.0.1:{bento_port}/readmission"
+        results["bentoml"] = [asyncio.run(_load(url, plain, n, seconds, headers)) for n in CLIENTS]
+        results["bentoml_explained"] = [
+            asyncio.run(_load(url, explained, n, seconds, headers)) for n in CLIENTS
+        ]
+        batch = json.dumps({"cases": (cases * 1000)[:1000]}).encode()
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            httpx.post(url, content=batch, headers=headers, timeout=60).raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+        results["batch_1000_ms"] = {
+            "median": float(np.median(timings)),
+            "best": float(min(timings)),
+        }
+    finally:
+        bento.terminate()
+        bento.wait(timeout=30)
+    server = _start(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            f"models:/{name}@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(mlflow_port),
+            "--workers",
+            str(settings.serving.processes),
+        ],
+        f"http://127.0.0.1:{mlflow_port}/ping",
+        logs / "bench-mlflow.log",
+        settings.training.tracking_uri,
+    )
+    try:
+        url = f"http://127.0.0.1:{mlflow_port}/invocations"
+        results["mlflow_models_serve"] = [
+            asyncio.run(_load(url, split, n, seconds, {"content-type": "application/json"}))
+            for n in CLIENTS
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    sixteen = {
+        k: next(r for r in v if r["clients"] == 16)
+        for k, v in results.items()
+        if isinstance(v, list)
+    }
+    results["throughput_ratio_at_16_clients"] = (
+        sixteen["bentoml"]["requests_per_s"] / sixteen["mlflow_models_serve"]["requests_per_s"]
+    )
+    path = write_results("serving", results)
+
+    out = Table(title=f"readmission endpoint, one case per request, {seconds:g} s per setting")
+    for column in ("server", "clients", "req/s", "p50 ms", "p99 ms", "errors"):
+        out.add_column(column, justify="left" if column == "server" else "right")
+    for server_name in ("bentoml", "bentoml_explained", "mlflow_models_serve"):
+        for r in results[server_name]:
+            out.add_row(
+                server_name,
+                str(r["clients"]),
+                f"{r['requests_per_s']:,.0f}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                str(r["errors"]),
+            )
+    console.print(out)
+    ratio = results["throughput_ratio_at_16_clients"]
+    console.print(
+        f"batch of 1,000 cases: {results['batch_1000_ms']['median']:.0f} ms (median of 5); "
+        f"throughput against mlflow models serve at 16 clients: {ratio:.1f}x; {path}"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)
