@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento test lint format bench clean
+.PHONY: help setup data etl features train mlflow-ui serve bento test lint format bench bench-serving clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,8 @@ bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/resul
 	$(BIN)/python -m benchmarks.bench_data_gen
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_train
+
+bench-serving: train ## load-test the risk service against mlflow models serve (on the trained champions)
 	$(BIN)/python -m benchmarks.bench_serving
 
 clean: ## remove generated data, reports, caches and the virtual environment
