@@ -3,6 +3,7 @@ all to MLflow, register the model and move the ``champion`` alias only when it h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -205,23 +206,26 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
         pick = max if config.greater_is_better else min
         family = pick(best, key=lambda f: best[f].value)
         trial = best[family]
-        params = {k: v for k, v in trial.params.items()}
+        params = dict(trial.params)
         mlflow.log_params({"family": family, **{f"param_{k}": v for k, v in params.items()}})
 
         # The best configuration on all training rows, stopped early on validation: its rounds set
         # the final refit, and its validation predictions choose the calibration (never the test).
-        train_only = models.fit(
+        fit = functools.partial(
+            models.fit,
             family,
             config.kind,
             params,
             data.features,
-            (data.matrix(train), train[config.target].to_numpy()),
-            (validation_split.x, validation_split.y),
             metric=config.metric,
-            max_rounds=config.max_rounds,
             early_stopping_rounds=config.early_stopping_rounds,
             monotone=config.monotone,
             seed=t.seed,
+        )
+        train_only = fit(
+            (data.matrix(train), train[config.target].to_numpy()),
+            (validation_split.x, validation_split.y),
+            max_rounds=config.max_rounds,
         )
         calibration: dict = {"method": "none"}
         if config.kind == "binary" and config.calibration != "none":
@@ -237,18 +241,10 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
         # Refit on training and validation rows, the rounds scaled to the larger data.
         development = pd.concat([train, validation])
         rounds = max(round(train_only.rounds * len(development) / len(train)), 1)
-        final = models.fit(
-            family,
-            config.kind,
-            params,
-            data.features,
+        final = fit(
             (data.matrix(development), development[config.target].to_numpy()),
             None,
-            metric=config.metric,
             max_rounds=rounds,
-            early_stopping_rounds=config.early_stopping_rounds,
-            monotone=config.monotone,
-            seed=t.seed,
         )
         model = final.model(calibration)
 
