@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -101,7 +102,7 @@ def load_task_data(data_dir: Path, config: TaskConfig) -> tuple[TaskData, str]:
 def _tracking(settings: Settings, task: str) -> str:
     """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and the task's experiment."""
     t = settings.training
-    uri = mlflow.get_tracking_uri() if _environment_uri() else t.tracking_uri
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or t.tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
@@ -112,12 +113,6 @@ def _tracking(settings: Settings, task: str) -> str:
         mlflow.create_experiment(name, artifact_location=location.as_uri())
     mlflow.set_experiment(name)
     return name
-
-
-def _environment_uri() -> bool:
-    import os
-
-    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
 
 
 def _git_commit() -> str:
