@@ -80,8 +80,9 @@ class RiskService:
             latency_ms,
             time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        with self.audit_lock, self.audit_path.open("a") as log:
-            log.write("\n".join(lines) + "\n")
+        # One unbuffered append per request: whole lines, even with several server processes.
+        with self.audit_lock, self.audit_path.open("ab", buffering=0) as log:
+            log.write(("\n".join(lines) + "\n").encode())
         return predictions
 
     @bentoml.api(route="/readmission")
