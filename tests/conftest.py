@@ -38,9 +38,14 @@ def small_world(small_world_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def key_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the tests' pseudonymisation key file is created (never the repository)."""
-    return tmp_path_factory.mktemp("secrets")
+def key_root(tmp_path_factory: pytest.TempPathFactory, small_settings: Settings) -> Path:
+    """A fixed pseudonymisation key outside the repository, so that the keyed patient hash, and
+    with it every split and metric, is the same in every run of the tests."""
+    root = tmp_path_factory.mktemp("secrets")
+    path = root / small_settings.features.etl.key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("a-fixed-test-key-not-used-anywhere-else-0123456789\n")
+    return root
 
 
 @pytest.fixture(scope="session")
