@@ -8,6 +8,8 @@ named beside the code.
 from __future__ import annotations
 
 import functools
+import operator
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -133,37 +135,35 @@ def code_conditions(code: str) -> int:
     return mask
 
 
-def diagnosis_group(codes: pd.Series) -> pd.Series:
+def diagnosis_group(codes: Iterable) -> np.ndarray:
     """The clinical group of each principal-diagnosis code ('other' when none fits or missing)."""
-    groups = [code_group(code) if isinstance(code, str) else OTHER_GROUP for code in codes.tolist()]
-    return pd.Series(groups, index=codes.index, dtype="string")
-
-
-def charlson_conditions(diagnoses: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Per ``key``: a flag per Charlson condition and the Charlson index (unadjusted for age).
-
-    ``diagnoses`` has one row per coded diagnosis with columns ``key`` and ``code``.
-    Keys without any diagnosis are absent; callers reindex and fill with 0.
-    """
-    masks = np.array(
-        [
-            code_conditions(code) if isinstance(code, str) else 0
-            for code in diagnoses["code"].tolist()
-        ],
-        dtype=np.int64,
+    return np.array(
+        [code_group(code) if isinstance(code, str) else OTHER_GROUP for code in codes], dtype=object
     )
-    flags = pd.DataFrame(
-        {name: (masks & bit) > 0 for name, bit in _CONDITION_BIT.items()}, index=diagnoses.index
-    )
-    flags[key] = diagnoses[key].to_numpy()
-    per_key = flags.groupby(key, sort=False).any()
+
+
+_WEIGHTS = np.array([weight for weight, _ in CHARLSON_CONDITIONS.values()])
+
+
+def charlson_conditions(code_lists: Iterable[Iterable]) -> dict[str, np.ndarray]:
+    """Per case (one list of ICD-10-CM codes each): a 0/1 flag per Charlson condition and the
+    Charlson index (unadjusted for age) under ``charlson_index``."""
+    masks = np.array([_conditions_mask(codes) for codes in code_lists], dtype=np.int64)
+    flags = {name: (masks & bit) > 0 for name, bit in _CONDITION_BIT.items()}
     for mild, severe in CHARLSON_HIERARCHY.items():
-        per_key[mild] &= ~per_key[severe]
-    weights = np.array([weight for weight, _ in CHARLSON_CONDITIONS.values()])
-    per_key["charlson_index"] = (
-        per_key[list(CHARLSON_CONDITIONS)].to_numpy(dtype=np.int64) @ weights
+        flags[mild] &= ~flags[severe]
+    conditions = {name: flag.astype(np.float64) for name, flag in flags.items()}
+    index = np.column_stack(list(conditions.values())) @ _WEIGHTS
+    return conditions | {"charlson_index": index.astype(np.float64)}
+
+
+def _conditions_mask(codes) -> int:
+    """The conditions of a list of codes (a missing list, or missing codes, indicate none)."""
+    if not isinstance(codes, list | tuple | np.ndarray):
+        return 0
+    return functools.reduce(
+        operator.or_, (code_conditions(c) for c in codes if isinstance(c, str)), 0
     )
-    return per_key
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,8 +262,9 @@ def news2_components(
     consciousness: np.ndarray,
     temperature_c: np.ndarray,
     hypercapnic: np.ndarray | bool = False,
-) -> pd.DataFrame:
-    """Points per NEWS2 parameter. ``hypercapnic`` selects SpO2 scale 2 (target 88-92%).
+) -> dict[str, np.ndarray]:
+    """Points per NEWS2 parameter, NaN where it is missing. ``hypercapnic`` selects SpO2 scale 2
+    (target 88-92%).
 
     SpO2 scale 2 checked against the RCP 2017 chart and Thorax 2019 (Pilcher et al.) Table 1.
     """
@@ -273,26 +274,22 @@ def news2_components(
     scale2_low = _banded(spo2, [83, 85, 87], [3, 2, 1, 0])
     scale2_on_oxygen = np.select([spo2 <= 92, spo2 <= 94, spo2 <= 96], [0, 1, 2], 3)
     scale2 = np.where((spo2 >= 93) & oxygen, scale2_on_oxygen, scale2_low)
-    consciousness = pd.Series(np.asarray(consciousness, dtype=object))
-    return pd.DataFrame(
-        {
-            "respiratory_rate": _banded(respiratory_rate, [8, 11, 20, 24], [3, 1, 0, 2, 3]),
-            "spo2": np.where(
-                np.isnan(spo2),
-                np.nan,
-                np.where(np.asarray(hypercapnic, dtype=bool), scale2, scale1),
-            ),
-            "oxygen": 2.0 * oxygen,
-            "systolic_bp": _banded(systolic_bp, [90, 100, 110, 219], [3, 2, 1, 0, 3]),
-            "heart_rate": _banded(heart_rate, [40, 50, 90, 110, 130], [3, 1, 0, 1, 2, 3]),
-            "consciousness": np.where(consciousness.isna(), np.nan, 3.0 * (consciousness != "A")),
-            "temperature": _banded(temperature_c, [35.0, 36.0, 38.0, 39.0], [3, 1, 0, 1, 2]),
-        }
-    )
+    consciousness = np.asarray(consciousness, dtype=object)
+    return {
+        "respiratory_rate": _banded(respiratory_rate, [8, 11, 20, 24], [3, 1, 0, 2, 3]),
+        "spo2": np.where(
+            np.isnan(spo2),
+            np.nan,
+            np.where(np.asarray(hypercapnic, dtype=bool), scale2, scale1),
+        ),
+        "oxygen": 2.0 * oxygen,
+        "systolic_bp": _banded(systolic_bp, [90, 100, 110, 219], [3, 2, 1, 0, 3]),
+        "heart_rate": _banded(heart_rate, [40, 50, 90, 110, 130], [3, 1, 0, 1, 2, 3]),
+        "consciousness": np.where(pd.isna(consciousness), np.nan, 3.0 * (consciousness != "A")),
+        "temperature": _banded(temperature_c, [35.0, 36.0, 38.0, 39.0], [3, 1, 0, 1, 2]),
+    }
 
 
-def news2_score(components: pd.DataFrame) -> np.ndarray:
+def news2_score(components: Mapping[str, np.ndarray]) -> np.ndarray:
     """Total NEWS2 (0-20) from ``news2_components``; NaN when a parameter is missing."""
-    return (
-        components[list(NEWS2_COMPONENTS)].sum(axis=1, min_count=len(NEWS2_COMPONENTS)).to_numpy()
-    )
+    return np.sum([components[part] for part in NEWS2_COMPONENTS], axis=0)

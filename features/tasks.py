@@ -8,7 +8,10 @@ after their prediction time, and are as fast on one case as they are vectorised 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -211,168 +214,180 @@ def feature_columns(task: str, trend_hours: list[int]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Shared pieces
+# Shared pieces: cases come as a frame or as a mapping of column name to equal-length values
 
 
-def one_hot(values: pd.Series, name: str, levels: tuple[str, ...]) -> pd.DataFrame:
+Cases = Mapping[str, Any]
+Columns = dict[str, np.ndarray]
+
+
+def _index(cases: Cases) -> pd.Index:
+    if isinstance(cases, pd.DataFrame):
+        return cases.index
+    return pd.RangeIndex(len(next(iter(cases.values()))))
+
+
+def _numbers(cases: Cases, column: str, rows: int) -> np.ndarray:
+    """A column as float64: NaN where missing, or everywhere when the column is absent."""
+    if column not in cases:
+        return np.full(rows, np.nan)
+    values = cases[column]
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _labels(cases: Cases, column: str) -> np.ndarray:
+    """A column as an object array, None where missing."""
+    values = cases[column]
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object, na_value=None)
+    return np.asarray(values, dtype=object)
+
+
+def one_hot(values: np.ndarray, name: str, levels: tuple[str, ...]) -> Columns:
     """Fixed one-hot columns ``name_<level>``; an unknown or missing value sets none of them."""
-    present = np.asarray(values.astype(object))[:, None] == np.array(levels, dtype=object)[None, :]
-    return pd.DataFrame(
-        present.astype("int8"), index=values.index, columns=[f"{name}_{level}" for level in levels]
-    )
+    return {f"{name}_{level}": (values == level).astype(np.float64) for level in levels}
 
 
-def comorbidities(codes: pd.Series) -> pd.DataFrame:
+def comorbidities(code_lists: Any) -> Columns:
     """Charlson flags (``cm_*``) and index per case from a column of ICD-10-CM code lists."""
-    exploded = codes.explode().dropna()
-    conditions = scores.charlson_conditions(
-        pd.DataFrame({"case": exploded.index, "code": exploded.to_numpy()}), "case"
-    )
-    conditions = conditions.reindex(codes.index, fill_value=False)
-    flags = conditions[list(scores.CHARLSON_CONDITIONS)].astype("int8").add_prefix("cm_")
-    return flags.assign(charlson_index=conditions["charlson_index"].fillna(0).astype("int16"))
+    conditions = scores.charlson_conditions(code_lists)
+    index = conditions.pop("charlson_index")
+    return {f"cm_{name}": flag for name, flag in conditions.items()} | {"charlson_index": index}
 
 
-def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame:
-        return pd.Series(np.nan, index=frame.index)
-    return pd.to_numeric(frame[column], errors="coerce").astype("float64")
-
-
-def _news2(frame: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+def _news2(cases: Cases, rows: int, prefix: str = "") -> Columns:
+    oxygen = _numbers(cases, f"{prefix}on_oxygen", rows)
     return scores.news2_components(
-        respiratory_rate=_numeric(frame, f"{prefix}respiratory_rate"),
-        spo2=_numeric(frame, f"{prefix}spo2"),
-        on_oxygen=frame[f"{prefix}on_oxygen"].fillna(False).astype(bool),
-        systolic_bp=_numeric(frame, f"{prefix}systolic_bp"),
-        heart_rate=_numeric(frame, f"{prefix}heart_rate"),
-        consciousness=frame[f"{prefix}consciousness"].astype(object),
-        temperature_c=_numeric(frame, f"{prefix}temperature_c"),
-    ).set_axis(frame.index)
-
-
-def _not_alert(consciousness: pd.Series) -> pd.Series:
-    """1 for ACVPU C, V, P or U, 0 for A, missing when not recorded."""
-    return (consciousness != "A").astype("float64").where(consciousness.notna())
-
-
-def _case_basics(cases: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "age_years": _numeric(cases, "age_years"),
-                    "female": (cases["sex"] == "F").astype("int8"),
-                },
-                index=cases.index,
-            ),
-            one_hot(cases["admission_type"], "admission_type", ADMISSION_TYPES),
-            one_hot(scores.diagnosis_group(cases["primary_dx_code"]), "dx_group", DIAGNOSIS_GROUPS),
-        ],
-        axis=1,
+        respiratory_rate=_numbers(cases, f"{prefix}respiratory_rate", rows),
+        spo2=_numbers(cases, f"{prefix}spo2", rows),
+        on_oxygen=np.nan_to_num(oxygen) > 0,
+        systolic_bp=_numbers(cases, f"{prefix}systolic_bp", rows),
+        heart_rate=_numbers(cases, f"{prefix}heart_rate", rows),
+        consciousness=_labels(cases, f"{prefix}consciousness"),
+        temperature_c=_numbers(cases, f"{prefix}temperature_c", rows),
     )
+
+
+def _not_alert(consciousness: np.ndarray) -> np.ndarray:
+    """1 for ACVPU C, V, P or U, 0 for A, missing when not recorded."""
+    return np.where(pd.isna(consciousness), np.nan, consciousness != "A").astype(np.float64)
+
+
+def _either(values: np.ndarray, *levels: str) -> np.ndarray:
+    return np.logical_or.reduce([values == level for level in levels])
+
+
+def _frame(columns: Columns, task: str, index: pd.Index, trend_hours: tuple = ()) -> pd.DataFrame:
+    """The task's feature columns, in order, as one float64 frame (one block: cheap to build and
+    to slice, whether one case or a million)."""
+    names = _column_index(task, trend_hours)
+    matrix = np.empty((len(names), len(index)), dtype=np.float64)
+    for row, name in enumerate(names):
+        matrix[row] = columns[name]
+    return pd.DataFrame(matrix.T, index=index, columns=names, copy=False)
+
+
+@functools.cache
+def _column_index(task: str, trend_hours: tuple[int, ...]) -> pd.Index:
+    return pd.Index(feature_columns(task, list(trend_hours)))
+
+
+def _case_basics(cases: Cases, rows: int) -> Columns:
+    return {
+        "age_years": _numbers(cases, "age_years", rows),
+        "female": (_labels(cases, "sex") == "F").astype(np.float64),
+        **one_hot(_labels(cases, "admission_type"), "admission_type", ADMISSION_TYPES),
+        **one_hot(
+            scores.diagnosis_group(_labels(cases, "primary_dx_code")), "dx_group", DIAGNOSIS_GROUPS
+        ),
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # At admission: length of stay and cost (and the admission part of readmission)
 
 
-def _stay_features(cases: pd.DataFrame) -> pd.DataFrame:
+def _stay_features(cases: Cases, rows: int) -> Columns:
     """What every stay-level task knows: who, how admitted, where, comorbidity, history, plan."""
-    return pd.concat(
-        [
-            _case_basics(cases),
-            one_hot(cases["payer"], "payer", PAYERS),
-            one_hot(cases["admission_source"], "admission_source", ADMISSION_SOURCES),
-            one_hot(cases["unit"], "unit", UNITS),
-            pd.DataFrame({"facility_id": _numeric(cases, "facility_id")}, index=cases.index),
-            one_hot(cases["facility_type"], "facility_type", FACILITY_TYPES),
-            comorbidities(cases["comorbidity_codes"]),
-            pd.DataFrame(
-                {
-                    "prior_admissions_12m": _numeric(cases, "prior_admissions_12m"),
-                    "ed_visits_6m": _numeric(cases, "ed_visits_6m"),
-                },
-                index=cases.index,
-            ),
-            one_hot(cases["treatment_protocol"], "protocol", PROTOCOLS),
-        ],
-        axis=1,
-    )
+    return {
+        **_case_basics(cases, rows),
+        **one_hot(_labels(cases, "payer"), "payer", PAYERS),
+        **one_hot(_labels(cases, "admission_source"), "admission_source", ADMISSION_SOURCES),
+        **one_hot(_labels(cases, "unit"), "unit", UNITS),
+        "facility_id": _numbers(cases, "facility_id", rows),
+        **one_hot(_labels(cases, "facility_type"), "facility_type", FACILITY_TYPES),
+        **comorbidities(cases["comorbidity_codes"]),
+        "prior_admissions_12m": _numbers(cases, "prior_admissions_12m", rows),
+        "ed_visits_6m": _numbers(cases, "ed_visits_6m", rows),
+        **one_hot(_labels(cases, "treatment_protocol"), "protocol", PROTOCOLS),
+    }
 
 
-def admission_features(cases: pd.DataFrame) -> pd.DataFrame:
-    """Features known at admission, from one row per stay.
+def admission_features(cases: Cases) -> pd.DataFrame:
+    """Features known at admission, from one row per stay (a frame, or a mapping of columns).
 
     Columns used: age_years, sex, payer, admission_type, admission_source, unit, facility_id,
     facility_type, primary_dx_code, comorbidity_codes (list of codes present on admission),
     prior_admissions_12m, ed_visits_6m, treatment_protocol, and the first vitals and labs
     (admit_<sign>, admit_on_oxygen, admit_consciousness, admit_<test>), any of them missing.
     """
-    news2 = _news2(cases, "admit_")
-    first_look = pd.DataFrame(
-        {
-            **{f"admit_{sign}": _numeric(cases, f"admit_{sign}") for sign in VITAL_SIGNS},
-            "admit_on_oxygen": _numeric(cases, "admit_on_oxygen"),
-            "admit_not_alert": _not_alert(cases["admit_consciousness"]),
-            "admit_news2_score": scores.news2_score(news2),
-            **{f"admit_{test}": _numeric(cases, f"admit_{test}") for test in LAB_TESTS},
-        },
-        index=cases.index,
-    )
-    return pd.concat([_stay_features(cases), first_look], axis=1)[feature_columns("los", [])]
+    index = _index(cases)
+    rows = len(index)
+    first_look = {
+        **{f"admit_{sign}": _numbers(cases, f"admit_{sign}", rows) for sign in VITAL_SIGNS},
+        "admit_on_oxygen": _numbers(cases, "admit_on_oxygen", rows),
+        "admit_not_alert": _not_alert(_labels(cases, "admit_consciousness")),
+        "admit_news2_score": scores.news2_score(_news2(cases, rows, "admit_")),
+        **{f"admit_{test}": _numbers(cases, f"admit_{test}", rows) for test in LAB_TESTS},
+    }
+    return _frame(_stay_features(cases, rows) | first_look, "los", index)
 
 
 # --------------------------------------------------------------------------------------------
 # At discharge: readmission
 
 
-def readmission_features(cases: pd.DataFrame) -> pd.DataFrame:
-    """Features at discharge, from one row per stay.
+def readmission_features(cases: Cases) -> pd.DataFrame:
+    """Features at discharge, from one row per stay (a frame, or a mapping of columns).
 
     Columns used: those of ``admission_features`` but the first vitals and labs
     (``comorbidity_codes`` now every secondary code of the stay), plus los_days, icu_days,
     discharge_disposition, discharge_<test>, procedure_count, complication, deteriorated.
     """
-    los_days = _numeric(cases, "los_days")
-    procedures = _numeric(cases, "procedure_count").fillna(0)
-    frame = pd.concat(
-        [
-            _stay_features(cases),
-            pd.DataFrame(
-                {
-                    "los_days": los_days,
-                    "icu_days": _numeric(cases, "icu_days").fillna(0.0),
-                    **{
-                        f"discharge_{test}": _numeric(cases, f"discharge_{test}")
-                        for test in DISCHARGE_LABS
-                    },
-                    "procedure_count": procedures,
-                    "complication": cases["complication"].astype("int8"),
-                    "deteriorated": cases["deteriorated"].astype("int8"),
-                },
-                index=cases.index,
-            ),
-            one_hot(cases["discharge_disposition"], "disposition", DISPOSITIONS),
-        ],
-        axis=1,
-    )
-    frame["lace_score"] = scores.lace_score(
-        los_days.to_numpy(),
-        acute=cases["admission_type"].isin(["emergency", "urgent"]).to_numpy(),
-        charlson=frame["charlson_index"].to_numpy(),
-        ed_visits_6m=frame["ed_visits_6m"].fillna(0).to_numpy(),
-    )
-    frame["hospital_score"] = scores.hospital_score(
-        haemoglobin=frame["discharge_haemoglobin"].to_numpy(),
-        oncology=(cases["unit"] == ONCOLOGY_UNIT).to_numpy(),
-        sodium=frame["discharge_sodium"].to_numpy(),
-        procedure=(procedures > 0).to_numpy(),
-        urgent=cases["admission_type"].isin(["emergency", "urgent"]).to_numpy(),
-        admissions_12m=frame["prior_admissions_12m"].fillna(0).to_numpy(),
-        los_days=los_days.to_numpy(),
-    )
-    return frame[feature_columns("readmission", [])]
+    index = _index(cases)
+    rows = len(index)
+    columns = _stay_features(cases, rows)
+    los_days = _numbers(cases, "los_days", rows)
+    procedures = np.nan_to_num(_numbers(cases, "procedure_count", rows))
+    admission_type, labs = _labels(cases, "admission_type"), {}
+    for test in DISCHARGE_LABS:
+        labs[f"discharge_{test}"] = _numbers(cases, f"discharge_{test}", rows)
+    columns |= labs | {
+        "los_days": los_days,
+        "icu_days": np.nan_to_num(_numbers(cases, "icu_days", rows)),
+        "procedure_count": procedures,
+        "complication": _numbers(cases, "complication", rows),
+        "deteriorated": _numbers(cases, "deteriorated", rows),
+        **one_hot(_labels(cases, "discharge_disposition"), "disposition", DISPOSITIONS),
+        "lace_score": scores.lace_score(
+            los_days,
+            acute=_either(admission_type, "emergency", "urgent"),
+            charlson=columns["charlson_index"],
+            ed_visits_6m=np.nan_to_num(columns["ed_visits_6m"]),
+        ),
+        "hospital_score": scores.hospital_score(
+            haemoglobin=labs["discharge_haemoglobin"],
+            oncology=_labels(cases, "unit") == ONCOLOGY_UNIT,
+            sodium=labs["discharge_sodium"],
+            procedure=procedures > 0,
+            urgent=_either(admission_type, "emergency", "urgent"),
+            admissions_12m=np.nan_to_num(columns["prior_admissions_12m"]),
+            los_days=los_days,
+        ),
+    }
+    return _frame(columns, "readmission", index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,75 +395,112 @@ def readmission_features(cases: pd.DataFrame) -> pd.DataFrame:
 
 
 def deterioration_features(
-    stays: pd.DataFrame,
-    observations: pd.DataFrame,
-    labs: pd.DataFrame,
+    stays: Cases,
+    observations: Cases,
+    labs: Cases,
     trend_hours: list[int],
 ) -> pd.DataFrame:
     """Features at every observation, from that observation and earlier ones of the same stay.
 
     ``stays``: one row per stay (stay_key, admitted_at, age_years, sex, admission_type,
     primary_dx_code, comorbidity_codes present on admission). ``observations``: stay_key,
-    observed_at and the vitals. ``labs``: stay_key, drawn_at, test, value. Returns one row per
-    observation, indexed like ``observations``.
+    observed_at and the vitals. ``labs``: stay_key, drawn_at, test, value. Each a frame or a
+    mapping of columns. Returns one row per observation, indexed like ``observations``.
     """
-    obs = observations.reset_index(drop=True)
-    stay = stays.set_index("stay_key")
-    news2 = _news2(obs)
-    in_time_order = obs.sort_values(["stay_key", "observed_at"], kind="stable")
-    so_far = in_time_order.groupby("stay_key").cumcount().reindex(obs.index) + 1
-    current = pd.DataFrame(
-        {
-            "hours_since_admission": (
-                obs["observed_at"] - obs["stay_key"].map(stay["admitted_at"])
-            ).dt.total_seconds()
-            / 3600,
-            **{sign: _numeric(obs, sign) for sign in VITAL_SIGNS},
-            "on_oxygen": obs["on_oxygen"].astype("int8"),
-            "not_alert": (obs["consciousness"] != "A").astype("int8"),
-            **{f"news2_{part}": news2[part] for part in scores.NEWS2_COMPONENTS},
-            "news2_score": scores.news2_score(news2),
-            "observations_so_far": so_far,
-        }
-    )
-    per_stay = pd.concat(
-        [_case_basics(stays), comorbidities(stays["comorbidity_codes"])["charlson_index"]], axis=1
-    ).set_axis(stays["stay_key"])
-    frame = pd.concat(
-        [
-            per_stay.reindex(obs["stay_key"]).reset_index(drop=True),
-            current,
-            _trends(obs.assign(news2_score=current["news2_score"]), trend_hours),
-            _latest_labs(obs, labs),
-        ],
-        axis=1,
-    )
-    return frame[feature_columns("deterioration", trend_hours)].set_axis(observations.index)
+    index = _index(observations)
+    rows = len(index)
+    stay_keys = pd.Index(_labels(stays, "stay_key"))
+    stay_of = stay_keys.get_indexer(_labels(observations, "stay_key"))
+    if (stay_of < 0).any():
+        raise ValueError("observations of a stay missing from the stays")
+    lab_stay = stay_keys.get_indexer(_labels(labs, "stay_key"))
+    known = lab_stay >= 0
+    observed_ms, drawn_ms = _epoch_ms(observations["observed_at"]), _epoch_ms(labs["drawn_at"])
+    clock = _Timeline(np.concatenate([observed_ms, drawn_ms[known]]), max(trend_hours, default=0))
+
+    news2 = _news2(observations, rows)
+    per_stay = _case_basics(stays, len(stay_keys)) | {
+        "charlson_index": comorbidities(stays["comorbidity_codes"])["charlson_index"]
+    }
+    admitted_ms = _epoch_ms(stays["admitted_at"])
+    columns = {name: values[stay_of] for name, values in per_stay.items()} | {
+        "hours_since_admission": (observed_ms - admitted_ms[stay_of]) / _MS_PER_HOUR,
+        **{sign: _numbers(observations, sign, rows) for sign in VITAL_SIGNS},
+        "on_oxygen": np.nan_to_num(_numbers(observations, "on_oxygen", rows)),
+        "not_alert": (_labels(observations, "consciousness") != "A").astype(np.float64),
+        **{f"news2_{part}": news2[part] for part in scores.NEWS2_COMPONENTS},
+        "news2_score": scores.news2_score(news2),
+    }
+    when = clock.place(stay_of, observed_ms)
+    columns |= _trends(columns, stay_of, when, trend_hours)
+    draws = {
+        "stay": lab_stay[known],
+        "when": clock.place(lab_stay[known], drawn_ms[known]),
+        "drawn_ms": drawn_ms[known],
+        "test": _labels(labs, "test")[known],
+        "value": _numbers(labs, "value", len(lab_stay))[known],
+    }
+    columns |= _latest_labs(stay_of, when, observed_ms, draws)
+    return _frame(columns, "deterioration", index, tuple(trend_hours))
 
 
-def _trends(obs: pd.DataFrame, trend_hours: list[int]) -> pd.DataFrame:
-    """Per window of N hours: the value now minus the last one at least N hours before, and the
-    highest and lowest values within the window (this observation included).
+_MS_PER_HOUR = 3_600_000
 
-    Works on one sorted array of (stay, time) keys, so that a window never reaches into another
-    stay, with binary search for the window starts: fast on a million observations, exact for
-    any spacing of the observations.
+
+def _epoch_ms(values: Any) -> np.ndarray:
+    """Times as integer milliseconds (naive times, as the clean tables and requests hold them)."""
+    if isinstance(values, pd.Series):
+        values = values.to_numpy()
+    return np.asarray(values, dtype="datetime64[ms]").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """One integer time line for all stays: each stay gets its own stretch, wider than the data
+    plus the longest window, so that no search over time reaches from one stay into another."""
+
+    times_ms: np.ndarray
+    longest_window_hours: int
+
+    @property
+    def origin(self) -> int:
+        return int(self.times_ms.min(initial=0))
+
+    @property
+    def stretch(self) -> int:
+        span = int(self.times_ms.max(initial=0)) - self.origin
+        return span + (self.longest_window_hours + 1) * _MS_PER_HOUR
+
+    def place(self, stay: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
+        return stay.astype(np.int64) * self.stretch + (times_ms - self.origin)
+
+
+def _trends(
+    columns: Columns, stay_of: np.ndarray, when: np.ndarray, trend_hours: list[int]
+) -> Columns:
+    """The count of observations so far and, per window of N hours, the value now minus the
+    last one at least N hours before and the highest and lowest values within the window (this
+    observation included).
+
+    Works on the sorted time line of all stays with binary search for the window starts: fast on
+    a million observations, exact for any spacing of the observations.
     """
-    order = np.lexsort((obs["observed_at"].to_numpy(), obs["stay_key"].to_numpy()))
-    stay_code = pd.factorize(obs["stay_key"].to_numpy()[order])[0]
-    seconds = obs["observed_at"].to_numpy()[order].astype("datetime64[s]").astype(np.int64)
-    # Stays are placed a century apart on one time line: windows cannot cross between them.
-    timeline = stay_code.astype(np.float64) * 3.2e9 + (seconds - seconds.min())
+    order = np.argsort(when, kind="stable")
+    ordered = when[order]
     positions = np.arange(len(order))
-    columns = {}
+    stay = stay_of[order]
+    first_of_stay = np.r_[True, stay[1:] != stay[:-1]] if len(stay) else np.zeros(0, bool)
+    stay_start = np.maximum.accumulate(np.where(first_of_stay, positions, 0))
+    trends = {"observations_so_far": np.empty(len(order))}
+    trends["observations_so_far"][order] = positions - stay_start + 1
     for hours in trend_hours:
-        width = hours * 3600.0
-        first_inside = np.searchsorted(timeline, timeline - width, side="left")
-        last_before = np.searchsorted(timeline, timeline - width, side="right") - 1
-        has_before = (last_before >= 0) & (stay_code[np.maximum(last_before, 0)] == stay_code)
+        width = hours * _MS_PER_HOUR
+        first_inside = np.searchsorted(ordered, ordered - width, side="left")
+        last_before = np.searchsorted(ordered, ordered - width, side="right") - 1
+        has_before = last_before >= stay_start
         span = int((positions - first_inside).max(initial=0))
         for sign in TRENDED:
-            values = obs[sign].to_numpy(dtype=np.float64)[order]
+            values = columns[sign][order]
             highest, lowest = values.copy(), values.copy()
             for lag in range(1, span + 1):
                 inside = positions - lag >= first_inside
@@ -459,31 +511,29 @@ def _trends(obs: pd.DataFrame, trend_hours: list[int]) -> pd.DataFrame:
             for name, result in (("change", change), ("max", highest), ("min", lowest)):
                 unsorted = np.empty_like(result)
                 unsorted[order] = result
-                columns[f"{sign}_{name}_{hours}h"] = unsorted
-    return pd.DataFrame(columns, index=obs.index)
+                trends[f"{sign}_{name}_{hours}h"] = unsorted
+    return trends
 
 
-def _latest_labs(obs: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
-    """The latest value of each test drawn at or before each observation, and its age in hours."""
-    rows = (
-        obs[["stay_key", "observed_at"]].rename_axis("row").reset_index().sort_values("observed_at")
-    )
-    draws = labs[labs["test"].isin(LAB_TESTS)].sort_values("drawn_at")
-    latest = {}
-    for test in LAB_TESTS:
-        of_test = draws.loc[draws["test"] == test, ["stay_key", "drawn_at", "value"]]
-        merged = pd.merge_asof(
-            rows, of_test, left_on="observed_at", right_on="drawn_at", by="stay_key"
-        ).set_index("row")
-        latest[f"latest_{test}"] = merged["value"]
-    newest = pd.merge_asof(
-        rows,
-        draws[["stay_key", "drawn_at"]],
-        left_on="observed_at",
-        right_on="drawn_at",
-        by="stay_key",
-    ).set_index("row")
-    latest["hours_since_lab"] = (
-        newest["observed_at"] - newest["drawn_at"]
-    ).dt.total_seconds() / 3600
-    return pd.DataFrame(latest).reindex(obs.index)
+def _latest_labs(
+    stay_of: np.ndarray, when: np.ndarray, observed_ms: np.ndarray, draws: Columns
+) -> Columns:
+    """The latest value of each test drawn at or before each observation, and the age of the
+    latest draw in hours. ``draws``: stay, when (on the observations' time line), drawn_ms, test
+    and value of each lab draw."""
+    order = np.argsort(draws["when"], kind="stable")
+    draws = {name: values[order] for name, values in draws.items()}
+
+    def latest(chosen: np.ndarray, of: str) -> np.ndarray:
+        """``of`` of the latest chosen draw at or before each observation of the same stay."""
+        if not chosen.any():
+            return np.full(len(when), np.nan)
+        at = np.searchsorted(draws["when"][chosen], when, side="right") - 1
+        safe = np.maximum(at, 0)
+        found = (at >= 0) & (draws["stay"][chosen][safe] == stay_of)
+        return np.where(found, draws[of][chosen][safe], np.nan)
+
+    columns = {f"latest_{test}": latest(draws["test"] == test, "value") for test in LAB_TESTS}
+    newest_ms = latest(_either(draws["test"], *LAB_TESTS), "drawn_ms")
+    columns["hours_since_lab"] = (observed_ms - newest_ms) / _MS_PER_HOUR
+    return columns

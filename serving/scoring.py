@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import mlflow
@@ -61,73 +62,83 @@ def load_models(settings: Settings) -> dict[str, LoadedModel]:
     return loaded
 
 
-def _labs_wide(cases: list, field: str, which: str) -> pd.DataFrame:
-    """Per case, the first or last value of each test among the case's labs in ``field``."""
-    rows = [
-        {"case": i, "drawn_at": lab.drawn_at, "test": lab.test, "value": lab.value}
-        for i, case in enumerate(cases)
-        for lab in getattr(case, field)
-    ]
-    if not rows:
-        return pd.DataFrame(index=range(len(cases)), columns=list(tasks.LAB_TESTS), dtype=float)
-    frame = pd.DataFrame(rows).sort_values("drawn_at", kind="stable")
-    wide = frame.groupby(["case", "test"])["value"].agg(which).unstack()
-    return wide.reindex(index=range(len(cases)), columns=list(tasks.LAB_TESTS))
+STAY_FIELDS = (
+    "age_years", "sex", "payer", "admission_type", "primary_dx_code", "comorbidity_codes",
+    "prior_admissions_12m", "ed_visits_6m", "admission_source", "unit", "facility_id",
+    "facility_type", "treatment_protocol", "admitted_at",
+)  # fmt: skip
 
 
-def admission_frame(cases: list[schemas.AdmissionCase]) -> pd.DataFrame:
-    """The admission cases as the batch pipeline's ``admission_cases`` frame."""
-    frame = pd.DataFrame(
-        [c.model_dump(exclude={"first_observation", "admission_labs"}) for c in cases]
-    )
+def _fields(cases: list, names: tuple[str, ...]) -> tasks.Columns:
+    return {name: [getattr(case, name) for case in cases] for name in names}
+
+
+def _lab_values(cases: list, field: str, tests: tuple[str, ...], which: str) -> tasks.Columns:
+    """Per case, the ``first`` or ``last`` value of each test among its labs in ``field``."""
+    values = {test: np.full(len(cases), np.nan) for test in tests}
+    for row, case in enumerate(cases):
+        for lab in sorted(getattr(case, field), key=attrgetter("drawn_at")):
+            if lab.test in values and (which == "last" or np.isnan(values[lab.test][row])):
+                values[lab.test][row] = lab.value
+    return values
+
+
+def admission_columns(cases: list[schemas.AdmissionCase]) -> tasks.Columns:
+    """The admission cases as the columns of the batch pipeline's ``admission_cases``."""
+    columns = _fields(cases, STAY_FIELDS)
+    first = [case.first_observation for case in cases]
     for sign in (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness"):
-        frame[f"admit_{sign}"] = [
-            getattr(c.first_observation, sign) if c.first_observation else None for c in cases
-        ]
-    labs = _labs_wide(cases, "admission_labs", "first")
-    for test in tasks.LAB_TESTS:
-        frame[f"admit_{test}"] = labs[test].to_numpy(dtype=float)
-    return frame
+        columns[f"admit_{sign}"] = [getattr(o, sign) if o else None for o in first]
+    labs = _lab_values(cases, "admission_labs", tasks.LAB_TESTS, "first")
+    return columns | {f"admit_{test}": values for test, values in labs.items()}
 
 
-def discharge_frame(cases: list[schemas.DischargeCase]) -> pd.DataFrame:
-    """The discharge cases as the batch pipeline's ``discharge_cases`` frame."""
-    frame = pd.DataFrame([c.model_dump(exclude={"discharge_labs"}) for c in cases])
-    frame["los_days"] = (frame["discharged_at"] - frame["admitted_at"]).dt.total_seconds() / 86400
-    labs = _labs_wide(cases, "discharge_labs", "last")
-    for test in tasks.DISCHARGE_LABS:
-        frame[f"discharge_{test}"] = labs[test].to_numpy(dtype=float)
-    return frame
+def discharge_columns(cases: list[schemas.DischargeCase]) -> tasks.Columns:
+    """The discharge cases as the columns of the batch pipeline's ``discharge_cases``."""
+    columns = _fields(
+        cases,
+        (*STAY_FIELDS, "icu_days", "discharge_disposition", "procedure_count", "complication",
+         "deteriorated"),
+    )  # fmt: skip
+    columns["los_days"] = [
+        (case.discharged_at - case.admitted_at).total_seconds() / 86400 for case in cases
+    ]
+    labs = _lab_values(cases, "discharge_labs", tasks.DISCHARGE_LABS, "last")
+    return columns | {f"discharge_{test}": values for test, values in labs.items()}
 
 
 def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.DataFrame:
-    """Deterioration features at each case's latest observation."""
-    stays = pd.DataFrame(
-        [
-            c.model_dump(exclude={"observations", "labs"}) | {"stay_key": str(i)}
-            for i, c in enumerate(cases)
-        ]
+    """Deterioration features at each case's latest observation (earlier ones give trends)."""
+    stays = _fields(
+        cases,
+        ("age_years", "sex", "admission_type", "primary_dx_code", "comorbidity_codes",
+         "admitted_at"),
+    )  # fmt: skip
+    stays["stay_key"] = list(range(len(cases)))
+    observations = [(row, o) for row, case in enumerate(cases) for o in case.observations]
+    labs = [(row, lab) for row, case in enumerate(cases) for lab in case.labs]
+    signs = (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness", "observed_at")
+    features = tasks.deterioration_features(
+        stays,
+        {"stay_key": [row for row, _ in observations]}
+        | {sign: [getattr(o, sign) for _, o in observations] for sign in signs},
+        {"stay_key": [row for row, _ in labs]}
+        | {name: [getattr(lab, name) for _, lab in labs] for name in ("drawn_at", "test", "value")},
+        trend_hours,
     )
-    observations = pd.DataFrame(
-        [o.model_dump() | {"stay_key": str(i)} for i, c in enumerate(cases) for o in c.observations]
-    )
-    labs = pd.DataFrame(
-        [lab.model_dump() | {"stay_key": str(i)} for i, c in enumerate(cases) for lab in c.labs],
-        columns=["stay_key", "drawn_at", "test", "value"],
-    )
-    features = tasks.deterioration_features(stays, observations, labs, trend_hours)
-    latest = observations.assign(row=np.arange(len(observations))).sort_values(
-        "observed_at", kind="stable"
-    )
-    last_rows = latest.groupby("stay_key", sort=False)["row"].last()
-    return features.iloc[[last_rows[str(i)] for i in range(len(cases))]].reset_index(drop=True)
+    # The latest observation of each case (the last listed among equally timed ones).
+    latest, at = {}, {}
+    for position, (row, o) in enumerate(observations):
+        if row not in at or o.observed_at >= at[row]:
+            latest[row], at[row] = position, o.observed_at
+    return features.iloc[[latest[row] for row in range(len(cases))]].reset_index(drop=True)
 
 
 def features_for(task: str, cases: list, trend_hours: list[int]) -> pd.DataFrame:
     if task == "readmission":
-        return tasks.readmission_features(discharge_frame(cases))
+        return tasks.readmission_features(discharge_columns(cases))
     if task in ("los", "cost"):
-        return tasks.admission_features(admission_frame(cases))
+        return tasks.admission_features(admission_columns(cases))
     return ward_features(cases, trend_hours)
 
 
@@ -145,47 +156,44 @@ def predict(
 ) -> list[schemas.Prediction]:
     model = loaded.model
     values = model.predict_matrix(model.matrix(features))
-    contributions = model.contributions(features) if explain else None
-    scores = CLINICAL_SCORES.get(loaded.task, [])
-    results = []
-    for row, (case, value, band) in enumerate(
-        zip(cases, values, risk_band(values, bands), strict=True)
-    ):
-        explanation = None
-        if contributions is not None:
-            ranked = (
-                contributions.iloc[row]
-                .drop("bias")
-                .abs()
-                .sort_values(ascending=False)
-                .index[:top_features]
-            )
-            explanation = [
-                schemas.Contribution(
-                    feature=name,
-                    value=None
-                    if pd.isna(features.iloc[row][name])
-                    else float(features.iloc[row][name]),
-                    contribution=float(contributions.iloc[row][name]),
-                )
-                for name in ranked
-            ]
-        results.append(
-            schemas.Prediction(
-                case_id=case.case_id,
-                prediction=float(value),
-                risk_band=band,
-                model=loaded.name,
-                model_version=loaded.version,
-                clinical_score={
-                    s: float(features.iloc[row][s])
-                    for s in scores
-                    if pd.notna(features.iloc[row][s])
-                },
-                explanation=explanation,
-            )
+    scores = {name: features[name].to_numpy() for name in CLINICAL_SCORES.get(loaded.task, [])}
+    explanations = _explanations(model, features, top_features) if explain else [None] * len(cases)
+    return [
+        schemas.Prediction(
+            case_id=case.case_id,
+            prediction=float(value),
+            risk_band=band,
+            model=loaded.name,
+            model_version=loaded.version,
+            clinical_score={
+                name: float(column[row])
+                for name, column in scores.items()
+                if column[row] == column[row]
+            },
+            explanation=explanation,
         )
-    return results
+        for row, (case, value, band, explanation) in enumerate(
+            zip(cases, values, risk_band(values, bands), explanations, strict=True)
+        )
+    ]
+
+
+def _explanations(model, features: pd.DataFrame, top_features: int) -> list[list]:
+    """Per case, the features with the largest contributions, largest first, with their values."""
+    contributions = model.contributions(features)[model.features].to_numpy()
+    values = features[model.features].to_numpy()
+    ranked = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top_features]
+    return [
+        [
+            schemas.Contribution(
+                feature=model.features[column],
+                value=None if np.isnan(values[row, column]) else float(values[row, column]),
+                contribution=float(contributions[row, column]),
+            )
+            for column in columns
+        ]
+        for row, columns in enumerate(ranked)
+    ]
 
 
 def audit_lines(
@@ -193,24 +201,20 @@ def audit_lines(
     request_id: str, latency_ms: float, at: str,
 ) -> list[str]:  # fmt: skip
     """One JSON line per prediction: the feature columns as in the feature tables, no identifier."""
-    rows = (
-        features[loaded.model.features]
-        .astype(float)
-        .replace({np.nan: None})
-        .to_dict(orient="records")
-    )
+    names = loaded.model.features
+    context = {
+        "time": at,
+        "request_id": request_id,
+        "endpoint": task,
+        "model": loaded.name,
+        "model_version": loaded.version,
+        "latency_ms": round(latency_ms, 3),
+    }
     return [
         json.dumps(
-            {
-                "time": at,
-                "request_id": request_id,
-                "endpoint": task,
-                "model": loaded.name,
-                "model_version": loaded.version,
-                "latency_ms": round(latency_ms, 3),
-                "prediction": p.prediction,
-                **row,
-            }
+            context
+            | {"prediction": p.prediction}
+            | {name: (None if v != v else v) for name, v in zip(names, row, strict=True)}
         )
-        for p, row in zip(predictions, rows, strict=True)
+        for p, row in zip(predictions, features[names].to_numpy().tolist(), strict=True)
     ]

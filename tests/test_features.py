@@ -127,6 +127,61 @@ def test_one_stays_vitals_get_the_same_features_as_in_the_batch(small_clean, con
         pd.testing.assert_frame_equal(alone, batch[mine.to_numpy()], check_dtype=False)
 
 
+def test_cases_as_plain_columns_get_the_same_features_as_frames(small_clean, config):
+    admission = admission_cases(small_clean, config)
+    discharge = discharge_cases(small_clean, admission).head(200)
+    admission = admission.head(200)
+
+    def columns(frame: pd.DataFrame) -> dict:
+        return {name: frame[name].tolist() for name in frame.columns}
+
+    pd.testing.assert_frame_equal(
+        tasks.admission_features(columns(admission)),
+        tasks.admission_features(admission).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(
+        tasks.readmission_features(columns(discharge)),
+        tasks.readmission_features(discharge).reset_index(drop=True),
+    )
+
+
+def test_trends_and_labs_never_reach_into_another_stay():
+    hour = pd.Timedelta(hours=1)
+    start = pd.Timestamp("2024-03-01 08:00")
+    stays = pd.DataFrame(
+        {
+            "stay_key": ["a", "b"], "admitted_at": [start, start + 10 * hour],
+            "age_years": [70, 80], "sex": ["F", "M"], "admission_type": ["emergency"] * 2,
+            "primary_dx_code": ["J44.1", "I50.9"], "comorbidity_codes": [[], ["E11.22"]],
+        }
+    )  # fmt: skip
+    vitals = {"respiratory_rate": 18.0, "spo2": 96.0, "temperature_c": 37.0, "systolic_bp": 120.0,
+              "on_oxygen": False, "consciousness": "A"}  # fmt: skip
+    observations = pd.DataFrame(
+        [
+            {"stay_key": "a", "observed_at": start + 1 * hour, "heart_rate": 80.0, **vitals},
+            {"stay_key": "b", "observed_at": start + 11 * hour, "heart_rate": 120.0, **vitals},
+            {"stay_key": "a", "observed_at": start + 5 * hour, "heart_rate": 90.0, **vitals},
+            {"stay_key": "b", "observed_at": start + 15 * hour, "heart_rate": 100.0, **vitals},
+        ]
+    )
+    labs = pd.DataFrame(
+        {"stay_key": ["a", "b"], "drawn_at": [start + 2 * hour, start + 10 * hour],
+         "test": ["lactate", "sodium"], "value": [3.1, 131.0]}
+    )  # fmt: skip
+    features = tasks.deterioration_features(stays, observations, labs, [4])
+    assert features["observations_so_far"].tolist() == [1, 1, 2, 2]
+    assert features["heart_rate_change_4h"].tolist()[2:] == [10.0, -20.0]
+    assert np.isnan(features["heart_rate_change_4h"].tolist()[:2]).all()
+    assert features["heart_rate_max_4h"].tolist() == [80.0, 120.0, 90.0, 120.0]
+    assert features["hours_since_admission"].tolist() == [1.0, 1.0, 5.0, 5.0]
+    assert np.isnan(features.loc[[0, 1], "latest_lactate"]).all()
+    assert features.loc[2, "latest_lactate"] == 3.1
+    assert np.isnan(features.loc[3, "latest_lactate"])
+    assert features.loc[3, "latest_sodium"] == 131.0
+    assert features["hours_since_lab"].tolist()[1:] == [1.0, 3.0, 5.0]
+
+
 def test_cases_with_missing_vitals_and_labs_still_get_features():
     case = {
         "age_years": 70, "sex": "F", "payer": "medicare", "admission_type": "emergency",

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from features import scores
 
 
-def _charlson(codes: list[str]) -> pd.Series:
-    frame = pd.DataFrame({"stay": 1, "code": codes})
-    return scores.charlson_conditions(frame, "stay").iloc[0]
+def _charlson(codes: list[str]) -> dict:
+    return {name: values[0] for name, values in scores.charlson_conditions([codes]).items()}
 
 
 @pytest.mark.parametrize(
@@ -114,7 +113,7 @@ def test_hospital_score_components_and_boundaries():
     assert total.tolist() == [1 + 2 + 1 + 1 + 1 + 2 + 2, 0, 1, 13]
 
 
-def _news2(**vitals) -> pd.Series:
+def _news2(**vitals) -> dict:
     normal = {
         "respiratory_rate": 16, "spo2": 97, "on_oxygen": False, "systolic_bp": 120,
         "heart_rate": 70, "consciousness": "A", "temperature_c": 37.0,
@@ -122,7 +121,8 @@ def _news2(**vitals) -> pd.Series:
     normal.update(vitals)
     hypercapnic = normal.pop("hypercapnic", False)
     values = {k: np.array([v]) for k, v in normal.items()}
-    return scores.news2_components(**values, hypercapnic=hypercapnic).iloc[0]
+    components = scores.news2_components(**values, hypercapnic=hypercapnic)
+    return {name: points[0] for name, points in components.items()}
 
 
 @pytest.mark.parametrize(
