@@ -35,6 +35,7 @@ from serving import examples
 
 console = Console()
 CLIENTS = (1, 16, 64)
+RAMP_S = 0.02  # between the first requests of successive clients
 
 
 def _port() -> int:
@@ -67,6 +68,9 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, hea
 
         async def worker(offset: int) -> None:
             nonlocal errors
+            # Clients arrive over a short ramp, as a load tool's spawn rate has them, rather than
+            # in one burst that a single server process would accept whole.
+            await asyncio.sleep(offset * RAMP_S)
             index = offset
             while time.perf_counter() < stop:
                 started = time.perf_counter()

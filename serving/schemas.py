@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from configs import load_settings
 from features import tasks
@@ -21,6 +21,15 @@ MAX_CASES = 1000
 ICD10CM = Annotated[
     str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", examples=["I50.23"])
 ]
+
+
+def _hospital_clock(value: dt.datetime) -> dt.datetime:
+    """A time with an offset is converted to UTC; one without is taken as it is (the clean tables'
+    times carry no offset either). Either way the server compares like with like."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(_hospital_clock)]
 
 
 def _within(name: str, **extra) -> object:
@@ -35,7 +44,7 @@ class Strict(BaseModel):
 class Observation(Strict):
     """One set of vital signs."""
 
-    observed_at: dt.datetime
+    observed_at: Timestamp
     heart_rate: Annotated[float, _within("heart_rate", description="beats/min")]
     respiratory_rate: Annotated[float, _within("respiratory_rate", description="breaths/min")]
     spo2: Annotated[float, _within("spo2", description="%")]
@@ -46,7 +55,7 @@ class Observation(Strict):
 
 
 class Lab(Strict):
-    drawn_at: dt.datetime
+    drawn_at: Timestamp
     test: Literal["haemoglobin", "sodium", "creatinine", "wbc", "lactate"]
     value: Annotated[float, Field(gt=0)]
 
@@ -80,7 +89,7 @@ class Stay(Patient):
     facility_id: Annotated[int, Field(ge=1)]
     facility_type: Literal[tasks.FACILITY_TYPES]
     treatment_protocol: Literal[tasks.PROTOCOLS] = "standard"
-    admitted_at: dt.datetime
+    admitted_at: Timestamp
 
 
 class AdmissionCase(Stay):
@@ -93,7 +102,7 @@ class AdmissionCase(Stay):
 class DischargeCase(Stay):
     """30-day readmission, at discharge. ``comorbidity_codes``: every secondary code of the stay."""
 
-    discharged_at: dt.datetime
+    discharged_at: Timestamp
     icu_days: Annotated[float, Field(ge=0, le=365)] = 0.0
     discharge_disposition: Literal[tasks.DISPOSITIONS]
     procedure_count: Annotated[int, Field(ge=0, le=100)] = 0
@@ -111,7 +120,7 @@ class DischargeCase(Stay):
 class WardCase(Patient):
     """Deterioration within 24 h, at the latest of ``observations`` (earlier ones give trends)."""
 
-    admitted_at: dt.datetime
+    admitted_at: Timestamp
     observations: Annotated[list[Observation], Field(min_length=1, max_length=500)]
     labs: Annotated[list[Lab], Field(max_length=500)] = Field(default_factory=list)
 
@@ -136,3 +145,11 @@ class Prediction(BaseModel):
     model_version: str
     clinical_score: dict[str, float] = Field(default_factory=dict)
     explanation: list[Contribution] | None = None
+
+
+class Predictions(BaseModel):
+    """The answer to one request: its id (as in the audit trail) and one prediction per case, in
+    the order of the cases."""
+
+    request_id: str
+    predictions: list[Prediction]

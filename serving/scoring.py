@@ -4,6 +4,7 @@ calibrated predictions, risk bands, clinical scores and explanations. No HTTP he
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from operator import attrgetter
@@ -39,6 +40,11 @@ class LoadedModel:
     name: str
     version: str
     model: Any  # training's RiskModel, unwrapped from the MLflow pyfunc (its code ships with it)
+    positions: np.ndarray  # where the model's features are among the task's feature columns
+
+    def inputs(self, features: pd.DataFrame) -> np.ndarray:
+        """The model's features, in its order, from a frame of the task's feature columns."""
+        return features.to_numpy()[:, self.positions]
 
 
 def load_models(settings: Settings) -> dict[str, LoadedModel]:
@@ -58,7 +64,16 @@ def load_models(settings: Settings) -> dict[str, LoadedModel]:
                 f"no model for task {task!r} ({name}@{alias} in {mlflow.get_tracking_uri()}): "
                 f"run `make train` (or `python -m training task={task}`) first ({error.message})"
             ) from None
-        loaded[task] = LoadedModel(task, name, str(version), pyfunc.unwrap_python_model())
+        model = pyfunc.unwrap_python_model()
+        columns = tasks.feature_columns(task, settings.features.tasks.trend_hours)
+        unknown = sorted(set(model.features) - set(columns))
+        if unknown:
+            raise ModelNotReadyError(
+                f"{name}@{alias} uses features the feature code no longer makes ({unknown[:5]}): "
+                f"retrain it with `python -m training task={task}`"
+            )
+        positions = np.array([columns.index(feature) for feature in model.features])
+        loaded[task] = LoadedModel(task, name, str(version), model, positions)
     return loaded
 
 
@@ -154,10 +169,10 @@ def predict(
     explain: bool,
     top_features: int,
 ) -> list[schemas.Prediction]:
-    model = loaded.model
-    values = model.predict_matrix(model.matrix(features))
+    inputs = loaded.inputs(features)
+    values = loaded.model.predict_matrix(inputs.astype(np.float32))
     scores = {name: features[name].to_numpy() for name in CLINICAL_SCORES.get(loaded.task, [])}
-    explanations = _explanations(model, features, top_features) if explain else [None] * len(cases)
+    explanations = _explanations(loaded, inputs, top_features) if explain else [None] * len(cases)
     return [
         schemas.Prediction(
             case_id=case.case_id,
@@ -168,7 +183,7 @@ def predict(
             clinical_score={
                 name: float(column[row])
                 for name, column in scores.items()
-                if column[row] == column[row]
+                if not math.isnan(column[row])
             },
             explanation=explanation,
         )
@@ -178,10 +193,11 @@ def predict(
     ]
 
 
-def _explanations(model, features: pd.DataFrame, top_features: int) -> list[list]:
+def _explanations(loaded: LoadedModel, values: np.ndarray, top_features: int) -> list[list]:
     """Per case, the features with the largest contributions, largest first, with their values."""
-    contributions = model.contributions(features)[model.features].to_numpy()
-    values = features[model.features].to_numpy()
+    model = loaded.model
+    frame = pd.DataFrame(values, columns=model.features, copy=False)
+    contributions = model.contributions(frame)[model.features].to_numpy()
     ranked = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top_features]
     return [
         [
@@ -201,7 +217,7 @@ def audit_lines(
     request_id: str, latency_ms: float, at: str,
 ) -> list[str]:  # fmt: skip
     """One JSON line per prediction: the feature columns as in the feature tables, no identifier."""
-    names = loaded.model.features
+    names = list(features.columns)
     context = {
         "time": at,
         "request_id": request_id,
@@ -214,7 +230,7 @@ def audit_lines(
         json.dumps(
             context
             | {"prediction": p.prediction}
-            | {name: (None if v != v else v) for name, v in zip(names, row, strict=True)}
+            | {name: None if math.isnan(v) else v for name, v in zip(names, row, strict=True)}
         )
-        for p, row in zip(predictions, features[names].to_numpy().tolist(), strict=True)
+        for p, row in zip(predictions, features.to_numpy().tolist(), strict=True)
     ]

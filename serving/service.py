@@ -10,6 +10,7 @@ request, the top contributing features. Models load from the MLflow registry at 
 
 from __future__ import annotations
 
+import hmac
 import os
 import threading
 import time
@@ -19,7 +20,6 @@ from typing import Annotated
 
 import bentoml
 from pydantic import Field
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse
 
 from configs import load_settings
@@ -30,19 +30,26 @@ PREDICTION_PATHS = ("/readmission", "/los", "/cost", "/deterioration", "/info")
 TopFeatures = Annotated[int, Field(ge=1, le=30)]
 
 
-class ApiKeyMiddleware(BaseHTTPMiddleware):
+class ApiKeyMiddleware:
     """With an API key configured, prediction paths need ``Authorization: Bearer <key>``; health,
-    schema and docs stay open (clients fetch /schema.json before they call)."""
+    schema and docs stay open (clients fetch /schema.json before they call). Plain ASGI: it adds
+    next to nothing to a request."""
 
-    async def dispatch(self, request, call_next):
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
         key = os.environ.get(SETTINGS.serving.api_key_env)
-        protected = key and request.url.path.startswith(PREDICTION_PATHS)
-        if protected and request.headers.get("authorization", "") != f"Bearer {key}":
-            return JSONResponse(
-                {"error": "missing or wrong API key (Authorization: Bearer <key>)"},
-                status_code=401,
-            )
-        return await call_next(request)
+        if key and scope["type"] == "http" and scope["path"].startswith(PREDICTION_PATHS):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, f"Bearer {key}".encode()):
+                refusal = JSONResponse(
+                    {"error": "missing or wrong API key (Authorization: Bearer <key>)"},
+                    status_code=401,
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @bentoml.service(
@@ -63,7 +70,7 @@ class RiskService:
 
     def _score(
         self, task: str, cases: list, explain: bool, top_features: int
-    ) -> list[schemas.Prediction]:
+    ) -> schemas.Predictions:
         started = time.perf_counter()
         loaded = self.models[task]
         features = scoring.features_for(task, cases, self.trend_hours)
@@ -71,68 +78,69 @@ class RiskService:
             loaded, cases, features, SETTINGS.serving.risk_bands[task], explain, top_features
         )
         latency_ms = (time.perf_counter() - started) * 1000
+        request_id = uuid.uuid4().hex
         lines = scoring.audit_lines(
             task,
             loaded,
             features,
             predictions,
-            uuid.uuid4().hex,
+            request_id,
             latency_ms,
             time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         # One unbuffered append per request: whole lines, even with several server processes.
         with self.audit_lock, self.audit_path.open("ab", buffering=0) as log:
             log.write(("\n".join(lines) + "\n").encode())
-        return predictions
+        return schemas.Predictions(request_id=request_id, predictions=predictions)
 
     @bentoml.api(route="/readmission")
-    def readmission(
+    async def readmission(
         self,
         cases: Annotated[
             list[schemas.DischargeCase], Field(min_length=1, max_length=schemas.MAX_CASES)
         ],
         explain: bool = False,
         top_features: TopFeatures = 5,
-    ) -> list[schemas.Prediction]:
+    ) -> schemas.Predictions:
         """Risk of unplanned readmission within 30 days, at discharge (with LACE and HOSPITAL)."""
         return self._score("readmission", cases, explain, top_features)
 
     @bentoml.api(route="/los")
-    def los(
+    async def los(
         self,
         cases: Annotated[
             list[schemas.AdmissionCase], Field(min_length=1, max_length=schemas.MAX_CASES)
         ],
         explain: bool = False,
         top_features: TopFeatures = 5,
-    ) -> list[schemas.Prediction]:
+    ) -> schemas.Predictions:
         """Expected length of stay in days, at admission."""
         return self._score("los", cases, explain, top_features)
 
     @bentoml.api(route="/cost")
-    def cost(
+    async def cost(
         self,
         cases: Annotated[
             list[schemas.AdmissionCase], Field(min_length=1, max_length=schemas.MAX_CASES)
         ],
         explain: bool = False,
         top_features: TopFeatures = 5,
-    ) -> list[schemas.Prediction]:
+    ) -> schemas.Predictions:
         """Expected cost of the stay in USD, at admission."""
         return self._score("cost", cases, explain, top_features)
 
     @bentoml.api(route="/deterioration")
-    def deterioration(
+    async def deterioration(
         self,
         cases: Annotated[list[schemas.WardCase], Field(min_length=1, max_length=schemas.MAX_CASES)],
         explain: bool = False,
         top_features: TopFeatures = 5,
-    ) -> list[schemas.Prediction]:
+    ) -> schemas.Predictions:
         """Risk of ICU transfer, rapid response or death within 24 h (with NEWS2)."""
         return self._score("deterioration", cases, explain, top_features)
 
     @bentoml.api(route="/info")
-    def info(self) -> dict:
+    async def info(self) -> dict:
         """The loaded models and their registry versions."""
         return {task: {"model": m.name, "version": m.version} for task, m in self.models.items()}
 

@@ -86,6 +86,12 @@ def _post(url: str, path: str, body, key: str | None = API_KEY, content_type="ap
         return error.code, error.read().decode()
 
 
+def _predictions(url: str, path: str, body: dict):
+    """POST a prediction request: the status and, when it succeeded, the list of predictions."""
+    status, answer = _post(url, path, body)
+    return status, answer["predictions"] if status == 200 else answer
+
+
 @pytest.fixture(scope="module")
 def cases(small_clean, small_settings):
     admission = build.admission_cases(small_clean, small_settings.features)
@@ -121,7 +127,7 @@ def test_served_readmission_risk_equals_the_batch_prediction(
     _, discharge = cases
     table = small_features["readmission"].query("split == 'test'").head(25)
     rows = discharge.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
-    status, served = _post(
+    status, served = _predictions(
         url, "/readmission", {"cases": [examples.discharge_request(r) for _, r in rows.iterrows()]}
     )
     assert status == 200, served
@@ -142,7 +148,7 @@ def test_served_admission_predictions_equal_the_batch(server, trained, cases, sm
     admission, _ = cases
     table = small_features[task].query("split == 'test'").head(25)
     rows = admission.set_index("encounter_key").loc[table["encounter_key"]].reset_index()
-    status, served = _post(
+    status, served = _predictions(
         url, f"/{task}", {"cases": [examples.admission_request(r) for _, r in rows.iterrows()]}
     )
     assert status == 200, served
@@ -185,7 +191,7 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
             for lab in drawn.itertuples()
         ]
         requests.append(case)
-    status, served = _post(
+    status, served = _predictions(
         url, "/deterioration", {"cases": requests, "explain": True, "top_features": 4}
     )
     assert status == 200, served
@@ -199,10 +205,21 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
     assert all("news2_score" in s["clinical_score"] for s in served)
 
 
+def test_times_with_an_offset_are_read_on_the_hospital_clock(server, cases):
+    url, _ = server
+    _, discharge = cases
+    naive = examples.discharge_request(discharge.iloc[3])
+    discharged = pd.Timestamp(naive["discharged_at"]).tz_localize("UTC")
+    with_offset = dict(naive, discharged_at=discharged.tz_convert("America/Chicago").isoformat())
+    status, served = _predictions(url, "/readmission", {"cases": [naive, with_offset]})
+    assert status == 200, served
+    assert served[0]["prediction"] == served[1]["prediction"]
+
+
 def test_explanations_rank_features_by_their_contribution(server, cases):
     url, _ = server
     _, discharge = cases
-    status, served = _post(
+    status, served = _predictions(
         url,
         "/readmission",
         {
@@ -310,9 +327,11 @@ def test_every_prediction_leaves_one_audit_line_without_identifiers(server, case
     before = log.read_text().count("\n") if log.exists() else 0
     _, discharge = cases
     body = {"cases": [examples.discharge_request(discharge.iloc[i]) for i in range(3)]}
-    assert _post(url, "/readmission", body)[0] == 200
+    status, answer = _post(url, "/readmission", body)
+    assert status == 200
     lines = log.read_text().splitlines()
     assert len(lines) == before + 3
+    assert {json.loads(line)["request_id"] for line in lines[-3:]} == {answer["request_id"]}
     record = json.loads(lines[-1])
     assert {
         "time",
@@ -323,6 +342,7 @@ def test_every_prediction_leaves_one_audit_line_without_identifiers(server, case
         "prediction",
         "lace_score",
     } <= set(record)
+    assert set(tasks.feature_columns("readmission", [])) <= set(record)
     assert "case_id" not in record
     text = log.read_text()
     patients = small_world["patients"]
