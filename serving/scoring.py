@@ -3,7 +3,6 @@ calibrated predictions, risk bands, clinical scores and explanations. No HTTP he
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import orjson
 import pandas as pd
 
 from configs import Settings
@@ -215,8 +215,9 @@ def _explanations(loaded: LoadedModel, values: np.ndarray, top_features: int) ->
 def audit_lines(
     task: str, loaded: LoadedModel, features: pd.DataFrame, predictions: list[schemas.Prediction],
     request_id: str, latency_ms: float, at: str,
-) -> list[str]:  # fmt: skip
-    """One JSON line per prediction: the feature columns as in the feature tables, no identifier."""
+) -> bytes:  # fmt: skip
+    """One JSON line per prediction, all in one block to append: the feature columns as in the
+    feature tables (missing values as null), no identifier."""
     names = list(features.columns)
     context = {
         "time": at,
@@ -226,11 +227,8 @@ def audit_lines(
         "model_version": loaded.version,
         "latency_ms": round(latency_ms, 3),
     }
-    return [
-        json.dumps(
-            context
-            | {"prediction": p.prediction}
-            | {name: None if math.isnan(v) else v for name, v in zip(names, row, strict=True)}
-        )
+    return b"".join(
+        orjson.dumps(context | {"prediction": p.prediction} | dict(zip(names, row, strict=True)))
+        + b"\n"
         for p, row in zip(predictions, features.to_numpy().tolist(), strict=True)
-    ]
+    )

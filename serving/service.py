@@ -79,7 +79,7 @@ class RiskService:
         )
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = uuid.uuid4().hex
-        lines = scoring.audit_lines(
+        audit = scoring.audit_lines(
             task,
             loaded,
             features,
@@ -90,7 +90,7 @@ class RiskService:
         )
         # One unbuffered append per request: whole lines, even with several server processes.
         with self.audit_lock, self.audit_path.open("ab", buffering=0) as log:
-            log.write(("\n".join(lines) + "\n").encode())
+            log.write(audit)
         return schemas.Predictions(request_id=request_id, predictions=predictions)
 
     @bentoml.api(route="/readmission")
