@@ -3,9 +3,9 @@
     python -m benchmarks.bench_serving [--seconds 10]      # after `make train`
 
 A bounded load on 127.0.0.1 only: one readmission case per request at 1, 16 and 64 concurrent
-clients, without and with explanations; the same champion behind ``mlflow models serve`` (one
-worker, features precomputed, as a user of that server would send them); and one batch of 1,000
-cases. Reports throughput, p50, p99 and errors, side by side, as JSON.
+clients, without and with explanations; the same champion behind ``mlflow models serve`` with
+as many worker processes (features precomputed, as a user of that server would send them); and
+one batch of 1,000 cases. Reports throughput, p50, p99 and errors, side by side, as JSON.
 """
 
 from __future__ import annotations

@@ -282,16 +282,18 @@ def _either(values: np.ndarray, *levels: str) -> np.ndarray:
 def _frame(columns: Columns, task: str, index: pd.Index, trend_hours: tuple = ()) -> pd.DataFrame:
     """The task's feature columns, in order, as one float64 frame (one block: cheap to build and
     to slice, whether one case or a million)."""
-    names = _column_index(task, trend_hours)
+    names, header = _columns_of(task, trend_hours)
     matrix = np.empty((len(names), len(index)), dtype=np.float64)
     for row, name in enumerate(names):
         matrix[row] = columns[name]
-    return pd.DataFrame(matrix.T, index=index, columns=names, copy=False)
+    return pd.DataFrame(matrix.T, index=index, columns=header, copy=False)
 
 
 @functools.cache
-def _column_index(task: str, trend_hours: tuple[int, ...]) -> pd.Index:
-    return pd.Index(feature_columns(task, list(trend_hours)))
+def _columns_of(task: str, trend_hours: tuple[int, ...]) -> tuple[tuple[str, ...], pd.Index]:
+    """The task's feature column names, and the same as a frame header (built once)."""
+    names = tuple(feature_columns(task, list(trend_hours)))
+    return names, pd.Index(names)
 
 
 def _case_basics(cases: Cases, rows: int) -> Columns:

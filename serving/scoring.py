@@ -218,7 +218,7 @@ def audit_lines(
 ) -> bytes:  # fmt: skip
     """One JSON line per prediction, all in one block to append: the feature columns as in the
     feature tables (missing values as null), no identifier."""
-    names = list(features.columns)
+    names = features.columns.tolist()
     context = {
         "time": at,
         "request_id": request_id,
