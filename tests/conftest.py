@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
+import shutil
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -72,19 +76,43 @@ def small_features(
 
 @pytest.fixture(scope="session")
 def trained(small_features, small_world_dir, tmp_path_factory):
-    """All four tasks trained on the small world into a private MLflow store and Optuna storage."""
-    store = tmp_path_factory.mktemp("mlflow")
-    settings = load_settings(
+    """All four tasks trained on the small world into an MLflow store and Optuna storage.
+
+    Trained once per test run: with several xdist workers the first trains under a lock and the
+    others wait for it. Each process then works on its own copy of the databases (tests move
+    aliases and register versions), the artifacts being shared and only read.
+    """
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_root = run_root.parent  # common to the workers of this run only
+    store = run_root / "trained-small"
+    store.mkdir(exist_ok=True)
+    with (store / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        finished = store / "results.pickle"
+        if not finished.exists():
+            settings = _store_settings(store, store)
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+            results = {
+                task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
+                for task in settings.training.tasks
+            }
+            finished.write_bytes(pickle.dumps(results))
+        results = pickle.loads(finished.read_bytes())
+    own = tmp_path_factory.mktemp("mlflow")
+    for database in ("mlflow.db", "optuna.db"):
+        shutil.copy(store / database, own / database)
+    settings = _store_settings(own, store)
+    mlflow.set_tracking_uri(settings.training.tracking_uri)  # this process's copy, from now on
+    return settings, results
+
+
+def _store_settings(databases: Path, artifacts: Path) -> Settings:
+    return load_settings(
         "small",
         [
-            f"training.tracking_uri=sqlite:///{store / 'mlflow.db'}",
-            f"training.artifact_location={store / 'artifacts'}",
-            f"training.optuna_storage=sqlite:///{store / 'optuna.db'}",
+            f"training.tracking_uri=sqlite:///{databases / 'mlflow.db'}",
+            f"training.artifact_location={artifacts / 'artifacts'}",
+            f"training.optuna_storage=sqlite:///{databases / 'optuna.db'}",
         ],
     )
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    results = {
-        task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
-        for task in settings.training.tasks
-    }
-    return settings, results
