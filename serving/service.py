@@ -10,11 +10,12 @@ request, the top contributing features. Models load from the MLflow registry at 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +53,15 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+@dataclass
+class Waiting:
+    """A request's cases, waiting to be scored."""
+
+    cases: list
+    arrived: float
+    answer: asyncio.Future
+
+
 @bentoml.service(
     name="hospital-risk",
     workers=SETTINGS.serving.processes,
@@ -63,35 +73,68 @@ class RiskService:
         self.trend_hours = SETTINGS.features.tasks.trend_hours
         self.audit_path = Path(SETTINGS.serving.audit_log)
         self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-        self.audit_lock = threading.Lock()
+        self.waiting: dict[tuple, list[Waiting]] = {}
 
     def __is_ready__(self) -> bool:
         return len(self.models) == len(SETTINGS.training.tasks)
 
-    def _score(
+    async def _answer(
         self, task: str, cases: list, explain: bool, top_features: int
     ) -> schemas.Predictions:
-        started = time.perf_counter()
+        """Score a request's cases together with those of the requests that arrived alongside it.
+
+        The feature and model code costs about the same for one case as for a few, so under load
+        the server scores what has arrived in one pass; alone, a request is scored at once. The
+        first request to arrive leads: it lets the requests already read reach this point, then
+        scores them all and answers each.
+        """
+        key = (task, explain, top_features)
+        waiting = self.waiting.setdefault(key, [])
+        answer = asyncio.get_running_loop().create_future()
+        waiting.append(Waiting(cases, time.perf_counter(), answer))
+        if len(waiting) == 1:
+            try:
+                await asyncio.sleep(0)
+            finally:  # even if this request is cancelled, the others get their answers
+                del self.waiting[key]
+                self._score_together(task, explain, top_features, waiting)
+        return await answer
+
+    def _score_together(
+        self, task: str, explain: bool, top_features: int, requests: list[Waiting]
+    ) -> None:
         loaded = self.models[task]
-        features = scoring.features_for(task, cases, self.trend_hours)
-        predictions = scoring.predict(
-            loaded, cases, features, SETTINGS.serving.risk_bands[task], explain, top_features
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
-        request_id = uuid.uuid4().hex
-        audit = scoring.audit_lines(
-            task,
-            loaded,
-            features,
-            predictions,
-            request_id,
-            latency_ms,
-            time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        )
-        # One unbuffered append per request: whole lines, even with several server processes.
-        with self.audit_lock, self.audit_path.open("ab", buffering=0) as log:
-            log.write(audit)
-        return schemas.Predictions(request_id=request_id, predictions=predictions)
+        try:
+            cases = [case for request in requests for case in request.cases]
+            features = scoring.features_for(task, cases, self.trend_hours)
+            predictions = scoring.predict(
+                loaded, cases, features, SETTINGS.serving.risk_bands[task], explain, top_features
+            )
+        except Exception as error:  # each waiting request fails with it, none hangs
+            for request in requests:
+                if not request.answer.done():  # a request cancelled meanwhile is done
+                    request.answer.set_exception(error)
+            return
+        finished, at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        audit, start = [], 0
+        for request in requests:
+            end = start + len(request.cases)
+            request_id = uuid.uuid4().hex
+            latency_ms = (finished - request.arrived) * 1000
+            audit.append(
+                scoring.audit_lines(
+                    task, loaded, features.iloc[start:end], predictions[start:end],
+                    request_id, latency_ms, at,
+                )
+            )  # fmt: skip
+            if not request.answer.done():
+                request.answer.set_result(
+                    schemas.Predictions(request_id=request_id, predictions=predictions[start:end])
+                )
+            start = end
+        # One unbuffered append: whole lines, even with several server processes.
+        with self.audit_path.open("ab", buffering=0) as log:
+            log.write(b"".join(audit))
 
     @bentoml.api(route="/readmission")
     async def readmission(
@@ -103,7 +146,7 @@ class RiskService:
         top_features: TopFeatures = 5,
     ) -> schemas.Predictions:
         """Risk of unplanned readmission within 30 days, at discharge (with LACE and HOSPITAL)."""
-        return self._score("readmission", cases, explain, top_features)
+        return await self._answer("readmission", cases, explain, top_features)
 
     @bentoml.api(route="/los")
     async def los(
@@ -115,7 +158,7 @@ class RiskService:
         top_features: TopFeatures = 5,
     ) -> schemas.Predictions:
         """Expected length of stay in days, at admission."""
-        return self._score("los", cases, explain, top_features)
+        return await self._answer("los", cases, explain, top_features)
 
     @bentoml.api(route="/cost")
     async def cost(
@@ -127,7 +170,7 @@ class RiskService:
         top_features: TopFeatures = 5,
     ) -> schemas.Predictions:
         """Expected cost of the stay in USD, at admission."""
-        return self._score("cost", cases, explain, top_features)
+        return await self._answer("cost", cases, explain, top_features)
 
     @bentoml.api(route="/deterioration")
     async def deterioration(
@@ -137,7 +180,7 @@ class RiskService:
         top_features: TopFeatures = 5,
     ) -> schemas.Predictions:
         """Risk of ICU transfer, rapid response or death within 24 h (with NEWS2)."""
-        return self._score("deterioration", cases, explain, top_features)
+        return await self._answer("deterioration", cases, explain, top_features)
 
     @bentoml.api(route="/info")
     async def info(self) -> dict:

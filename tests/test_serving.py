@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -203,6 +204,24 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
     )
     assert all(len(s["explanation"]) == 4 for s in served)
     assert all("news2_score" in s["clinical_score"] for s in served)
+
+
+def test_requests_arriving_together_each_get_their_own_answer(server, cases):
+    url, _ = server
+    _, discharge = cases
+    bodies = [
+        {"cases": [examples.discharge_request(discharge.iloc[i]) for i in range(n, 2 * n + 1)]}
+        for n in range(12)
+    ]
+    alone = [_predictions(url, "/readmission", body) for body in bodies]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        together = list(pool.map(lambda body: _post(url, "/readmission", body), bodies))
+    assert all(status == 200 for status, _ in together)
+    assert len({answer["request_id"] for _, answer in together}) == len(bodies)
+    for body, (_, single), (_, answer) in zip(bodies, alone, together, strict=True):
+        served = answer["predictions"]
+        assert [s["case_id"] for s in served] == [c["case_id"] for c in body["cases"]]
+        assert [s["prediction"] for s in served] == [s["prediction"] for s in single]
 
 
 def test_times_with_an_offset_are_read_on_the_hospital_clock(server, cases):
