@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento test lint format bench bench-serving clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor test lint format bench bench-serving clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ serve: $(INSTALLED) ## serve the champion models over HTTP on http://127.0.0.1:3
 
 bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its dependencies only)
 	$(BIN)/bentoml build --bentofile bentofile.yaml
+
+monitor: etl ## the hospital KPI tables (SQL on DuckDB) into reports/<run>/kpis/, headline figures printed
+	$(BIN)/python -m monitoring kpis $(ARGS)
 
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from configs.data_gen import DataGenConfig
 from configs.features import FeaturesConfig
+from configs.monitoring import MonitoringConfig
 from configs.serving import ServingConfig
 from configs.training import TaskConfig, TrainingConfig
 
@@ -35,6 +36,7 @@ SECTION_FILES = {
     "features": "features.yaml",
     "training": "training.yaml",
     "serving": "serving.yaml",
+    "monitoring": "monitoring.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
 SECTION_FOLDERS = {"tasks": "tasks"}
@@ -55,6 +57,7 @@ class Settings(BaseModel):
     training: TrainingConfig
     tasks: dict[str, TaskConfig]
     serving: ServingConfig
+    monitoring: MonitoringConfig
 
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""

@@ -1,0 +1,225 @@
+"""The hospital KPI tables: SQL files under ``monitoring/kpis/``, run by DuckDB over the clean
+Parquet tables or, with a URL, by PostgreSQL over a copy of them.
+
+Each SQL file is one table by facility and month (or by protocol, procedure, payer) with its
+totals. The SQL sticks to what both engines read alike (CUBE and GROUPING SETS, window frames,
+``percentile_cont ... WITHIN GROUP``), so one file serves both. Two helper tables come from here:
+``expected_mortality`` (each stay's risk of dying in hospital from a risk-adjustment model on what
+is known at admission) and ``calendar_days`` (the days of the data period).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from configs import FeaturesConfig
+from features import build, tasks
+
+SQL_DIR = Path(__file__).resolve().parent / "kpis"
+SOURCE_TABLES = ("encounters", "patients", "facilities", "ed_visits", "procedures")
+TOTAL = "all"
+
+
+def queries() -> dict[str, str]:
+    """Every KPI query, by table name (the SQL file's stem)."""
+    return {path.stem: path.read_text() for path in sorted(SQL_DIR.glob("*.sql"))}
+
+
+def expected_mortality(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+    """Each stay's expected risk of in-hospital death, from a logistic regression on what is
+    known at admission (age, sex, admission type and source, principal diagnosis group,
+    comorbidities, prior use, first vitals and labs), fitted on all stays of the period: the
+    usual indirect standardisation, so that a facility's observed/expected ratio compares it with
+    the whole system's patients like its own."""
+    cases = build.admission_cases(clean, config)
+    features = tasks.admission_features(cases)
+    case_mix = [
+        c
+        for c in features.columns
+        if not c.startswith(("facility", "unit_", "protocol_", "payer_"))
+    ]
+    died = (
+        cases["encounter_key"].map(
+            clean["encounters"].set_index("encounter_key")["discharge_disposition"]
+        )
+        == "expired"
+    ).to_numpy()
+    model = make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000)
+    )
+    model.fit(features[case_mix].to_numpy(), died)
+    return pd.DataFrame(
+        {
+            "encounter_key": cases["encounter_key"].to_numpy(),
+            "expected_death": model.predict_proba(features[case_mix].to_numpy())[:, 1],
+        }
+    )
+
+
+def calendar_days(encounters: pd.DataFrame) -> pd.DataFrame:
+    """The days of the data period (first to last admission), each with its month."""
+    days = pd.date_range(
+        encounters["admitted_at"].min().normalize(),
+        encounters["admitted_at"].max().normalize(),
+        freq="D",
+    )
+    return pd.DataFrame({"day": days, "month": days.to_period("M").to_timestamp()})
+
+
+def helper_tables(
+    clean: dict[str, pd.DataFrame], config: FeaturesConfig
+) -> dict[str, pd.DataFrame]:
+    return {
+        "expected_mortality": expected_mortality(clean, config),
+        "calendar_days": calendar_days(clean["encounters"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Engines
+
+
+def run_duckdb(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every KPI query on DuckDB, in memory, over the given tables."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        for name, table in tables.items():
+            connection.register(name, table)
+        return {name: tidy(connection.sql(sql).df()) for name, sql in queries().items()}
+
+
+def run_postgres(tables: dict[str, pd.DataFrame], url: str, schema: str) -> dict[str, pd.DataFrame]:
+    """Copy the tables into ``schema`` on PostgreSQL (replacing it whole, in one transaction),
+    then run every KPI query there."""
+    import psycopg2
+
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        load_postgres(cursor, tables, schema)
+        cursor.execute(f'SET search_path TO "{schema}"')
+        results = {}
+        for name, sql in queries().items():
+            cursor.execute(sql)
+            columns = [column.name for column in cursor.description]
+            results[name] = tidy(pd.DataFrame(cursor.fetchall(), columns=columns))
+        return results
+
+
+_POSTGRES_TYPES: list[tuple[Callable[[pd.Series], bool], str]] = [
+    (pd.api.types.is_bool_dtype, "boolean"),
+    (pd.api.types.is_integer_dtype, "bigint"),
+    (pd.api.types.is_float_dtype, "double precision"),
+    (pd.api.types.is_datetime64_any_dtype, "timestamp"),
+]
+
+
+def _postgres_type(column: pd.Series) -> str:
+    return next((sql for test, sql in _POSTGRES_TYPES if test(column)), "text")
+
+
+def load_postgres(cursor, tables: dict[str, pd.DataFrame], schema: str) -> None:
+    """Replace ``schema`` with the tables (COPY, as CSV); the caller commits."""
+    cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    cursor.execute(f'CREATE SCHEMA "{schema}"')
+    for name, table in tables.items():
+        columns = ", ".join(f'"{c}" {_postgres_type(table[c])}' for c in table.columns)
+        cursor.execute(f'CREATE TABLE "{schema}"."{name}" ({columns})')
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+        buffer.seek(0)
+        cursor.copy_expert(f'COPY "{schema}"."{name}" FROM STDIN WITH (FORMAT csv)', buffer)
+
+
+LABELS = ("facility", "month", "protocol", "procedure_code", "procedure", "payer")
+
+
+def tidy(table: pd.DataFrame) -> pd.DataFrame:
+    """Engine-neutral results: totals labelled ``all``, months as YYYY-MM, figures as float64."""
+    columns = {}
+    for name in table.columns:
+        values = table[name].tolist()
+        if name == "month":
+            columns[name] = [
+                TOTAL if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m") for v in values
+            ]
+        elif name in LABELS:
+            columns[name] = [TOTAL if pd.isna(v) else str(v) for v in values]
+        else:
+            columns[name] = np.array([np.nan if v is None else float(v) for v in values])
+    return pd.DataFrame(columns)
+
+
+# --------------------------------------------------------------------------------------------
+# A run: read the clean tables, compute, write CSV and Markdown
+
+
+def load_tables(clean_dir: Path, config: FeaturesConfig) -> dict[str, pd.DataFrame]:
+    """The clean tables the KPI SQL reads, and the helper tables."""
+    missing = [name for name in SOURCE_TABLES if not (clean_dir / f"{name}.parquet").exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"no clean {', '.join(missing)} table in {clean_dir}: run `make etl` first"
+        )
+    clean = {path.stem: pd.read_parquet(path) for path in sorted(clean_dir.glob("*.parquet"))}
+    return {name: clean[name] for name in SOURCE_TABLES} | helper_tables(clean, config)
+
+
+def write_kpis(results: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Each table as CSV, and all of them as one readable Markdown page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page = ["# Hospital KPIs", "", "Rows labelled `all` are totals over that column.", ""]
+    for name, table in results.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+        sql = (SQL_DIR / f"{name}.sql").read_text().splitlines()
+        purpose = " ".join(line.removeprefix("-- ") for line in sql if line.startswith("--"))
+        page += [f"## {name.replace('_', ' ').capitalize()}", "", purpose, ""]
+        formats = [_number_format(table[column]) for column in table.columns]
+        page += [table.to_markdown(index=False, floatfmt=formats), ""]
+    (folder / "kpis.md").write_text("\n".join(page))
+
+
+def _number_format(column: pd.Series) -> str:
+    """Counts without decimals, other figures with three, labels as they are."""
+    if column.name in LABELS:
+        return ""
+    return ",.0f" if np.allclose(column % 1, 0, equal_nan=True) else ",.3f"
+
+
+def headline(results: dict[str, pd.DataFrame]) -> list[tuple[str, str]]:
+    """The system-wide figures: the grand-total row of the main tables."""
+
+    def total(name: str, column: str) -> float:
+        table = results[name]
+        labels = [c for c in LABELS if c in table.columns]
+        return float(table.loc[(table[labels] == TOTAL).all(axis=1), column].iloc[0])
+
+    return [
+        ("average length of stay", f"{total('length_of_stay', 'los_mean_days'):.2f} days"),
+        ("30-day unplanned readmission", f"{total('readmissions', 'readmitted_30d_rate'):.1%}"),
+        (
+            "in-hospital mortality, observed/expected",
+            f"{total('mortality', 'mortality_rate'):.2%}, O/E "
+            f"{total('mortality', 'observed_to_expected'):.2f} "
+            f"({total('mortality', 'observed_to_expected_low'):.2f}-"
+            f"{total('mortality', 'observed_to_expected_high'):.2f})",
+        ),
+        ("treatment success", f"{total('treatment_success', 'success_rate'):.1%}"),
+        ("cost per encounter", f"${total('costs', 'cost_per_encounter_usd'):,.0f}"),
+        ("bed utilisation", f"{total('bed_occupancy', 'utilisation'):.1%}"),
+        (
+            "ED arrival to provider, median / 90th percentile",
+            f"{total('ed_waits', 'wait_median_minutes'):.0f} / "
+            f"{total('ed_waits', 'wait_p90_minutes'):.0f} min",
+        ),
+        ("left without being seen", f"{total('ed_waits', 'left_without_being_seen_rate'):.1%}"),
+        ("net promoter score", f"{total('satisfaction', 'net_promoter_score'):.0f}"),
+    ]

@@ -1,0 +1,278 @@
+"""The KPI tables: every SQL query against an independent pandas computation on the small world,
+DuckDB against PostgreSQL, and the command that writes them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import psycopg2
+import pytest
+
+from features import build
+from monitoring import kpis
+
+POSTGRES_URL = os.environ.get("TEST_KPI_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> bool:
+    try:
+        psycopg2.connect(POSTGRES_URL, connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tables(small_clean, small_settings):
+    return {name: small_clean[name] for name in kpis.SOURCE_TABLES} | kpis.helper_tables(
+        small_clean, small_settings.features
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tables):
+    return kpis.run_duckdb(tables)
+
+
+def _cube(frame: pd.DataFrame, sets: list[tuple[str, ...]], measures) -> pd.DataFrame:
+    """pandas' own grouping sets: ``measures(group)`` per group of each set, other labels 'all'."""
+    labels = sorted({label for grouping in sets for label in grouping})
+    rows = []
+    for grouping in sets:
+        groups = frame.groupby(list(grouping)) if grouping else [((), frame)]
+        for key, group in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            row = dict.fromkeys(labels, kpis.TOTAL) | dict(zip(grouping, key, strict=True))
+            rows.append(row | measures(group))
+    return pd.DataFrame(rows)
+
+
+def _matches(sql: pd.DataFrame, expected: pd.DataFrame) -> None:
+    labels = [c for c in expected.columns if c in kpis.LABELS]
+    merged = sql.merge(expected, on=labels, how="outer", suffixes=("", "_pandas"), indicator=True)
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both", labels]
+    for column in expected.columns.difference(labels):
+        np.testing.assert_allclose(
+            merged[column], merged[f"{column}_pandas"], rtol=1e-9, atol=1e-12, err_msg=column
+        )
+
+
+FACILITY_MONTH = list(itertools.chain.from_iterable(
+    itertools.combinations(("facility", "month"), n) for n in (2, 1, 0)
+))  # fmt: skip
+
+
+def _stays(tables: dict, month_of: str = "discharged_at") -> pd.DataFrame:
+    e = tables["encounters"].merge(tables["facilities"][["facility_id", "name"]], on="facility_id")
+    return e.assign(
+        facility=e["name"].astype(str),
+        month=e[month_of].dt.strftime("%Y-%m"),
+        los_days=(e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400,
+    )
+
+
+def test_length_of_stay_by_facility_and_month(tables, results):
+    expected = _cube(
+        _stays(tables),
+        FACILITY_MONTH,
+        lambda g: {
+            "stays": len(g),
+            "los_mean_days": g["los_days"].mean(),
+            "los_median_days": g["los_days"].median(),
+            "los_variance_days2": g["los_days"].var(),
+        },
+    )
+    _matches(results["length_of_stay"], expected)
+
+
+def test_readmissions_follow_the_feature_tables_labels(tables, results, small_settings):
+    stays = _stays(tables)
+    data_end = stays["admitted_at"].max()
+    windows = [30, 60, 90]
+    labels = build.readmission_labels(tables["encounters"], windows, data_end)
+    index = stays.join(labels)[~stays["discharge_disposition"].isin(["expired", "transfer"])]
+    expected = _cube(
+        index,
+        FACILITY_MONTH,
+        lambda g: (
+            {"index_stays": len(g)}
+            | {f"readmitted_{w}d_rate": g[f"readmitted_{w}d"].mean() for w in windows}
+        ),
+    )
+    _matches(results["readmissions"], expected)
+
+
+def test_mortality_observed_expected_and_its_interval(tables, results):
+    stays = _stays(tables).merge(tables["expected_mortality"], on="encounter_key")
+    stays["died"] = (stays["discharge_disposition"] == "expired").astype(float)
+
+    def measures(g: pd.DataFrame) -> dict:
+        observed, expected = g["died"].sum(), g["expected_death"].sum()
+        low = 0.0
+        if observed > 0:
+            low = observed * (1 - 1 / (9 * observed) - 1.96 / (3 * np.sqrt(observed))) ** 3
+        high = (observed + 1) * (
+            1 - 1 / (9 * (observed + 1)) + 1.96 / (3 * np.sqrt(observed + 1))
+        ) ** 3
+        return {
+            "stays": len(g),
+            "observed_deaths": observed,
+            "expected_deaths": expected,
+            "observed_to_expected": observed / expected,
+            "observed_to_expected_low": low / expected,
+            "observed_to_expected_high": high / expected,
+        }
+
+    _matches(results["mortality"], _cube(stays, FACILITY_MONTH, measures))
+
+
+def test_expected_deaths_add_up_to_the_observed_over_the_whole_system(results):
+    total = results["mortality"].query("facility == 'all' and month == 'all'").iloc[0]
+    assert total["observed_to_expected"] == pytest.approx(1.0, abs=0.02)
+    assert total["observed_to_expected_low"] < 1 < total["observed_to_expected_high"]
+
+
+def test_treatment_success_by_protocol(tables, results):
+    stays = _stays(tables).rename(columns={"treatment_protocol": "protocol"})
+    sets = [("protocol", "facility"), ("protocol", "month"), ("protocol",), ("facility",), ()]
+    expected = _cube(
+        stays, sets, lambda g: {"stays": len(g), "success_rate": g["treatment_success"].mean()}
+    )
+    _matches(results["treatment_success"], expected)
+
+
+def test_complications_by_procedure(tables, results):
+    done = tables["procedures"][["encounter_key", "code", "description"]].drop_duplicates()
+    stays = _stays(tables).merge(done, on="encounter_key")
+    stays = stays.rename(columns={"code": "procedure_code", "description": "procedure"})
+    sets = [("procedure_code", "procedure"), ("procedure_code", "procedure", "facility"), ()]
+    expected = _cube(
+        stays, sets, lambda g: {"stays": len(g), "complication_rate": g["complication"].mean()}
+    )
+    _matches(results["complications"], expected)
+
+
+def test_costs_per_encounter_and_patient_by_payer(tables, results):
+    stays = _stays(tables).merge(tables["patients"][["patient_key", "payer"]], on="patient_key")
+    sets = [*FACILITY_MONTH, ("payer",), ("payer", "facility")]
+    expected = _cube(
+        stays,
+        sets,
+        lambda g: {
+            "encounters": len(g),
+            "patients": g["patient_key"].nunique(),
+            "total_cost_usd": g["total_cost_usd"].sum(),
+            "cost_per_encounter_usd": g["total_cost_usd"].mean(),
+            "cost_per_patient_usd": g["total_cost_usd"].sum() / g["patient_key"].nunique(),
+        },
+    )
+    _matches(results["costs"], expected)
+
+
+def test_bed_utilisation_and_occupancy_peaks(tables, results):
+    e, facilities = tables["encounters"], tables["facilities"]
+    rows = []
+    for day in tables["calendar_days"]["day"]:
+        end = day + pd.Timedelta(days=1)
+        inside = (e["admitted_at"] < end) & (e["discharged_at"] > day)
+        overlap = (e["discharged_at"].clip(upper=end) - e["admitted_at"].clip(lower=day))[inside]
+        bed_days = (overlap.dt.total_seconds() / 86400).groupby(e["facility_id"][inside]).sum()
+        census = (inside & (e["admitted_at"] <= day)).groupby(e["facility_id"]).sum()
+        rows.extend(
+            {
+                "facility": f.name,
+                "month": day.strftime("%Y-%m"),
+                "beds": f.staffed_beds,
+                "bed_days": bed_days.get(f.facility_id, 0.0),
+                "census": census.get(f.facility_id, 0),
+            }
+            for f in facilities.itertuples()
+        )
+    expected = _cube(
+        pd.DataFrame(rows),
+        FACILITY_MONTH,
+        lambda g: {
+            "facility_days": len(g),
+            "utilisation": g["bed_days"].sum() / g["beds"].sum(),
+            "peak_occupancy": (g["census"] / g["beds"]).max(),
+            "peak_midnight_census": g["census"].max(),
+        },
+    )
+    _matches(results["bed_occupancy"], expected)
+
+
+def test_emergency_department_waits_and_walkouts(tables, results):
+    v = tables["ed_visits"].merge(tables["facilities"][["facility_id", "name"]], on="facility_id")
+    v = v.assign(
+        facility=v["name"].astype(str),
+        month=v["arrival_at"].dt.strftime("%Y-%m"),
+        wait=(v["provider_at"] - v["arrival_at"]).dt.total_seconds() / 60,
+    )
+    expected = _cube(
+        v,
+        FACILITY_MONTH,
+        lambda g: {
+            "visits": len(g),
+            "wait_median_minutes": g["wait"].quantile(0.5),
+            "wait_p90_minutes": g["wait"].quantile(0.9),
+            "left_without_being_seen_rate": (g["disposition"] == "left_without_being_seen").mean(),
+        },
+    )
+    _matches(results["ed_waits"], expected)
+
+
+def test_satisfaction_and_net_promoter_score(tables, results):
+    def measures(g: pd.DataFrame) -> dict:
+        answers = g["satisfaction_score"].dropna().astype(float)
+        return {
+            "responses": len(answers),
+            "satisfaction_mean": answers.mean(),
+            "net_promoter_score": 100 * ((answers >= 9).mean() - (answers <= 6).mean()),
+        }
+
+    _matches(results["satisfaction"], _cube(_stays(tables), FACILITY_MONTH, measures))
+
+
+@pytest.mark.skipif(
+    not _postgres_available() and not os.environ.get("CI"),
+    reason="PostgreSQL is not reachable at 127.0.0.1:5432 (CI provides it)",
+)
+def test_postgresql_gives_the_same_tables_as_duckdb(tables, results):
+    on_postgres = kpis.run_postgres(tables, POSTGRES_URL, f"kpi_test_{os.getpid()}")
+    assert on_postgres.keys() == results.keys()
+    for name, table in results.items():
+        pd.testing.assert_frame_equal(on_postgres[name], table, rtol=1e-9, obj=name)
+
+
+def test_the_command_writes_readable_tables_without_identifiers(
+    small_world_dir, small_etl, small_world, tmp_path
+):
+    command = [sys.executable, "-m", "monitoring", "kpis", "--profile", "small",
+               "--data-dir", str(small_world_dir), "--run", "check",
+               f"reports_dir={tmp_path}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "bed utilisation" in done.stdout
+    folder = tmp_path / "check" / "kpis"
+    assert {p.name for p in folder.iterdir()} == {f"{n}.csv" for n in kpis.queries()} | {"kpis.md"}
+    text = "\n".join(p.read_text() for p in folder.iterdir())
+    patients = small_world["patients"]
+    for value in [*patients["ssn"].head(200), *patients["mrn"].head(200)]:
+        assert value not in text
+    keys = pd.read_parquet(small_world_dir / "clean" / "encounters.parquet")["patient_key"]
+    for key in keys.head(200):
+        assert key not in text
+
+
+def test_the_command_without_clean_tables_names_the_step_to_run(tmp_path):
+    command = [sys.executable, "-m", "monitoring", "kpis", "--profile", "small",
+               "--data-dir", str(tmp_path), f"reports_dir={tmp_path / 'reports'}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert "make etl" in done.stderr
+    assert not (tmp_path / "reports").exists()
