@@ -8,7 +8,7 @@ would make the world meaningless (negative rates, probabilities above one, unkno
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -307,6 +307,38 @@ class Satisfaction(Strict):
     noise_sd: NonNegative
 
 
+class CodingChange(Strict):
+    """From a date on, principal and secondary codes that start with ``prefix`` are recorded as
+    ``code``: a new coding rule, which changes the records but not the patients."""
+
+    from_date: dt.date
+    prefix: Annotated[str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z.]{0,6}$")]
+    code: ICD10CM
+
+
+class Scenario(Strict):
+    """What a named next period changes in the world."""
+
+    description: str
+    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted data_gen keys and values
+    diagnosis_share_multipliers: dict[str, Positive] = Field(default_factory=dict)
+    comorbidity_prevalence_multiplier: Positive = 1.0
+    recode: dict[str, ICD10CM] = Field(default_factory=dict)  # code prefix -> recorded code
+
+
+class NextPeriod(Strict):
+    months: Annotated[int, Field(ge=1, le=24)]
+    warmup_months: Annotated[int, Field(ge=0, le=60)]
+    seed_offset: Annotated[int, Field(ge=1)]
+    scenarios: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Scenario]
+
+    @model_validator(mode="after")
+    def _has_none(self) -> NextPeriod:
+        if "none" not in self.scenarios:
+            raise ValueError("scenarios must include 'none' (the same world, no shift)")
+        return self
+
+
 class DataGenConfig(Strict):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     n_patients: Annotated[int, Field(ge=100, le=5_000_000)]
@@ -332,6 +364,8 @@ class DataGenConfig(Strict):
     vitals: Vitals
     labs: Labs
     satisfaction: Satisfaction
+    coding_changes: list[CodingChange] = Field(default_factory=list)
+    next_period: NextPeriod
 
     @model_validator(mode="after")
     def _names_resolve(self) -> DataGenConfig:
@@ -353,6 +387,10 @@ class DataGenConfig(Strict):
         codes = [code for g in self.diagnoses for code in g.codes]
         if duplicated := sorted({code for code in codes if codes.count(code) > 1}):
             raise ValueError(f"principal-diagnosis codes in more than one group: {duplicated}")
+        groups = {g.name for g in self.diagnoses}
+        for name, scenario in self.next_period.scenarios.items():
+            if unknown := set(scenario.diagnosis_share_multipliers) - groups:
+                raise ValueError(f"scenario {name!r}: unknown diagnosis groups {sorted(unknown)}")
         names = [g.name for g in self.diagnoses] + [c.name for c in self.comorbidities]
         if len(names) != len(set(names)):
             raise ValueError("diagnosis group and comorbidity names must be unique")

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from configs import load_settings_or_exit
-from data_gen import corrupt
+from configs import ConfigError, Settings, load_settings_or_exit
+from data_gen import corrupt, period
 from data_gen import generate as gen
 from data_gen import report as rep
 
@@ -39,11 +39,34 @@ def generate_command(
 ) -> None:
     """Generate data/raw/*.parquet and data/oracle/*.parquet with a manifest."""
     settings = load_settings_or_exit(profile, overrides)
+    _generate(settings, data_dir, force, f"{settings.profile} world")
+
+
+@app.command("period")
+def period_command(
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help="a name under next_period")],
+    overrides: Overrides = None,
+    profile: ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+    force: Annotated[bool, typer.Option(help="regenerate even if it is up to date")] = False,
+) -> None:
+    """Generate the period after the span under a scenario into data/periods/<scenario>/."""
+    base = load_settings_or_exit(profile, overrides)
+    try:
+        settings = period.period_settings(base, scenario)
+    except ConfigError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    description = base.data_gen.next_period.scenarios[scenario].description
+    start = period.period_start(base.data_gen)
+    console.print(f"[bold]{scenario}[/bold] from {start}: {description}")
+    _generate(settings, period.period_dir(data_dir, scenario), force, f"period {scenario!r}")
+
+
+def _generate(settings: Settings, data_dir: Path, force: bool, label: str) -> None:
     config = settings.data_gen
     if not force and gen.is_current(settings, data_dir):
-        console.print(
-            f"data/raw is up to date for profile {settings.profile!r} (use --force to regenerate)"
-        )
+        console.print(f"{data_dir}/raw is up to date for {label} (use --force to regenerate)")
         return
     started = time.perf_counter()
     with Progress(
@@ -61,8 +84,7 @@ def generate_command(
             lambda done, total: progress.update(task, completed=done, total=total),
         )
     elapsed = time.perf_counter() - started
-    title = f"{settings.profile} world in {data_dir}/ ({elapsed:.1f} s, {config.workers} worker(s))"
-    table = Table(title=title)
+    table = Table(title=f"{label} in {data_dir}/ ({elapsed:.1f} s, {config.workers} worker(s))")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, entry in manifest["tables"].items():

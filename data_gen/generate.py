@@ -30,7 +30,7 @@ from data_gen import schema, world
 
 MANIFEST = "manifest.json"
 # Settings that change how fast the world is made, not what it is.
-NON_IDENTITY_KEYS = ("workers",)
+NON_IDENTITY_KEYS = ("workers", "next_period")  # speed, and the periods made from it
 BYTE_DEFINING_LIBRARIES = ("numpy", "pandas", "pyarrow", "faker")
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True}
 

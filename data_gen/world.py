@@ -854,7 +854,21 @@ def generate_block(plan: WorldPlan, block: int) -> dict[str, pd.DataFrame]:
     oracle = {
         f"p_readmit_{w}d": _readmission_oracle(plan, patients, stays, w) for w in (30, 60, 90)
     }
-    return _tables(plan, rng, patients, stays, keep, oracle)
+    tables = _tables(plan, rng, patients, stays, keep, oracle)
+    _apply_coding_changes(c.coding_changes, tables)
+    return tables
+
+
+def _apply_coding_changes(changes: list, tables: dict[str, pd.DataFrame]) -> None:
+    """Record each stay's codes as the coding rules in force at its admission have them."""
+    encounters, diagnoses = tables["encounters"], tables["diagnoses"]
+    for change in changes:
+        since = encounters["admitted_at"] >= pd.Timestamp(change.from_date)
+        principal = since & encounters["primary_dx_code"].str.startswith(change.prefix)
+        encounters.loc[principal, "primary_dx_code"] = change.code
+        recorded_since = diagnoses["encounter_id"].isin(encounters.loc[since, "encounter_id"])
+        secondary = recorded_since & diagnoses["code"].str.startswith(change.prefix)
+        diagnoses.loc[secondary, "code"] = change.code
 
 
 def _concatenate(batches: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
