@@ -46,8 +46,8 @@ serve: $(INSTALLED) ## serve the champion models over HTTP on http://127.0.0.1:3
 bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its dependencies only)
 	$(BIN)/bentoml build --bentofile bentofile.yaml
 
-monitor: etl ## the hospital KPI tables (SQL on DuckDB) into reports/<run>/kpis/, headline figures printed
-	$(BIN)/python -m monitoring kpis $(ARGS)
+monitor: features ## after make train: drift and performance of the champions on a next period, the KPI tables, a summary in reports/<run>/
+	$(BIN)/python -m monitoring run $(ARGS)
 
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -398,6 +398,6 @@ class DataGenConfig(Strict):
 
     @property
     def end_date(self) -> dt.date:
-        """First day after the simulated span."""
+        """First day after the simulated span (where every next period starts)."""
         month = self.start_date.month - 1 + self.months
         return dt.date(self.start_date.year + month // 12, month % 12 + 1, self.start_date.day)

@@ -58,7 +58,7 @@ def period_command(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     description = base.data_gen.next_period.scenarios[scenario].description
-    start = period.period_start(base.data_gen)
+    start = base.data_gen.end_date
     console.print(f"[bold]{scenario}[/bold] from {start}: {description}")
     _generate(settings, period.period_dir(data_dir, scenario), force, f"period {scenario!r}")
 

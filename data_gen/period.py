@@ -8,7 +8,6 @@ ED visits count as they do in the span; monitoring compares only the stays of th
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,6 @@ from data_gen import generate
 PERIODS_DIR = "periods"
 
 
-def period_start(config: DataGenConfig) -> dt.date:
-    """The first day after the span: the first day of every next period."""
-    return (pd.Timestamp(config.start_date) + pd.DateOffset(months=config.months)).date()
-
-
 def period_config(config: DataGenConfig, scenario: str) -> DataGenConfig:
     """The world of the period after the span under ``scenario``, with its warm-up history."""
     period = config.next_period
@@ -35,7 +29,7 @@ def period_config(config: DataGenConfig, scenario: str) -> DataGenConfig:
             "(configs/data_gen.yaml, next_period.scenarios)"
         )
     chosen = period.scenarios[scenario]
-    start = period_start(config)
+    start = config.end_date
     world: dict[str, Any] = config.model_dump()
     world.update(
         seed=config.seed + period.seed_offset,

@@ -1,7 +1,10 @@
-"""``python -m monitoring``: the hospital KPI tables (DuckDB, and PostgreSQL when configured)."""
+"""``python -m monitoring``: drift and performance reports on the champions, and the hospital KPI
+tables (DuckDB, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,7 @@ from rich.table import Table
 
 from configs import load_settings_or_exit
 from features.io import atomic_folder
-from monitoring import kpis
+from monitoring import drift, kpis
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
@@ -31,7 +34,100 @@ RunOption = Annotated[
 
 @app.callback()
 def main() -> None:
-    """Monitoring: the hospital KPI tables."""
+    """Monitoring: drift and performance reports, and the hospital KPI tables."""
+
+
+@app.command("run")
+def run_command(
+    overrides: Overrides = None,
+    profile: ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+    run: RunOption = None,
+) -> None:
+    """Everything `make monitor` does: the next period (generated, cleaned, featured) unless the
+    current data is the audit log, drift and performance per champion, the KPI tables, and a
+    summary in reports/<run>/; the exit code follows fail_on."""
+    settings = load_settings_or_exit(profile, overrides)
+    config = settings.monitoring
+    scenario = config.drift.scenario
+    run = run or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if scenario != "audit":
+        _prepare_period(scenario, profile, overrides or [], data_dir)
+        timings["next period (generate, ETL, features)"] = time.perf_counter() - started
+    summaries = []
+    target = Path(config.reports_dir) / run
+    try:
+        tables = kpis.load_tables(data_dir / "clean", settings.features)
+        with atomic_folder(target) as folder:
+            for task in settings.training.tasks:
+                began = time.perf_counter()
+                model, name = drift.load_champion(settings, task)
+                reference = drift.reference_frame(settings, task, data_dir)
+                current = (
+                    drift.audit_frame(settings, task)
+                    if scenario == "audit"
+                    else drift.period_frame(settings, task, data_dir, scenario)
+                )
+                if current.empty:
+                    errors.print(f"[yellow]{task}: no current rows, skipped[/yellow]")
+                    continue
+                snapshots, summary = drift.compare(
+                    task, settings.tasks[task], model, name, reference, current, config.drift
+                )
+                drift.write_task(snapshots, summary, folder / "drift")
+                summaries.append(summary)
+                timings[f"drift: {task}"] = time.perf_counter() - began
+            began = time.perf_counter()
+            results = kpis.run_duckdb(tables)
+            kpis.write_kpis(results, folder / "kpis")
+            timings["KPI tables"] = time.perf_counter() - began
+            drift.write_summary(folder / "summary.md", scenario, summaries, kpis.headline(results))
+    except (FileNotFoundError, drift.ModelNotFoundError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    _print_verdicts(summaries, target)
+    worst = max((drift.VERDICTS.index(s.verdict) for s in summaries), default=0)
+    if config.drift.fail_on != "never" and worst >= drift.VERDICTS.index(config.drift.fail_on):
+        raise typer.Exit(3)
+
+
+def _prepare_period(scenario: str, profile: str | None, overrides: list[str], data_dir: Path):
+    """The next period's clean and feature tables, by the stages' own commands."""
+    period = str(data_dir / "periods" / scenario)
+    options = [*(["--profile", profile] if profile else []), *overrides]
+    for command in (
+        ["data_gen", "period", "--scenario", scenario, "--data-dir", str(data_dir)],
+        ["features", "etl", "--data-dir", period],
+        ["features", "build", "--data-dir", period],
+    ):
+        done = subprocess.run([sys.executable, "-m", *command, *options], check=False)
+        if done.returncode != 0:
+            errors.print(f"[red]`python -m {' '.join(command)}` failed[/red]")
+            raise typer.Exit(done.returncode)
+
+
+def _print_verdicts(summaries: list, target: Path) -> None:
+    table = Table(title="Drift and performance of the champions")
+    for column in ("task", "verdict", "drifted features", "prediction drift", "main metric"):
+        table.add_column(column)
+    colours = {"ok": "green", "warn": "yellow", "alert": "red"}
+    for s in summaries:
+        metric = (
+            f"{s.metric} {s.reference_value:.3f} -> {s.current_value:.3f}"
+            if s.current_value is not None and s.reference_value is not None
+            else f"{s.metric}: too few labels"
+        )
+        table.add_row(
+            s.task,
+            f"[{colours[s.verdict]}]{s.verdict}[/{colours[s.verdict]}]",
+            f"{len(s.drifted_features)} ({s.drift_share:.0%})",
+            "yes" if s.prediction_drift else "no",
+            metric,
+        )
+    console.print(table)
+    console.print(f"summary: {target}/summary.md; reports in {target}/drift/ and {target}/kpis/")
 
 
 @app.command("kpis")

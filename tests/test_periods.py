@@ -19,7 +19,7 @@ def periods(small_settings, tmp_path_factory) -> dict[str, dict[str, pd.DataFram
     """Each scenario's period on the small profile: its stays (admitted in the period) and their
     patients and diagnoses."""
     root = tmp_path_factory.mktemp("periods")
-    start = pd.Timestamp(period.period_start(small_settings.data_gen))
+    start = pd.Timestamp(small_settings.data_gen.end_date)
     worlds = {}
     for scenario in small_settings.data_gen.next_period.scenarios:
         period.generate_period(small_settings, scenario, root)
@@ -46,7 +46,7 @@ def _share(world: dict[str, pd.DataFrame], prefixes: tuple[str, ...]) -> float:
 
 def test_the_period_follows_the_span_with_its_warm_up(small_settings, periods):
     config = small_settings.data_gen
-    start = period.period_start(config)
+    start = config.end_date
     assert start == dt.date(2025, 1, 1)  # the span: 24 months from 2023-01-01
     for world in periods.values():
         admitted = pd.concat([world["warmup"], world["encounters"]])["admitted_at"]

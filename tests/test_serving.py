@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from features import build, tasks
+from monitoring import drift
 from serving import examples, schemas
 
 API_KEY = "test-key-0123456789abcdef"
@@ -368,3 +369,35 @@ def test_every_prediction_leaves_one_audit_line_without_identifiers(server, case
     for value in [*patients["ssn"], *patients["mrn"], *(case["case_id"] for case in body["cases"])]:
         assert value not in text
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in record.values())
+
+
+def test_the_audit_log_serves_as_current_data_for_monitoring(
+    server, trained, cases, small_world_dir
+):
+    url, folder = server
+    settings, _ = trained
+    _, discharge = cases
+    body = {"cases": [examples.discharge_request(discharge.iloc[i]) for i in range(40, 80)]}
+    assert _post(url, "/readmission", body)[0] == 200
+    log = str(folder / settings.serving.audit_log)
+    audited = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"audit_log": log})}
+    )
+    current = drift.audit_frame(audited, "readmission")
+    assert len(current) >= 40
+    model, name = drift.load_champion(settings, "readmission")
+    snapshots, summary = drift.compare(
+        "readmission",
+        settings.tasks["readmission"],
+        model,
+        name,
+        drift.reference_frame(settings, "readmission", small_world_dir),
+        current,
+        settings.monitoring.drift,
+    )
+    assert set(snapshots) == {"drift"}  # no labels in the log yet: drift only
+    assert summary.current_rows == len(current)
+    assert summary.current_value is None
+    np.testing.assert_allclose(
+        model.predict(None, current[model.features]), current["prediction"], rtol=1e-6
+    )
