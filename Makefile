@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor test lint format bench bench-serving clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui test lint format bench bench-serving clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,9 @@ bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its d
 
 monitor: features ## after make train: drift and performance of the champions on a next period, the KPI tables, a summary in reports/<run>/
 	$(BIN)/python -m monitoring run $(ARGS)
+
+monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
+	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000
 
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -41,5 +41,6 @@ class DriftConfig(Strict):
 
 class MonitoringConfig(Strict):
     reports_dir: str
+    workspace: str
     kpis: KpiConfig
     drift: DriftConfig

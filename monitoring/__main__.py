@@ -56,7 +56,7 @@ def run_command(
     if scenario != "audit":
         _prepare_period(scenario, profile, overrides or [], data_dir)
         timings["next period (generate, ETL, features)"] = time.perf_counter() - started
-    summaries = []
+    summaries, snapshots_by_task = [], {}
     target = Path(config.reports_dir) / run
     try:
         tables = kpis.load_tables(data_dir / "clean", settings.features)
@@ -78,6 +78,7 @@ def run_command(
                 )
                 drift.write_task(snapshots, summary, folder / "drift")
                 summaries.append(summary)
+                snapshots_by_task[task] = snapshots
                 timings[f"drift: {task}"] = time.perf_counter() - began
             began = time.perf_counter()
             results = kpis.run_duckdb(tables)
@@ -87,6 +88,7 @@ def run_command(
     except (FileNotFoundError, drift.ModelNotFoundError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
+    drift.add_to_workspace(Path(config.workspace), snapshots_by_task)
     _print_verdicts(summaries, target)
     worst = max((drift.VERDICTS.index(s.verdict) for s in summaries), default=0)
     if config.drift.fail_on != "never" and worst >= drift.VERDICTS.index(config.drift.fail_on):

@@ -331,3 +331,15 @@ def scenario_text(scenario: str) -> str:
     if scenario == "audit":
         return "the predictions in the server's audit log"
     return f"the generated next period under scenario `{scenario}`"
+
+
+def add_to_workspace(path: Path, snapshots: dict[str, dict[str, Any]]) -> None:
+    """Keep a run's snapshots in the Evidently workspace, one project per task, so that
+    ``make monitor-ui`` shows each task's drift and performance across runs."""
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace.create(str(path))
+    for task, by_kind in snapshots.items():
+        project = next(iter(workspace.search_project(task)), None) or workspace.create_project(task)
+        for snapshot in by_kind.values():
+            workspace.add_run(project.id, snapshot, include_data=False)

@@ -3,6 +3,10 @@ one without a shift, on the small world's champions."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -37,7 +41,7 @@ def test_no_drift_and_a_steady_metric_is_ok(config):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"drift_share": 0.12}, "warn"),
+        ({"drift_share": 0.05}, "warn"),
         ({"drift_share": 0.35}, "alert"),
         ({"prediction_drift": True}, "warn"),
         ({"current_value": 0.72 * (1 - 0.12)}, "warn"),
@@ -45,7 +49,7 @@ def test_no_drift_and_a_steady_metric_is_ok(config):
         ({"current_value": 0.80}, "ok"),  # a better AUROC is no cause for concern
         ({"metric": "rmse", "reference_value": 3.0, "current_value": 3.0 * 1.15}, "warn"),
         ({"metric": "rmse", "reference_value": 3.0, "current_value": 2.5}, "ok"),
-        ({"current_value": None, "drift_share": 0.05}, "ok"),
+        ({"current_value": None, "drift_share": 0.02}, "ok"),
     ],
 )
 def test_the_verdict_follows_the_configured_thresholds(config, changes, expected):
@@ -114,3 +118,18 @@ def test_the_reports_are_written_for_people_and_machines_without_identifiers(
     table = pd.read_parquet(small_world_dir / "features" / "readmission.parquet")
     for key in [*table["patient_key"].head(100), *table["encounter_key"].head(100)]:
         assert key not in text
+
+
+def test_monitoring_without_an_audit_log_says_what_is_missing(trained, small_world_dir, tmp_path):
+    settings, _ = trained
+    command = [sys.executable, "-m", "monitoring", "run", "--profile", "small",
+               "--data-dir", str(small_world_dir), "scenario=audit",
+               f"audit_log={tmp_path / 'none.jsonl'}", f"reports_dir={tmp_path / 'reports'}",
+               f"workspace={tmp_path / 'workspace'}"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.training.tracking_uri}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert done.returncode == 1
+    assert "no audit log" in done.stderr
+    assert not list((tmp_path / "reports").glob("*"))  # no run folder, not even a partial one
