@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui test lint format bench bench-serving clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui test lint format bench bench-serving bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/resul
 
 bench-serving: train ## load-test the risk service against mlflow models serve (on the trained champions)
 	$(BIN)/python -m benchmarks.bench_serving
+
+bench-monitor: train ## time make monitor by part, with its peak memory (on the trained champions)
+	$(BIN)/python -m benchmarks.bench_monitor
 
 clean: ## remove generated data, reports, caches and the virtual environment
 	rm -rf data reports mlruns mlflow.db benchmarks/results $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@ tables (DuckDB, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -85,6 +86,8 @@ def run_command(
             kpis.write_kpis(results, folder / "kpis")
             timings["KPI tables"] = time.perf_counter() - began
             drift.write_summary(folder / "summary.md", scenario, summaries, kpis.headline(results))
+            timings["total"] = time.perf_counter() - started
+            (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     except (FileNotFoundError, drift.ModelNotFoundError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None

@@ -118,11 +118,12 @@ def _toy_problem(seed: int = 0):
     return tune.Split(x[:2000], y[:2000]), tune.Split(x[2000:], y[2000:]), ["a", "b", "c", "d"]
 
 
-def _task_config(trials: int, family: str = "xgboost"):
+def _task_config(trials: int, family: str = "xgboost", max_rounds: int = 2000):
     config = load_settings("small").tasks["readmission"]
     return config.model_copy(
-        update={"trials": trials, "families": [family], "monotone": {}, "timeout_seconds": 120}
-    )
+        update={"trials": trials, "families": [family], "monotone": {}, "timeout_seconds": 120,
+                "max_rounds": max_rounds}
+    )  # fmt: skip
 
 
 def test_an_interrupted_study_resumes_instead_of_starting_over(tmp_path, monkeypatch):
@@ -170,7 +171,7 @@ def _worker(study: str, trials: int) -> None:
     tune.run_study(
         study,
         "xgboost",
-        _task_config(trials),
+        _task_config(trials, max_rounds=20),  # quick trials: the sharing is what is tested
         features,
         train,
         validation,
@@ -314,7 +315,8 @@ def test_a_worse_early_warning_score_never_lowers_deterioration_risk(trained, sm
 def test_the_same_config_and_seed_give_the_same_validation_score(
     small_features, small_world_dir, tmp_path
 ):
-    config = load_settings("small").tasks["los"]
+    # A small budget: the same seed must give the same result whatever the budget.
+    config = load_settings("small").tasks["los"].model_copy(update={"trials": 2, "max_rounds": 200})
     data, fingerprint = pipeline.load_task_data(small_world_dir, config)
     train, validation = data.split("train"), data.split("validation")
     splits = [
