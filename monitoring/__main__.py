@@ -84,14 +84,16 @@ def run_command(
             began = time.perf_counter()
             results = kpis.run_duckdb(tables)
             kpis.write_kpis(results, folder / "kpis")
+            headline = kpis.headline(results)
             timings["KPI tables"] = time.perf_counter() - began
-            drift.write_summary(folder / "summary.md", scenario, summaries, kpis.headline(results))
+            drift.write_summary(folder / "summary.md", scenario, summaries, headline)
             timings["total"] = time.perf_counter() - started
             (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     except (FileNotFoundError, drift.ModelNotFoundError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     drift.add_to_workspace(Path(config.workspace), snapshots_by_task)
+    _print_headline(headline, "Hospital KPIs, whole period")
     _print_verdicts(summaries, target)
     worst = max((drift.VERDICTS.index(s.verdict) for s in summaries), default=0)
     if config.drift.fail_on != "never" and worst >= drift.VERDICTS.index(config.drift.fail_on):
@@ -161,13 +163,18 @@ def kpis_command(
                 tables, config.kpis.postgres_url, config.kpis.postgres_schema
             )
             kpis.write_kpis(on_postgres, folder / "postgresql")
-    table = Table(title=f"Hospital KPIs, whole period ({time.perf_counter() - started:.1f} s)")
+    elapsed = time.perf_counter() - started
+    _print_headline(kpis.headline(results), f"Hospital KPIs, whole period ({elapsed:.1f} s)")
+    console.print(f"tables in {target}/ (CSV, and kpis.md to read)")
+
+
+def _print_headline(headline: list[tuple[str, str]], title: str) -> None:
+    table = Table(title=title)
     table.add_column("indicator")
     table.add_column("value", justify="right")
-    for name, value in kpis.headline(results):
+    for name, value in headline:
         table.add_row(name, value)
     console.print(table)
-    console.print(f"tables in {target}/ (CSV, and kpis.md to read)")
 
 
 if __name__ == "__main__":
