@@ -46,7 +46,7 @@ serve: $(INSTALLED) ## serve the champion models over HTTP on http://127.0.0.1:3
 bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its dependencies only)
 	$(BIN)/bentoml build --bentofile bentofile.yaml
 
-monitor: features ## after make train: drift and performance of the champions on a next period, the KPI tables, a summary in reports/<run>/
+monitor: $(INSTALLED) ## after make train: drift and performance of the champions on a next period, the KPI tables, a summary in reports/<run>/
 	$(BIN)/python -m monitoring run $(ARGS)
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000

@@ -54,6 +54,9 @@ def run_command(
     run = run or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    if not (data_dir / "features" / "manifest.json").exists():
+        errors.print(f"[red]no feature tables in {data_dir}/features: run `make train` first[/red]")
+        raise typer.Exit(1)
     if scenario != "audit":
         _prepare_period(scenario, profile, overrides or [], data_dir)
         timings["next period (generate, ETL, features)"] = time.perf_counter() - started
