@@ -39,6 +39,9 @@ class Alert(Strict):
     threshold: float
 
 
+GREATER_IS_BETTER = ("auroc", "auprc", "r2")  # the other metrics are errors: lower is better
+
+
 class TaskConfig(Strict):
     table: str
     kind: Literal["binary", "regression"]
@@ -71,7 +74,7 @@ class TaskConfig(Strict):
 
     @property
     def greater_is_better(self) -> bool:
-        return self.metric in ("auroc", "auprc", "r2")
+        return self.metric in GREATER_IS_BETTER
 
 
 class TrainingConfig(Strict):

@@ -418,7 +418,9 @@ def deterioration_features(
     lab_stay = stay_keys.get_indexer(_labels(labs, "stay_key"))
     known = lab_stay >= 0
     observed_ms, drawn_ms = _epoch_ms(observations["observed_at"]), _epoch_ms(labs["drawn_at"])
-    clock = _Timeline(np.concatenate([observed_ms, drawn_ms[known]]), max(trend_hours, default=0))
+    clock = _Timeline.covering(
+        np.concatenate([observed_ms, drawn_ms[known]]), max(trend_hours, default=0)
+    )
 
     news2 = _news2(observations, rows)
     per_stay = _case_basics(stays, len(stay_keys)) | {
@@ -461,20 +463,17 @@ class _Timeline:
     """One integer time line for all stays: each stay gets its own stretch, wider than the data
     plus the longest window, so that no search over time reaches from one stay into another."""
 
-    times_ms: np.ndarray
-    longest_window_hours: int
+    origin_ms: int
+    stretch_ms: int
 
-    @property
-    def origin(self) -> int:
-        return int(self.times_ms.min(initial=0))
-
-    @property
-    def stretch(self) -> int:
-        span = int(self.times_ms.max(initial=0)) - self.origin
-        return span + (self.longest_window_hours + 1) * _MS_PER_HOUR
+    @classmethod
+    def covering(cls, times_ms: np.ndarray, longest_window_hours: int) -> _Timeline:
+        origin = int(times_ms.min(initial=0))
+        span = int(times_ms.max(initial=0)) - origin
+        return cls(origin, span + (longest_window_hours + 1) * _MS_PER_HOUR)
 
     def place(self, stay: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
-        return stay.astype(np.int64) * self.stretch + (times_ms - self.origin)
+        return stay.astype(np.int64) * self.stretch_ms + (times_ms - self.origin_ms)
 
 
 def _trends(

@@ -51,7 +51,7 @@ def run_command(
     settings = load_settings_or_exit(profile, overrides)
     config = settings.monitoring
     scenario = config.drift.scenario
-    run = run or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run = run or _now()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if not (data_dir / "features" / "manifest.json").exists():
@@ -150,7 +150,7 @@ def kpis_command(
     """The KPI tables from data/clean into reports/<run>/kpis/ (CSV and Markdown)."""
     settings = load_settings_or_exit(profile, overrides)
     config = settings.monitoring
-    run = run or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run = run or _now()
     started = time.perf_counter()
     try:
         tables = kpis.load_tables(data_dir / "clean", settings.features)
@@ -169,6 +169,11 @@ def kpis_command(
     elapsed = time.perf_counter() - started
     _print_headline(kpis.headline(results), f"Hospital KPIs, whole period ({elapsed:.1f} s)")
     console.print(f"tables in {target}/ (CSV, and kpis.md to read)")
+
+
+def _now() -> str:
+    """The default run name: the UTC time, sortable."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def _print_headline(headline: list[tuple[str, str]], title: str) -> None:

@@ -22,13 +22,11 @@ from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score, root_m
 
 from configs import Settings
 from configs.monitoring import DriftConfig
-from configs.training import TaskConfig
+from configs.training import GREATER_IS_BETTER, TaskConfig
 
 PREDICTION = "prediction"
 TARGET = "target"
 VERDICTS = ("ok", "warn", "alert")
-HIGHER_IS_BETTER = {"auroc": True, "auprc": True, "r2": True, "brier": False, "rmse": False,
-                    "mae": False}  # fmt: skip
 
 
 @dataclass
@@ -94,7 +92,7 @@ def verdict(summary: TaskDrift, config: DriftConfig) -> tuple[str, list[str]]:
         raise_to(1, "the prediction's distribution drifted")
     change = summary.metric_change
     if change is not None:
-        worse = -change if HIGHER_IS_BETTER[summary.metric] else change
+        worse = -change if summary.metric in GREATER_IS_BETTER else change
         relative = worse / abs(summary.reference_value) if summary.reference_value else 0.0
         if relative >= config.alert_metric_loss:
             raise_to(2, f"{summary.metric} worse by {relative:.1%} (alert at "

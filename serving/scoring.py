@@ -18,12 +18,6 @@ from configs import Settings
 from features import tasks
 from serving import schemas
 
-TASK_OF_ENDPOINT = {
-    "readmission": "readmission",
-    "los": "los",
-    "cost": "cost",
-    "deterioration": "deterioration",
-}
 CLINICAL_SCORES = {
     "readmission": ["lace_score", "hospital_score"],
     "deterioration": ["news2_score"],
@@ -77,11 +71,8 @@ def load_models(settings: Settings) -> dict[str, LoadedModel]:
     return loaded
 
 
-STAY_FIELDS = (
-    "age_years", "sex", "payer", "admission_type", "primary_dx_code", "comorbidity_codes",
-    "prior_admissions_12m", "ed_visits_6m", "admission_source", "unit", "facility_id",
-    "facility_type", "treatment_protocol", "admitted_at",
-)  # fmt: skip
+# What every stay-level case carries, as the schema says (the case id is the caller's own).
+STAY_FIELDS = tuple(name for name in schemas.Stay.model_fields if name != "case_id")
 
 
 def _fields(cases: list, names: tuple[str, ...]) -> tasks.Columns:
