@@ -1,10 +1,10 @@
 """Typed, profile-aware configuration for every stage.
 
 Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
-synthetic world, later files for features, training, serving and monitoring). A profile under
-``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from the command line
-come last. The merged result is validated by pydantic models that forbid unknown keys, and every
-error names the file (or the command line) that set the offending key.
+synthetic world, later files for features, training, serving, monitoring and the dashboard). A
+profile under ``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from
+the command line come last. The merged result is validated by pydantic models that forbid unknown
+keys, and every error names the file (or the command line) that set the offending key.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from configs.dashboard import DashboardConfig
 from configs.data_gen import DataGenConfig
 from configs.features import FeaturesConfig
 from configs.monitoring import MonitoringConfig
@@ -37,6 +38,7 @@ SECTION_FILES = {
     "training": "training.yaml",
     "serving": "serving.yaml",
     "monitoring": "monitoring.yaml",
+    "dashboard": "dashboard.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
 SECTION_FOLDERS = {"tasks": "tasks"}
@@ -58,6 +60,7 @@ class Settings(BaseModel):
     tasks: dict[str, TaskConfig]
     serving: ServingConfig
     monitoring: MonitoringConfig
+    dashboard: DashboardConfig
 
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""

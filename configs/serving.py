@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from configs.data_gen import Strict
@@ -22,3 +23,8 @@ class ServingConfig(Strict):
             if low >= high:
                 raise ValueError(f"risk_bands.{task}: the low bound must be below the high one")
         return self
+
+
+def risk_band(values: np.ndarray, bounds: tuple[float, float]) -> list[str]:
+    """low, medium or high per value, from the upper bounds of the low and medium bands."""
+    return np.select([values < bounds[0], values < bounds[1]], ["low", "medium"], "high").tolist()

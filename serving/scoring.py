@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 
 from configs import Settings
+from configs.serving import risk_band
 from features import tasks
 from serving import schemas
 
@@ -146,10 +147,6 @@ def features_for(task: str, cases: list, trend_hours: list[int]) -> pd.DataFrame
     if task in ("los", "cost"):
         return tasks.admission_features(admission_columns(cases))
     return ward_features(cases, trend_hours)
-
-
-def risk_band(values: np.ndarray, bounds: tuple[float, float]) -> list[str]:
-    return np.select([values < bounds[0], values < bounds[1]], ["low", "medium"], "high").tolist()
 
 
 def predict(

@@ -139,7 +139,15 @@ def test_expected_deaths_add_up_to_the_observed_over_the_whole_system(results):
 
 def test_treatment_success_by_protocol(tables, results):
     stays = _stays(tables).rename(columns={"treatment_protocol": "protocol"})
-    sets = [("protocol", "facility"), ("protocol", "month"), ("protocol",), ("facility",), ()]
+    sets = [
+        ("protocol", "facility"),
+        ("protocol", "month"),
+        ("protocol",),
+        ("facility", "month"),
+        ("month",),
+        ("facility",),
+        (),
+    ]
     expected = _cube(
         stays, sets, lambda g: {"stays": len(g), "success_rate": g["treatment_success"].mean()}
     )

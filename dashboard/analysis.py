@@ -1,0 +1,260 @@
+"""The dashboard's analyses, as pure functions over de-identified frames: treatment effects
+adjusted for severity, the monthly budget forecast, the funnel plot's control limits, and the
+current inpatients' risk lists with their reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from configs.features import FeaturesConfig
+from features import build, tasks
+
+REFERENCE_PROTOCOL = "standard"
+ALL = "all"
+
+
+# --------------------------------------------------------------------------------------------
+# Treatment success: naive and adjusted for severity
+
+
+def _design(frame: pd.DataFrame, protocols: list[str], adjusted: bool) -> pd.DataFrame:
+    """Protocol indicators (against the standard protocol) and, when adjusted, what severity
+    shows at admission and what drives success besides the protocol: admission lactate, an
+    unplanned admission, age, Charlson index and the diagnosis group."""
+    columns = {"const": np.ones(len(frame))}
+    for protocol in protocols:
+        columns[f"protocol_{protocol}"] = (frame["protocol"] == protocol).to_numpy(dtype=float)
+    if adjusted:
+        columns |= {
+            "admit_lactate": frame["admit_lactate"].to_numpy(dtype=float),
+            "emergent": frame["emergent"].to_numpy(dtype=float),
+            "age_decades_over_65": (frame["age_years"].to_numpy(dtype=float) - 65) / 10,
+            "charlson_index": frame["charlson_index"].to_numpy(dtype=float),
+        }
+        groups = sorted(frame["diagnosis_group"].unique())
+        for group in groups[1:]:
+            columns[f"dx_{group}"] = (frame["diagnosis_group"] == group).to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def treatment_effects(stays: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Treatment success by protocol among survivors (success is judged in them), naive and
+    adjusted by logistic regression (statsmodels) for the severity that steers the choice.
+
+    Returns ``rates`` (by diagnosis group, ``all`` included, and protocol: stays, the observed
+    success rate and the adjusted one: the mean predicted success had every patient of the group
+    received that protocol) and ``effects`` (per protocol against the standard one: the log odds
+    ratio of success, naive and adjusted, with 95% intervals)."""
+    frame = stays[stays["survived"] & stays["protocol"].notna()]
+    frame = frame.dropna(subset=["treatment_success", "admit_lactate"])
+    protocols = sorted(p for p in frame["protocol"].unique() if p != REFERENCE_PROTOCOL)
+    success = frame["treatment_success"].to_numpy(dtype=float)
+    fits = {
+        kind: sm.Logit(success, _design(frame, protocols, kind == "adjusted")).fit(disp=0)
+        for kind in ("naive", "adjusted")
+    }
+    effects = []
+    for protocol in protocols:
+        row = {"protocol": protocol}
+        for kind, fit in fits.items():
+            low, high = fit.conf_int().loc[f"protocol_{protocol}"]
+            row |= {
+                f"{kind}_log_odds": float(fit.params[f"protocol_{protocol}"]),
+                f"{kind}_low": float(low),
+                f"{kind}_high": float(high),
+            }
+        effects.append(row)
+
+    design = _design(frame, protocols, adjusted=True)
+    counterfactual = {}
+    for protocol in [REFERENCE_PROTOCOL, *protocols]:
+        as_if = design.copy()
+        for other in protocols:
+            as_if[f"protocol_{other}"] = float(other == protocol)
+        counterfactual[protocol] = fits["adjusted"].predict(as_if)
+    rates = []
+    groups = [ALL, *sorted(frame["diagnosis_group"].unique())]
+    for group in groups:
+        members = np.ones(len(frame), bool) if group == ALL else (frame["diagnosis_group"] == group)
+        members = np.asarray(members)
+        for protocol, predicted in counterfactual.items():
+            received = members & (frame["protocol"] == protocol).to_numpy()
+            rates.append(
+                {
+                    "diagnosis_group": group,
+                    "protocol": protocol,
+                    "stays": int(received.sum()),
+                    "naive_rate": float(success[received].mean()) if received.any() else np.nan,
+                    "adjusted_rate": float(np.asarray(predicted)[members].mean()),
+                }
+            )
+    return pd.DataFrame(rates), pd.DataFrame(effects)
+
+
+# --------------------------------------------------------------------------------------------
+# Budget forecast
+
+
+def budget_forecast(monthly_cost: pd.Series, months_ahead: int, coverage: float) -> pd.DataFrame:
+    """Forecast the last ``months_ahead`` months of a monthly cost series from the months before,
+    with a ``coverage`` prediction interval, and set the forecast against the actuals.
+
+    The model (statsmodels SARIMAX) is a level with an annual cycle (one sine and one cosine of
+    the month) and AR(1) errors: the winter respiratory peak repeats, and a span of under two
+    years is too short for a seasonal model with twelve free monthly effects.
+    """
+    series = monthly_cost.sort_index().astype(float)
+    if len(series) < months_ahead + 8:
+        raise ValueError(
+            f"{len(series)} months of costs are too few to forecast {months_ahead} of them"
+        )
+    angle = 2 * np.pi * series.index.month.to_numpy() / 12
+    cycle = pd.DataFrame({"sin": np.sin(angle), "cos": np.cos(angle)}, index=series.index)
+    scale = float(series.mean())
+    history, held_out = series.iloc[:-months_ahead], series.iloc[-months_ahead:]
+    model = sm.tsa.SARIMAX(
+        (history / scale).to_numpy(),
+        exog=cycle.iloc[:-months_ahead].to_numpy(),
+        order=(1, 0, 0),
+        trend="c",
+    )
+    fit = model.fit(disp=False)
+    forecast = fit.get_forecast(months_ahead, exog=cycle.iloc[-months_ahead:].to_numpy())
+    interval = np.asarray(forecast.conf_int(alpha=1 - coverage))
+    return pd.DataFrame(
+        {
+            "month": series.index,
+            "actual_usd": series.to_numpy(),
+            "forecast_usd": np.r_[np.full(len(history), np.nan), forecast.predicted_mean * scale],
+            "low_usd": np.r_[np.full(len(history), np.nan), interval[:, 0] * scale],
+            "high_usd": np.r_[np.full(len(history), np.nan), interval[:, 1] * scale],
+            "forecast": np.r_[np.zeros(len(history), bool), np.ones(len(held_out), bool)],
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Funnel plot
+
+
+def funnel_limits(expected: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Control limits of the observed/expected ratio for a unit with ``expected`` deaths, if its
+    deaths were Poisson with that mean (O/E = 1): the ``coverage`` interval of the count, over
+    the expected count (Spiegelhalter 2005, with the usual interpolation between integers)."""
+    expected = np.asarray(expected, dtype=float)
+    tail = (1 - coverage) / 2
+
+    def limit(p: float) -> np.ndarray:
+        count = stats.poisson.ppf(p, expected)
+        below = stats.poisson.cdf(count - 1, expected)
+        at = stats.poisson.pmf(count, expected)
+        shift = np.divide(p - below, at, out=np.zeros_like(expected), where=at > 0)
+        return np.maximum(count - 1 + shift, 0) / expected
+
+    return limit(tail), limit(1 - tail)
+
+
+# --------------------------------------------------------------------------------------------
+# Risk lists of the current inpatients
+
+
+def records_as_of(
+    clean: dict[str, pd.DataFrame], at: pd.Timestamp
+) -> tuple[dict[str, pd.DataFrame], pd.Series]:
+    """The records as they stood at ``at``, and the keys of the stays in hospital then.
+
+    The stays that ended by ``at`` are kept whole (they are the history: prior admissions). For
+    the current stays a discharge is assumed at ``at`` (home: the destination is not known yet),
+    with only what was recorded by then: vitals, labs, procedures, an ICU transfer or rapid
+    response, and the diagnoses present on admission (the others are coded at discharge, like
+    complications, which count as none yet)."""
+    e = clean["encounters"]
+    e = e[e["admitted_at"] <= at]
+    current = e["discharged_at"] > at
+    stays = e[current]
+    keys = stays["encounter_key"]
+    event_seen = stays["deterioration_at"] <= at
+    transferred_at = stays["deterioration_at"].where(
+        event_seen & (stays["deterioration_event"] == "icu_transfer")
+    )
+    icu_start = stays["admitted_at"].where(stays["unit"] == "icu", transferred_at)
+    icu_days = ((at - icu_start).dt.total_seconds() / 86400).clip(upper=stays["icu_days"])
+    as_of = stays.assign(
+        discharged_at=at,
+        discharge_disposition="home",
+        icu_days=icu_days.fillna(0.0),
+        complication=False,
+        deterioration_event=stays["deterioration_event"].where(event_seen),
+        deterioration_at=stays["deterioration_at"].where(event_seen),
+    )
+
+    def of_current(name: str, time: str) -> pd.DataFrame:
+        table = clean[name][clean[name]["encounter_key"].isin(keys)]
+        return table[table[time] <= at]
+
+    diagnoses = clean["diagnoses"][clean["diagnoses"]["encounter_key"].isin(keys)]
+    records = {
+        "encounters": pd.concat([e[~current], as_of]).reset_index(drop=True),
+        "patients": clean["patients"],
+        "facilities": clean["facilities"],
+        "ed_visits": clean["ed_visits"][clean["ed_visits"]["arrival_at"] <= at],
+        "diagnoses": diagnoses[diagnoses["present_on_admission"] | (diagnoses["position"] == 1)],
+        "procedures": of_current("procedures", "performed_at"),
+        "vitals": of_current("vitals", "observed_at"),
+        "labs": of_current("labs", "drawn_at"),
+    }
+    return records, keys
+
+
+def current_cases(
+    clean: dict[str, pd.DataFrame], config: FeaturesConfig, at: pd.Timestamp
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The current inpatients as the two risk models see them at ``at``, with their features:
+    ``readmission``, each stay as if discharged now; ``deterioration``, the ward stays without an
+    event yet, at their latest observation. The same feature code as training and serving."""
+    records, current = records_as_of(clean, at)
+    admission = build.admission_cases(records, config)
+    discharge = build.discharge_cases(records, admission)
+    mine = discharge["encounter_key"].isin(current).to_numpy()
+    readmission = discharge[mine].reset_index(drop=True)
+
+    observations, _, features = build.deterioration_points(records, config, admission)
+    stays = records["encounters"].set_index("encounter_key")
+    quiet = stays["deterioration_at"].isna()
+    observations = observations[observations["stay_key"].map(quiet).fillna(False).to_numpy()]
+    latest = observations.groupby("stay_key")["observed_at"].idxmax().to_numpy()
+    ward = observations.loc[latest, ["stay_key", "observed_at"]].rename(
+        columns={"stay_key": "encounter_key"}
+    )
+    details = stays[["patient_key", "facility_id", "unit", "admitted_at"]]
+    ward = ward.join(details, on="encounter_key")
+    return {
+        "readmission": (readmission, tasks.readmission_features(readmission)),
+        "deterioration": (ward.reset_index(drop=True), features.loc[latest].reset_index(drop=True)),
+    }
+
+
+def top_reasons(
+    model: Any, features: pd.DataFrame, meanings: dict[str, str], count: int
+) -> list[str]:
+    """Per case, the features that push its prediction most (SHAP contributions, largest
+    magnitude first), in words, with the patient's value and the direction of the push."""
+    inputs = features[model.features]
+    contributions = model.contributions(inputs)[model.features].to_numpy()
+    ranked = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :count]
+    values = inputs.to_numpy()
+    reasons = []
+    for row, columns in enumerate(ranked):
+        parts = []
+        for column in columns:
+            name, value = model.features[column], values[row, column]
+            shown = "missing" if np.isnan(value) else f"{value:.3g}"
+            arrow = "↑" if contributions[row, column] > 0 else "↓"
+            parts.append(f"{arrow} {meanings.get(name, name)} ({shown})")
+        reasons.append("; ".join(parts))
+    return reasons

@@ -1,0 +1,26 @@
+"""The clinical dashboard: ``make dashboard``, or
+``streamlit run dashboard/app.py -- [--profile P] [--data-dir DIR] [key=value ...]``.
+
+It reads what ``make train`` and ``make monitor`` leave (the de-identified clean tables, the
+MLflow registry, reports/), never the raw tables."""
+
+from pathlib import Path
+
+import streamlit as st
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+st.set_page_config(
+    page_title="Hospital analytics", page_icon=":material/local_hospital:", layout="wide"
+)
+st.navigation(
+    [
+        st.Page(VIEWS / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(VIEWS / "patients.py", title="Patients", icon=":material/groups:"),
+        st.Page(VIEWS / "treatments.py", title="Treatments", icon=":material/medication:"),
+        st.Page(VIEWS / "facilities.py", title="Facilities", icon=":material/local_hospital:"),
+        st.Page(VIEWS / "risk.py", title="Risk", icon=":material/monitor_heart:"),
+        st.Page(VIEWS / "costs.py", title="Costs", icon=":material/payments:"),
+        st.Page(VIEWS / "model_health.py", title="Model health", icon=":material/insights:"),
+    ]
+).run()

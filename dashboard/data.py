@@ -1,0 +1,350 @@
+"""What the dashboard reads, cached: the de-identified clean tables, the KPI tables computed from
+them with the monitoring SQL, the champions and their test metrics from the MLflow registry, and
+the latest ``make monitor`` run. Nothing here reads ``data/raw`` or ``data/oracle``.
+
+Every loader raises ``MissingInputError`` with the command that makes the missing input, which the
+pages show instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from configs import ConfigError, Settings, load_settings
+from configs.serving import risk_band
+from dashboard import analysis
+from features import build, dictionary, scores
+from monitoring import drift, kpis
+
+CLEAN_TABLES = (*kpis.SOURCE_TABLES, "diagnoses", "labs", "vitals")
+READMISSION_WINDOWS_DAYS = (30, 60, 90)
+
+
+class MissingInputError(RuntimeError):
+    """An output of ``make train`` or ``make monitor`` that a page needs is not there."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where the dashboard reads from: a profile, ``key=value`` overrides and the data folder."""
+
+    profile: str | None = None
+    overrides: tuple[str, ...] = ()
+    data_dir: str = "data"
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> Inputs:
+        """From the arguments after ``streamlit run dashboard/app.py --``."""
+        parser = argparse.ArgumentParser(prog="dashboard", add_help=False)
+        parser.add_argument("--profile", "-p", default=None)
+        parser.add_argument("--data-dir", default="data")
+        parser.add_argument("overrides", nargs="*")
+        parsed = parser.parse_args(args)
+        return cls(parsed.profile, tuple(parsed.overrides), parsed.data_dir)
+
+    @property
+    def clean_dir(self) -> Path:
+        return Path(self.data_dir) / "clean"
+
+    def settings(self) -> Settings:
+        return _settings(self.profile, self.overrides)
+
+
+@st.cache_resource(show_spinner=False)
+def _settings(profile: str | None, overrides: tuple[str, ...]) -> Settings:
+    try:
+        return load_settings(profile, overrides)
+    except ConfigError as error:
+        raise MissingInputError(f"the configuration cannot be loaded: {error}") from None
+
+
+def version(folder: Path) -> float:
+    """When a folder's files last changed (0 when it is missing): part of every cache key, so
+    that a new ``make train`` or ``make monitor`` is picked up without a restart."""
+    times = [p.stat().st_mtime for p in folder.glob("*") if p.is_file()]
+    return max(times, default=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# The clean tables and what is computed from them
+
+
+@st.cache_resource(show_spinner="Reading the clean tables ...")
+def clean_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
+    """The de-identified tables of ``data/clean`` (kept once in memory, never modified)."""
+    del changed  # a cache key only
+    folder = inputs.clean_dir
+    missing = [name for name in CLEAN_TABLES if not (folder / f"{name}.parquet").exists()]
+    if missing:
+        raise MissingInputError(
+            f"No clean tables in `{folder}` ({', '.join(missing)} missing): run `make train` first."
+        )
+    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in CLEAN_TABLES}
+
+
+def clean(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    return clean_tables(inputs, version(inputs.clean_dir))
+
+
+@st.cache_data(show_spinner="Computing the KPI tables ...")
+def kpi_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
+    """The monitoring KPI tables (the same SQL as ``python -m monitoring kpis``, on DuckDB)."""
+    del changed
+    tables = clean(inputs)
+    sources = {name: tables[name] for name in kpis.SOURCE_TABLES}
+    return kpis.run_duckdb(sources | kpis.helper_tables(tables, inputs.settings().features))
+
+
+def kpi(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    return kpi_tables(inputs, version(inputs.clean_dir))
+
+
+def rows(table: pd.DataFrame, **labels: str) -> pd.DataFrame:
+    """The rows of a KPI table with the given labels, every other label column at its total."""
+    keep = np.ones(len(table), dtype=bool)
+    for column in kpis.LABELS:
+        if column in table.columns:
+            keep &= (table[column] == labels.get(column, kpis.TOTAL)).to_numpy()
+    return table[keep]
+
+
+def by_month(table: pd.DataFrame, last: pd.Timestamp, **labels: str) -> pd.DataFrame:
+    """A KPI table's monthly rows up to the month ``last`` for the given labels (every other
+    label at its total). Months after the last admission hold only the stays that ran on past
+    the span's end: too few to show as a month."""
+    keep = np.ones(len(table), dtype=bool)
+    for column in kpis.LABELS:
+        if column in table.columns and column != "month":
+            keep &= (table[column] == labels.get(column, kpis.TOTAL)).to_numpy()
+    monthly = table[keep & (table["month"] != kpis.TOTAL).to_numpy()]
+    monthly = monthly.assign(month=pd.to_datetime(monthly["month"]))
+    return monthly[monthly["month"] <= last].sort_values("month")
+
+
+def last_month(inputs: Inputs) -> pd.Timestamp:
+    """The month of the last admission: the last month with all of its discharges."""
+    return clean(inputs)["encounters"]["admitted_at"].max().to_period("M").to_timestamp()
+
+
+def total(table: pd.DataFrame, column: str, **labels: str) -> float:
+    """One figure of a KPI table: its value in the row with these labels and totals elsewhere."""
+    found = rows(table, **labels)
+    if found.empty:
+        raise MissingInputError(f"no row {labels or 'of totals'} in the KPI table")
+    return float(found[column].iloc[0])
+
+
+def facilities(inputs: Inputs) -> list[str]:
+    """Facility names in the order of their identifiers (which fixes their chart colours)."""
+    return clean(inputs)["facilities"].sort_values("facility_id")["name"].tolist()
+
+
+@st.cache_data(show_spinner="Assembling the stays ...")
+def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
+    """One row per stay with what the patient and treatment analyses group by: facility, payer,
+    sex, race, age band, diagnosis group, Charlson index, admission lactate, protocol, outcome,
+    cost, and unplanned readmission within 30, 60 and 90 days (missing without full follow-up;
+    only for stays ending alive and not in a transfer, as in the KPI table)."""
+    del changed
+    tables = clean(inputs)
+    cases = build.admission_cases(tables, inputs.settings().features)
+    e = tables["encounters"]
+    patients = tables["patients"].set_index("patient_key")
+    readmitted = build.readmission_labels(
+        e, list(READMISSION_WINDOWS_DAYS), e["admitted_at"].max()
+    ).where(~e["discharge_disposition"].isin(["expired", "transfer"]))
+    age = e["age_years"].to_numpy()
+    band = np.full(len(e), None, dtype=object)
+    for low, high, name in build.AGE_BANDS:
+        band[(age >= low) & (age < high)] = name
+    charlson = scores.charlson_conditions(cases["comorbidity_codes"])["charlson_index"]
+    facility = e["facility_id"].map(tables["facilities"].set_index("facility_id")["name"])
+    return pd.DataFrame(
+        {
+            "patient_key": e["patient_key"].to_numpy(),
+            "facility": facility.to_numpy(),
+            "admitted_at": e["admitted_at"].to_numpy(),
+            "discharge_month": e["discharged_at"].dt.to_period("M").dt.to_timestamp().to_numpy(),
+            "sex": e["patient_key"].map(patients["sex"]).to_numpy(),
+            "race": e["patient_key"].map(patients["race"]).to_numpy(),
+            "payer": e["patient_key"].map(patients["payer"]).to_numpy(),
+            "age_years": age,
+            "age_band": band,
+            "emergent": (e["admission_type"] != "elective").to_numpy(dtype=float),
+            "diagnosis_group": scores.diagnosis_group(e["primary_dx_code"].tolist()),
+            "charlson_index": charlson,
+            "admit_lactate": cases["admit_lactate"].to_numpy(),
+            "protocol": e["treatment_protocol"].to_numpy(),
+            "survived": (e["discharge_disposition"] != "expired").to_numpy(),
+            "treatment_success": e["treatment_success"].to_numpy(dtype=float),
+            "complication": e["complication"].to_numpy(dtype=float),
+            "total_cost_usd": e["total_cost_usd"].to_numpy(),
+            **{
+                f"readmitted_{w}d": readmitted[f"readmitted_{w}d"].to_numpy()
+                for w in READMISSION_WINDOWS_DAYS
+            },
+        }
+    )
+
+
+def stays(inputs: Inputs) -> pd.DataFrame:
+    return stay_table(inputs, version(inputs.clean_dir))
+
+
+# --------------------------------------------------------------------------------------------
+# The champions (MLflow registry) and the latest make monitor run
+
+
+@st.cache_resource(show_spinner="Loading the champion models ...")
+def champion(inputs: Inputs, task: str, changed: float) -> tuple[Any, str]:
+    """A task's champion model (the MLflow pyfunc's Python model) and its name and version."""
+    del changed
+    try:
+        return drift.load_champion(inputs.settings(), task)
+    except drift.ModelNotFoundError as error:
+        raise MissingInputError(f"{error}.") from None
+
+
+def registry_version(inputs: Inputs) -> float:
+    """When the tracking store last changed (a cache key for the champions)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or inputs.settings().training.tracking_uri
+    path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    return path.stat().st_mtime if path is not None and path.exists() else 0.0
+
+
+@st.cache_data(show_spinner="Reading the champions' test metrics ...")
+def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
+    """Per task: the champion's test metric with its interval, the clinical baselines and the
+    generator's ceiling (the oracle), as logged by ``make train``."""
+    del changed
+    import mlflow
+
+    settings = inputs.settings()
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri(settings.training.tracking_uri)
+    client = mlflow.MlflowClient()
+    records = []
+    for task in settings.training.tasks:
+        config = settings.tasks[task]
+        name = f"{settings.training.registry_prefix}-{task}"
+        try:
+            model = client.get_model_version_by_alias(name, settings.serving.model_alias)
+        except mlflow.exceptions.MlflowException:
+            raise MissingInputError(
+                f"No {name}@{settings.serving.model_alias} in {mlflow.get_tracking_uri()}: "
+                "run `make train` first."
+            ) from None
+        metrics = client.get_run(model.run_id).data.metrics
+        metric = config.metric
+        records.append(
+            {
+                "task": task,
+                "model": f"{name} v{model.version}",
+                "family": model.tags.get("family", ""),
+                "metric": metric,
+                "champion": metrics.get(f"test_{metric}"),
+                "champion_low": metrics.get(f"test_{metric}_low"),
+                "champion_high": metrics.get(f"test_{metric}_high"),
+                **{
+                    f"baseline: {b}": metrics.get(f"baseline_{b}_{metric}")
+                    for b in config.baselines
+                },
+                "ceiling (oracle)": metrics.get(f"oracle_{metric}"),
+                "share of the ceiling's lift": next(
+                    (v for k, v in metrics.items() if k.startswith("ceiling_fraction_")), None
+                ),
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def latest_monitor_run(inputs: Inputs) -> Path:
+    """The newest ``reports/<run>/`` that ``make monitor`` finished (it has a summary.md)."""
+    reports = Path(inputs.settings().monitoring.reports_dir)
+    summaries = sorted(reports.glob("*/summary.md"), key=lambda p: p.stat().st_mtime)
+    if not summaries:
+        raise MissingInputError(f"No monitoring run in `{reports}`: run `make monitor` first.")
+    return summaries[-1].parent
+
+
+def drift_summaries(run: Path) -> list[dict[str, Any]]:
+    """The per-task summaries of a monitoring run, in the order they were written."""
+    paths = sorted((run / "drift").glob("*.summary.json"))
+    return [json.loads(path.read_text()) for path in paths]
+
+
+@st.cache_data(show_spinner="Adjusting treatment success for severity ...")
+def treatment_effects(
+    inputs: Inputs, facility: str, changed: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``analysis.treatment_effects`` on the stays of one facility (or ``all``)."""
+    del changed
+    table = stays(inputs)
+    if facility != kpis.TOTAL:
+        table = table[table["facility"] == facility]
+    return analysis.treatment_effects(table)
+
+
+CLINICAL_SCORES = {"readmission": "lace_score", "deterioration": "news2_score"}
+
+
+@st.cache_data(show_spinner="Scoring the current inpatients with the champions ...")
+def risk_lists(
+    inputs: Inputs, at: pd.Timestamp, changed: float, registry: float
+) -> dict[str, pd.DataFrame]:
+    """Per task (readmission, deterioration), the inpatients at ``at`` scored by the champion,
+    highest risk first, with the risk band, the clinical score and the top reasons. Patients and
+    stays appear by their pseudonyms only."""
+    del changed
+    settings = inputs.settings()
+    cases = analysis.current_cases(clean(inputs), settings.features, at)
+    meanings = {
+        row["column"]: row["meaning"]
+        for row in dictionary.rows(settings.features)
+        if row["role"] == "feature"
+    }
+    names = clean(inputs)["facilities"].set_index("facility_id")["name"]
+    lists = {}
+    for task, (stays_now, features) in cases.items():
+        model, _ = champion(inputs, task, registry)
+        risk = np.asarray(model.predict(None, features[model.features]), dtype=float)
+        order = np.argsort(-risk, kind="stable")
+        stays_now, features, risk = stays_now.iloc[order], features.iloc[order], risk[order]
+        lists[task] = pd.DataFrame(
+            {
+                "patient": stays_now["patient_key"].str[:12].to_numpy(),
+                "stay": stays_now["encounter_key"].str[:12].to_numpy(),
+                "facility": stays_now["facility_id"].map(names).to_numpy(),
+                "unit": stays_now["unit"].to_numpy(),
+                "days in hospital": (
+                    (at - stays_now["admitted_at"]).dt.total_seconds() / 86400
+                ).to_numpy(),
+                "risk": risk,
+                "band": risk_band(risk, settings.serving.risk_bands[task]),
+                CLINICAL_SCORES[task]: features[CLINICAL_SCORES[task]].to_numpy(),
+                "top reasons": analysis.top_reasons(
+                    model, features, meanings, settings.dashboard.top_reasons
+                ),
+            }
+        )
+    return lists
+
+
+@st.cache_data(show_spinner="Forecasting ...")
+def budget_forecast(series: pd.Series, months: int, coverage: float) -> pd.DataFrame:
+    """``analysis.budget_forecast``, cached by the series itself."""
+    with warnings.catch_warnings():
+        # A short series can leave the optimiser short of its tolerance; the fit still stands.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return analysis.budget_forecast(series, months, coverage)

@@ -1,0 +1,105 @@
+"""Model health: the latest drift and performance verdicts, and the champions' test metrics
+against their clinical baselines and the generator's ceiling."""
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+import streamlit.components.v1 as components
+
+from dashboard import data, ui
+
+VERDICT_ICONS = {"ok": "🟢 ok", "warn": "🟠 warn", "alert": "🔴 alert"}
+
+source = ui.inputs()
+with ui.page(
+    "Model health",
+    "What the latest `make monitor` found for each champion (Evidently drift and performance "
+    "reports), and how each champion did on its test period when `make train` chose it.",
+):
+    st.subheader("Champions on their test period")
+    metrics = data.champion_metrics(source, data.registry_version(source))
+    baselines = [c for c in metrics.columns if c.startswith("baseline: ")]
+    shown = metrics.assign(
+        champion=[
+            f"{r.champion:.3f} ({r.champion_low:.3f}-{r.champion_high:.3f})"
+            for r in metrics.itertuples()
+        ]
+    ).drop(columns=["champion_low", "champion_high"])
+    st.dataframe(
+        shown.style.format(
+            {**dict.fromkeys(baselines, "{:.3f}"), "ceiling (oracle)": "{:.3f}",
+             "share of the ceiling's lift": "{:.0%}"},
+            na_rep="",
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )  # fmt: skip
+    st.caption(
+        "Champion: test metric with its bootstrap 95% interval. Baselines: the clinical scores or "
+        "diagnosis-group means on the same rows. Ceiling: the generator's own risk (the oracle), "
+        "the best any model could do; the share of the lift is how much of the way from chance "
+        "(AUROC 0.5, R² 0) to the ceiling the champion goes."
+    )
+    columns = st.columns(len(metrics))
+    for column, row in zip(columns, metrics.to_dict("records"), strict=True):
+        bars = pd.DataFrame(
+            {
+                "model": [*[b.removeprefix("baseline: ") for b in baselines], "champion",
+                          "ceiling (oracle)"],
+                "value": [*[row[b] for b in baselines], row["champion"], row["ceiling (oracle)"]],
+            }
+        ).dropna()  # fmt: skip
+        with column:
+            ui.styled(
+                px.bar(bars, x="model", y="value", color="model"),
+                f"{row['task']}: test {row['metric']}",
+                "",
+                row["metric"],
+            )
+
+    st.subheader("Latest monitoring run")
+    run = data.latest_monitor_run(source)
+    summaries = data.drift_summaries(run)
+    headline = (run / "summary.md").read_text().splitlines()
+    current = next((line for line in headline if line.startswith("Reference:")), "")
+    st.markdown(f"Run `{run.name}` in `{run}`. {current}")
+    verdicts = pd.DataFrame(
+        {
+            "task": [s["task"] for s in summaries],
+            "model": [s["model"] for s in summaries],
+            "verdict": [VERDICT_ICONS[s["verdict"]] for s in summaries],
+            "drifted features": [
+                f"{len(s['drifted_features'])} ({s['drift_share']:.0%})" for s in summaries
+            ],
+            "prediction drift": ["yes" if s["prediction_drift"] else "no" for s in summaries],
+            "main metric, reference → current": [
+                f"{s['metric']} {s['reference_value']:.3f} → {s['current_value']:.3f}"
+                if s["current_value"] is not None and s["reference_value"] is not None
+                else f"{s['metric']}: too few labels ({s['labelled_rows']} rows)"
+                for s in summaries
+            ],
+            "why": ["; ".join(s["reasons"]) or "within every threshold" for s in summaries],
+        }
+    )
+    st.dataframe(verdicts, hide_index=True, use_container_width=True)
+
+    st.markdown(
+        "**Full reports.** `make monitor-ui` serves every run's reports at "
+        "[http://127.0.0.1:8000](http://127.0.0.1:8000) (the Evidently UI); each run's HTML "
+        f"reports are also in `{run / 'drift'}`, to download or open below."
+    )
+    reports = sorted((run / "drift").glob("*.html"))
+    buttons = st.columns(4)
+    for position, report in enumerate(reports):
+        buttons[position % len(buttons)].download_button(
+            f"⬇ {report.stem.replace('.', ' ')}",
+            report.read_bytes,  # read on click only: a report is a few megabytes
+            file_name=f"{run.name}-{report.name}",
+            mime="text/html",
+            key=f"download-{report.name}",
+        )
+    chosen = st.selectbox(
+        "Open a report here", ["(none)", *[r.stem for r in reports]], key="open-report"
+    )
+    if chosen != "(none)":
+        components.html((run / "drift" / f"{chosen}.html").read_text(), height=900, scrolling=True)
