@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui test lint format bench bench-serving bench-monitor clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test lint format bench bench-serving bench-monitor clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,9 @@ monitor: $(INSTALLED) ## after make train: drift and performance of the champion
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000
+
+dashboard: $(INSTALLED) ## the clinical dashboard on http://127.0.0.1:8501 (after make train; model health after make monitor)
+	$(BIN)/python -m dashboard $(ARGS)
 
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000

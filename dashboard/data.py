@@ -119,22 +119,34 @@ def rows(table: pd.DataFrame, **labels: str) -> pd.DataFrame:
     return table[keep]
 
 
-def by_month(table: pd.DataFrame, last: pd.Timestamp, **labels: str) -> pd.DataFrame:
-    """A KPI table's monthly rows up to the month ``last`` for the given labels (every other
-    label at its total). Months after the last admission hold only the stays that ran on past
-    the span's end: too few to show as a month."""
+def by_month(
+    table: pd.DataFrame, months: tuple[pd.Timestamp, pd.Timestamp], **labels: str
+) -> pd.DataFrame:
+    """A KPI table's monthly rows within ``months`` (first, last) for the given labels (every
+    other label at its total)."""
     keep = np.ones(len(table), dtype=bool)
     for column in kpis.LABELS:
         if column in table.columns and column != "month":
             keep &= (table[column] == labels.get(column, kpis.TOTAL)).to_numpy()
     monthly = table[keep & (table["month"] != kpis.TOTAL).to_numpy()]
     monthly = monthly.assign(month=pd.to_datetime(monthly["month"]))
-    return monthly[monthly["month"] <= last].sort_values("month")
+    first, last = months
+    return monthly[monthly["month"].between(first, last)].sort_values("month")
 
 
-def last_month(inputs: Inputs) -> pd.Timestamp:
-    """The month of the last admission: the last month with all of its discharges."""
-    return clean(inputs)["encounters"]["admitted_at"].max().to_period("M").to_timestamp()
+def complete_months(inputs: Inputs, follow_up_days: int = 0) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last months whose figures by month of discharge are whole. The span's first
+    month misses the stays admitted before it began (short stays only, beds filling up); after
+    the month of the last admission, only the stays that ran past the span's end are left; and a
+    month counts for an outcome within ``follow_up_days`` of discharge only when the records
+    follow all of its discharges that long."""
+    admitted = clean(inputs)["encounters"]["admitted_at"]
+    first = admitted.min().to_period("M") + 1
+    last = admitted.max().to_period("M")
+    if follow_up_days:
+        followed = admitted.max() - pd.Timedelta(days=follow_up_days)
+        last = min(last, followed.to_period("M") - 1)
+    return first.to_timestamp(), last.to_timestamp()
 
 
 def total(table: pd.DataFrame, column: str, **labels: str) -> float:
@@ -253,16 +265,16 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
                 "model": f"{name} v{model.version}",
                 "family": model.tags.get("family", ""),
                 "metric": metric,
-                "champion": metrics.get(f"test_{metric}"),
-                "champion_low": metrics.get(f"test_{metric}_low"),
-                "champion_high": metrics.get(f"test_{metric}_high"),
+                "champion": metrics.get(f"test_{metric}", np.nan),
+                "champion_low": metrics.get(f"test_{metric}_low", np.nan),
+                "champion_high": metrics.get(f"test_{metric}_high", np.nan),
                 **{
-                    f"baseline: {b}": metrics.get(f"baseline_{b}_{metric}")
+                    f"baseline: {b}": metrics.get(f"baseline_{b}_{metric}", np.nan)
                     for b in config.baselines
                 },
-                "ceiling (oracle)": metrics.get(f"oracle_{metric}"),
+                "ceiling (oracle)": metrics.get(f"oracle_{metric}", np.nan),
                 "share of the ceiling's lift": next(
-                    (v for k, v in metrics.items() if k.startswith("ceiling_fraction_")), None
+                    (v for k, v in metrics.items() if k.startswith("ceiling_fraction_")), np.nan
                 ),
             }
         )

@@ -69,21 +69,22 @@ def styled(
     y_title: str,
     y_format: str = "",
     x_format: str = "",
+    height: int = 400,
 ) -> None:
-    """Titles and axis labels (with units) on every chart, then show it."""
+    """Titles and axis labels (with units) on every chart, the legend below it, then show it."""
     figure.update_layout(
         title=title,
         xaxis_title=x_title,
         yaxis_title=y_title,
-        legend_title_text="",
+        legend={"title_text": "", "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
         margin={"t": 60, "b": 40, "l": 40, "r": 20},
-        height=360,
+        height=height,
     )
     if y_format:
         figure.update_yaxes(tickformat=y_format)
     if x_format:
         figure.update_xaxes(tickformat=x_format)
-    st.plotly_chart(figure, use_container_width=True)
+    st.plotly_chart(figure, width="stretch")
 
 
 def trend(
@@ -96,7 +97,7 @@ def trend(
 ) -> None:
     """A KPI by month, one line per facility (``facility`` column) in its colour."""
     figure = px.line(
-        monthly,
+        monthly.replace({"facility": {kpis.TOTAL: ALL_FACILITIES}}),
         x="month",
         y=column,
         color="facility",

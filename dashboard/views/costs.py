@@ -62,6 +62,7 @@ with ui.page(
             "total cost (USD)",
             "diagnosis group",
             x_format="$,.3s",
+            height=120 + 22 * len(by_group),
         )
     with right:
         payers = costs[
@@ -89,7 +90,7 @@ with ui.page(
             color="facility",
             color_discrete_map=colours,
             hover_data=["encounters", "total_cost_usd"],
-        ),
+        ).update_traces(showlegend=False, width=0.6),
         "Cost per encounter by facility",
         "facility",
         "cost per encounter (USD)",
@@ -97,9 +98,8 @@ with ui.page(
     )
 
     st.subheader("Monthly budget: forecast against actuals")
-    monthly = data.by_month(costs, data.last_month(source), facility=facility)
-    # The first month lacks the stays admitted before the span began: its total is short.
-    series = monthly.set_index("month")["total_cost_usd"].iloc[1:]
+    monthly = data.by_month(costs, data.complete_months(source), facility=facility)
+    series = monthly.set_index("month")["total_cost_usd"]
     forecast = data.budget_forecast(series, config.forecast_months, config.forecast_interval)
     ahead = forecast[forecast["forecast"]]
     figure = go.Figure(
@@ -110,6 +110,7 @@ with ui.page(
                 fill="toself",
                 fillcolor="rgba(120,120,120,0.2)",
                 line={"width": 0},
+                mode="lines",
                 name=f"{config.forecast_interval:.0%} prediction interval",
             ),
             go.Scatter(

@@ -17,7 +17,7 @@ with ui.page(
 ):
     tables = data.kpi(source)
     colours = ui.facility_colours(source)
-    last = data.last_month(source)
+    months = data.complete_months(source)
     names = data.facilities(source)
     beds = data.clean(source)["facilities"].set_index("name")
 
@@ -58,13 +58,13 @@ with ui.page(
             }
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
     st.subheader("Beds")
     left, right = st.columns(2)
     by_facility = {
-        name: data.by_month(tables["bed_occupancy"], last, facility=name) for name in names
+        name: data.by_month(tables["bed_occupancy"], months, facility=name) for name in names
     }
     monthly = pd.concat(by_facility.values())
     with left:
@@ -84,7 +84,7 @@ with ui.page(
     )
 
     st.subheader("Emergency department")
-    waits = pd.concat(data.by_month(tables["ed_waits"], last, facility=name) for name in names)
+    waits = pd.concat(data.by_month(tables["ed_waits"], months, facility=name) for name in names)
     left, right = st.columns(2)
     with left:
         ui.trend(waits, "wait_median_minutes", "ED arrival to provider, median by month",

@@ -8,8 +8,6 @@ import streamlit.components.v1 as components
 
 from dashboard import data, ui
 
-VERDICT_ICONS = {"ok": "🟢 ok", "warn": "🟠 warn", "alert": "🔴 alert"}
-
 source = ui.inputs()
 with ui.page(
     "Model health",
@@ -32,7 +30,7 @@ with ui.page(
             na_rep="",
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )  # fmt: skip
     st.caption(
         "Champion: test metric with its bootstrap 95% interval. Baselines: the clinical scores or "
@@ -40,8 +38,8 @@ with ui.page(
         "the best any model could do; the share of the lift is how much of the way from chance "
         "(AUROC 0.5, R² 0) to the ceiling the champion goes."
     )
-    columns = st.columns(len(metrics))
-    for column, row in zip(columns, metrics.to_dict("records"), strict=True):
+    columns = st.columns(2)
+    for position, row in enumerate(metrics.to_dict("records")):
         bars = pd.DataFrame(
             {
                 "model": [*[b.removeprefix("baseline: ") for b in baselines], "champion",
@@ -49,12 +47,13 @@ with ui.page(
                 "value": [*[row[b] for b in baselines], row["champion"], row["ceiling (oracle)"]],
             }
         ).dropna()  # fmt: skip
-        with column:
+        with columns[position % 2]:
             ui.styled(
-                px.bar(bars, x="model", y="value", color="model"),
+                px.bar(bars, x="value", y="model", orientation="h", text_auto=".3~g"),
                 f"{row['task']}: test {row['metric']}",
-                "",
                 row["metric"],
+                "",
+                height=260,
             )
 
     st.subheader("Latest monitoring run")
@@ -67,7 +66,7 @@ with ui.page(
         {
             "task": [s["task"] for s in summaries],
             "model": [s["model"] for s in summaries],
-            "verdict": [VERDICT_ICONS[s["verdict"]] for s in summaries],
+            "verdict": [s["verdict"].upper() for s in summaries],
             "drifted features": [
                 f"{len(s['drifted_features'])} ({s['drift_share']:.0%})" for s in summaries
             ],
@@ -81,7 +80,7 @@ with ui.page(
             "why": ["; ".join(s["reasons"]) or "within every threshold" for s in summaries],
         }
     )
-    st.dataframe(verdicts, hide_index=True, use_container_width=True)
+    st.dataframe(verdicts, hide_index=True, width="stretch")
 
     st.markdown(
         "**Full reports.** `make monitor-ui` serves every run's reports at "

@@ -59,19 +59,21 @@ with ui.page(
             column.metric(label, value, help=meaning, border=True)
 
     st.subheader("By month of discharge")
-    last = data.last_month(source)
+    months, followed = data.complete_months(source), data.complete_months(source, 30)
     trends = [
-        ("length_of_stay", "los_mean_days", "Average length of stay", "days", ""),
-        ("readmissions", "readmitted_30d_rate", "30-day readmission", "share of discharges", ".0%"),
-        ("treatment_success", "success_rate", "Treatment success", "share of stays", ".0%"),
-        ("costs", "cost_per_encounter_usd", "Cost per encounter", "USD", "$,.0f"),
-        ("bed_occupancy", "utilisation", "Bed utilisation", "share of staffed beds", ".0%"),
-        ("mortality", "observed_to_expected", "Mortality, observed/expected", "O/E ratio", ".2f"),
-    ]
+        ("length_of_stay", "los_mean_days", "Average length of stay", "days", "", months),
+        ("readmissions", "readmitted_30d_rate", "30-day readmission", "share of discharges",
+         ".0%", followed),
+        ("treatment_success", "success_rate", "Treatment success", "share of stays", ".0%", months),
+        ("costs", "cost_per_encounter_usd", "Cost per encounter", "USD", "$,.0f", months),
+        ("bed_occupancy", "utilisation", "Bed utilisation", "share of staffed beds", ".0%", months),
+        ("mortality", "observed_to_expected", "Mortality, observed/expected", "O/E ratio", ".2f",
+         months),
+    ]  # fmt: skip
     for start in (0, 2, 4):
-        for column, (table, field, title, unit, fmt) in zip(
+        for column, (table, field, title, unit, fmt, span) in zip(
             st.columns(2), trends[start : start + 2], strict=True
         ):
             with column:
-                monthly = data.by_month(tables[table], last, facility=facility)
+                monthly = data.by_month(tables[table], span, facility=facility)
                 ui.trend(monthly, field, title, unit, colours, fmt)

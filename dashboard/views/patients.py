@@ -71,7 +71,7 @@ with ui.page(
         ).rename(columns={"charlson_index": "charlson"})
         counts["charlson"] = counts["charlson"].map(lambda v: "6+" if v >= 6 else str(int(v)))
         ui.styled(
-            px.bar(counts, x="charlson", y="share"),
+            px.bar(counts, x="charlson", y="share").update_xaxes(type="category"),
             "Comorbidity burden: Charlson index at admission",
             "Charlson index (points, present-on-admission diagnoses)",
             "share of stays",

@@ -55,7 +55,7 @@ with ui.page(
         st.dataframe(
             shown,
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
             column_config={
                 "risk": st.column_config.ProgressColumn(
                     "risk", format="percent", min_value=0.0, max_value=1.0

@@ -45,54 +45,55 @@ with ui.page(
     shown["comparison"] = shown["comparison"].map(
         {"naive_rate": "naive (as observed)", "adjusted_rate": "adjusted for severity"}
     )
-    left, right = st.columns([3, 2])
-    with left:
-        ui.styled(
-            px.bar(
-                shown,
-                x="protocol",
-                y="success_rate",
-                color="comparison",
-                barmode="group",
-                hover_data=["stays"],
-            ),
-            f"Treatment success by protocol, {group} diagnoses",
-            "treatment protocol",
-            "success rate (survivors)",
-            ".0%",
-        )
-    with right:
-        truth = source.settings().data_gen.treatment.protocols
-        table = pd.DataFrame(
-            {
-                "protocol": effects["protocol"],
-                "naive odds ratio (95% CI)": [
-                    f"{np.exp(r.naive_log_odds):.2f} ({np.exp(r.naive_low):.2f}-"
-                    f"{np.exp(r.naive_high):.2f})"
-                    for r in effects.itertuples()
-                ],
-                "adjusted odds ratio (95% CI)": [
-                    f"{np.exp(r.adjusted_log_odds):.2f} ({np.exp(r.adjusted_low):.2f}-"
-                    f"{np.exp(r.adjusted_high):.2f})"
-                    for r in effects.itertuples()
-                ],
-                "true (generator)": [
-                    f"{np.exp(truth[p].true_effect_log_odds):.2f}" for p in effects["protocol"]
-                ],
-            }
-        )
-        st.markdown("**Odds ratio of success against the standard protocol** (all diagnoses)")
-        st.dataframe(table, hide_index=True, use_container_width=True)
-        st.caption(
-            "The synthetic world knows each protocol's true effect (configs/data_gen.yaml, "
-            "treatment.protocols): the adjusted estimate should cover it, the naive one need not."
-        )
+    ui.styled(
+        px.bar(
+            shown,
+            x="protocol",
+            y="success_rate",
+            color="comparison",
+            barmode="group",
+            hover_data=["stays"],
+            text_auto=".1%",
+        ),
+        f"Treatment success by protocol, {group} diagnoses",
+        "treatment protocol",
+        "success rate (survivors)",
+        ".0%",
+    )
+    truth = source.settings().data_gen.treatment.protocols
+    table = pd.DataFrame(
+        {
+            "protocol": effects["protocol"],
+            "naive odds ratio (95% CI)": [
+                f"{np.exp(r.naive_log_odds):.2f} ({np.exp(r.naive_low):.2f}-"
+                f"{np.exp(r.naive_high):.2f})"
+                for r in effects.itertuples()
+            ],
+            "adjusted odds ratio (95% CI)": [
+                f"{np.exp(r.adjusted_log_odds):.2f} ({np.exp(r.adjusted_low):.2f}-"
+                f"{np.exp(r.adjusted_high):.2f})"
+                for r in effects.itertuples()
+            ],
+            "true (generator)": [
+                f"{np.exp(truth[p].true_effect_log_odds):.2f}" for p in effects["protocol"]
+            ],
+        }
+    )
+    st.markdown("**Odds ratio of success against the standard protocol** (all diagnoses)")
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        "The synthetic world knows each protocol's true effect (configs/data_gen.yaml, "
+        "treatment.protocols): the adjusted estimate should cover it, the naive one need not."
+    )
     pivot = rates.pivot_table(
         index="diagnosis_group", columns="protocol", values=["naive_rate", "adjusted_rate"]
     )
     pivot.columns = [f"{protocol}: {kind.split('_')[0]}" for kind, protocol in pivot.columns]
+    pivot = pivot.sort_index(axis=1).reindex(
+        [analysis.ALL, *sorted(set(pivot.index) - {analysis.ALL})]
+    )
     st.markdown("**Success by diagnosis group and protocol** (survivors)")
-    st.dataframe(pivot.style.format("{:.1%}"), use_container_width=True)
+    st.dataframe(pivot.style.format("{:.1%}"), width="stretch")
 
     st.subheader("Complications by procedure")
     complications = tables["complications"]
@@ -111,4 +112,5 @@ with ui.page(
         "complication rate (share of stays)",
         "procedure (ICD-10-PCS)",
         x_format=".0%",
+        height=120 + 22 * len(by_procedure),
     )
