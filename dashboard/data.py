@@ -28,6 +28,9 @@ from features import build, dictionary, scores
 from monitoring import drift, kpis
 
 CLEAN_TABLES = (*kpis.SOURCE_TABLES, "diagnoses", "labs", "vitals")
+# MLflow writes the URI it is given into the environment: only the one set before the dashboard
+# started is the user's choice.
+TRACKING_URI_AT_START = os.environ.get("MLFLOW_TRACKING_URI")
 READMISSION_WINDOWS_DAYS = (30, 60, 90)
 
 
@@ -222,15 +225,25 @@ def stays(inputs: Inputs) -> pd.DataFrame:
 def champion(inputs: Inputs, task: str, changed: float) -> tuple[Any, str]:
     """A task's champion model (the MLflow pyfunc's Python model) and its name and version."""
     del changed
+    _use_registry(inputs)
     try:
         return drift.load_champion(inputs.settings(), task)
     except drift.ModelNotFoundError as error:
         raise MissingInputError(f"{error}.") from None
 
 
+def _use_registry(inputs: Inputs) -> str:
+    """Point MLflow at the tracking store and registry of these inputs."""
+    import mlflow
+
+    uri = TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def registry_version(inputs: Inputs) -> float:
     """When the tracking store last changed (a cache key for the champions)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or inputs.settings().training.tracking_uri
+    uri = TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
     path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
     return path.stat().st_mtime if path is not None and path.exists() else 0.0
 
@@ -243,9 +256,7 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
     import mlflow
 
     settings = inputs.settings()
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(settings.training.tracking_uri)
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(_use_registry(inputs))
     records = []
     for task in settings.training.tasks:
         config = settings.tasks[task]
@@ -254,7 +265,7 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
             model = client.get_model_version_by_alias(name, settings.serving.model_alias)
         except mlflow.exceptions.MlflowException:
             raise MissingInputError(
-                f"No {name}@{settings.serving.model_alias} in {mlflow.get_tracking_uri()}: "
+                f"No {name}@{settings.serving.model_alias} in {client.tracking_uri}: "
                 "run `make train` first."
             ) from None
         metrics = client.get_run(model.run_id).data.metrics

@@ -16,10 +16,39 @@ with ui.page(
     "facility's case mix predicts.",
 ):
     tables = data.kpi(source)
+    facility = ui.facility_filter(source)
     colours = ui.facility_colours(source)
     months = data.complete_months(source)
     names = data.facilities(source)
     beds = data.clean(source)["facilities"].set_index("name")
+
+    mortality = data.rows(tables["mortality"], facility=facility).iloc[0]
+    st.subheader(f"Whole period, {ui.scope(facility)}")
+    figures = [
+        (
+            "Bed utilisation",
+            ui.percent(data.total(tables["bed_occupancy"], "utilisation", facility=facility)),
+            "Occupied bed-days over staffed bed-days.",
+        ),
+        (
+            "Highest occupancy",
+            ui.percent(data.total(tables["bed_occupancy"], "peak_occupancy", facility=facility), 0),
+            "The highest midnight census over staffed beds (of one facility, on one night).",
+        ),
+        (
+            "ED wait, median",
+            f"{data.total(tables['ed_waits'], 'wait_median_minutes', facility=facility):.0f} min",
+            "Minutes from arrival to the first provider, patients seen.",
+        ),
+        (
+            "Mortality O/E",
+            f"{mortality['observed_to_expected']:.2f}",
+            f"95% interval {mortality['observed_to_expected_low']:.2f}-"
+            f"{mortality['observed_to_expected_high']:.2f}.",
+        ),
+    ]
+    for column, (label, value, meaning) in zip(st.columns(4), figures, strict=True):
+        column.metric(label, value, help=meaning, border=True)
 
     overview = []
     for name in names:
@@ -46,7 +75,7 @@ with ui.page(
                 f"{mortality['observed_to_expected_high']:.2f})",
             }
         )
-    st.subheader("Whole period, by facility")
+    st.subheader("By facility")
     st.dataframe(
         pd.DataFrame(overview).style.format(
             {

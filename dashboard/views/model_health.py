@@ -62,6 +62,13 @@ with ui.page(
     headline = (run / "summary.md").read_text().splitlines()
     current = next((line for line in headline if line.startswith("Reference:")), "")
     st.markdown(f"Run `{run.name}` in `{run}`. {current}")
+    for column, summary in zip(st.columns(len(summaries)), summaries, strict=True):
+        column.metric(
+            summary["task"],
+            summary["verdict"].upper(),
+            help="; ".join(summary["reasons"]) or "within every threshold",
+            border=True,
+        )
     verdicts = pd.DataFrame(
         {
             "task": [s["task"] for s in summaries],

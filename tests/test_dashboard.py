@@ -1,0 +1,443 @@
+"""The clinical dashboard: its analyses, every page in Streamlit's AppTest on the small world's
+outputs of make train and make monitor (values checked against the KPI tables), its messages when
+an input is missing, and the pages in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from streamlit.testing.v1 import AppTest
+
+from configs import load_settings
+from dashboard import analysis, data
+from data_gen import generate
+from features.etl import run_etl
+from monitoring import kpis
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "dashboard" / "app.py"
+PAGES = ["overview", "patients", "treatments", "facilities", "risk", "costs", "model_health"]
+TITLES = {
+    "overview": "Hospital overview",
+    "patients": "Patients",
+    "treatments": "Treatments",
+    "facilities": "Facilities",
+    "risk": "Current high-risk inpatients",
+    "costs": "Costs",
+    "model_health": "Model health",
+}
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
+
+
+# --------------------------------------------------------------------------------------------
+# The analyses
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    expected=st.floats(min_value=0.5, max_value=2000),
+    coverage=st.floats(min_value=0.8, max_value=0.999),
+)
+def test_funnel_limits_bracket_one_and_hold_the_poisson_count(expected, coverage):
+    low, high = analysis.funnel_limits(np.array([expected]), coverage)
+    assert low[0] <= 1.0 <= high[0]
+    tail = (1 - coverage) / 2
+    # The limits lie between the neighbouring integer quantiles of the Poisson count.
+    assert (
+        stats.poisson.ppf(tail, expected) - 1
+        <= low[0] * expected
+        <= stats.poisson.ppf(tail, expected)
+    )
+    upper = stats.poisson.ppf(1 - tail, expected)
+    assert upper - 1 <= high[0] * expected <= upper
+
+
+def test_funnel_limits_narrow_as_facilities_grow():
+    low, high = analysis.funnel_limits(np.array([10.0, 100.0, 1000.0]), 0.95)
+    assert np.all(np.diff(high - low) < 0)
+    assert high[1] == pytest.approx(1.2, abs=0.02)
+    assert low[1] == pytest.approx(0.81, abs=0.02)
+
+
+def test_budget_forecast_follows_an_annual_cycle_within_its_interval():
+    months = pd.date_range("2023-01-01", periods=30, freq="MS")
+    noise = np.random.default_rng(7).normal(0, 5_000, len(months))
+    winter = 80_000 * np.cos(2 * np.pi * (months.month.to_numpy() - 1) / 12)
+    series = pd.Series(1_000_000 + winter + noise, index=months)
+    forecast = analysis.budget_forecast(series, 6, 0.9)
+    ahead = forecast[forecast["forecast"]]
+    assert len(ahead) == 6
+    assert forecast["forecast_usd"].isna().sum() == 24
+    # A 90% interval: one month of six outside it is within chance, two would not be.
+    assert ahead["actual_usd"].between(ahead["low_usd"], ahead["high_usd"]).sum() >= 5
+    error = np.abs(ahead["forecast_usd"] / ahead["actual_usd"] - 1)
+    assert error.max() < 0.03
+    assert (ahead["high_usd"] > ahead["forecast_usd"]).all()
+
+
+def test_budget_forecast_refuses_a_series_too_short_to_forecast():
+    series = pd.Series(1.0, index=pd.date_range("2024-01-01", periods=10, freq="MS"))
+    with pytest.raises(ValueError, match="too few"):
+        analysis.budget_forecast(series, 6, 0.9)
+
+
+@pytest.fixture(scope="module")
+def treated_stays(tmp_path_factory, key_root) -> pd.DataFrame:
+    """A world of 25,000 patients (the small profile has too few treated stays to tell
+    estimators apart), cleaned, as the dashboard's stay table."""
+    overrides = ("n_patients=25000", "block_size=6250")
+    world = load_settings("small", overrides)
+    folder = tmp_path_factory.mktemp("treated-world")
+    generate.generate(world, folder)
+    run_etl(world, folder, key_root)
+    return data.stays(data.Inputs("small", overrides, str(folder)))
+
+
+def test_adjusted_treatment_effects_recover_the_true_effects_where_naive_ones_do_not(
+    treated_stays,
+):
+    truth = load_settings("small").data_gen.treatment.protocols
+    _, effects = analysis.treatment_effects(treated_stays)
+    assert set(effects["protocol"]) == {"enhanced", "conservative"}
+    for row in effects.itertuples():
+        true = truth[row.protocol].true_effect_log_odds
+        assert row.adjusted_low <= true <= row.adjusted_high, row
+        assert abs(row.adjusted_log_odds - true) < 0.1, row
+        assert not row.naive_low <= true <= row.naive_high, row
+        assert abs(row.naive_log_odds - true) > 0.25, row
+
+
+def test_adjusted_success_rates_standardise_over_the_same_patients(treated_stays):
+    rates, _ = analysis.treatment_effects(treated_stays)
+    survivors = treated_stays[treated_stays["survived"]]
+    overall = rates[rates["diagnosis_group"] == analysis.ALL].set_index("protocol")
+    assert overall["stays"].sum() == len(survivors)
+    observed = survivors.groupby("protocol")["treatment_success"].mean()
+    assert np.allclose(overall.loc[observed.index, "naive_rate"], observed)
+    # Sicker patients get the enhanced protocol: as observed it looks less good than it is.
+    assert overall.loc["enhanced", "adjusted_rate"] > overall.loc["enhanced", "naive_rate"]
+
+
+def test_risk_lists_use_only_what_was_recorded_by_then(small_clean, small_settings):
+    e = small_clean["encounters"]
+    at = e["admitted_at"].quantile(0.6)
+    before = analysis.current_cases(small_clean, small_settings.features, at)
+    in_hospital = ((e["admitted_at"] <= at) & (e["discharged_at"] > at)).sum()
+    assert len(before["readmission"][0]) == in_hospital > 0
+    assert 0 < len(before["deterioration"][0]) <= in_hospital
+
+    later = {name: table.copy() for name, table in small_clean.items()}
+    late = later["encounters"]
+    late["discharged_at"] = late["discharged_at"].where(
+        late["discharged_at"] <= at, late["discharged_at"] + pd.Timedelta(days=3)
+    )
+    late["discharge_disposition"] = late["discharge_disposition"].where(
+        late["discharged_at"] <= at, "snf"
+    )
+    late["complication"] = True
+    for table, recorded in (("vitals", "observed_at"), ("labs", "drawn_at")):
+        after = later[table][recorded] > at
+        value = "heart_rate" if table == "vitals" else "value"
+        later[table].loc[after, value] = later[table].loc[after, value] * 1.5
+    after = later["procedures"]["performed_at"] > at
+    later["procedures"] = pd.concat([later["procedures"], later["procedures"][after]])
+    changed = analysis.current_cases(later, small_settings.features, at)
+    for task in ("readmission", "deterioration"):
+        pd.testing.assert_frame_equal(before[task][1], changed[task][1])
+
+
+# --------------------------------------------------------------------------------------------
+# The pages, on the small world's outputs of make train and make monitor
+
+
+@pytest.fixture(scope="module")
+def outputs(trained, small_world_dir, key_root, tmp_path_factory):
+    """What make train and make monitor leave for the small world, and the dashboard's
+    arguments to read them."""
+    settings, results = trained
+    reports = tmp_path_factory.mktemp("reports")
+    key = (key_root / settings.features.etl.key_file).read_text().strip()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.training.tracking_uri,
+        "HOSPITAL_PSEUDONYM_KEY": key,
+    }
+    command = [sys.executable, "-m", "monitoring", "run", "--profile", "small",
+               "--data-dir", str(small_world_dir), "--run", "dashboard-test",
+               f"reports_dir={reports}", f"workspace={reports / 'workspace'}"]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    arguments = ["--profile", "small", "--data-dir", str(small_world_dir),
+                 f"training.tracking_uri={settings.training.tracking_uri}",
+                 f"monitoring.reports_dir={reports}"]  # fmt: skip
+    tables = {
+        path.stem: pd.read_csv(path, dtype={c: str for c in kpis.LABELS}, keep_default_na=False)
+        for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
+    }
+    return arguments, tables, reports / "dashboard-test", results
+
+
+def _app(monkeypatch, arguments: list[str], page: str) -> AppTest:
+    monkeypatch.setattr(sys, "argv", [str(APP), *arguments])
+    app = AppTest.from_file(str(APP), default_timeout=180)
+    app.run()
+    if page != "overview":
+        app.switch_page(f"views/{page}.py").run()
+    return app
+
+
+def _figure(table: pd.DataFrame, column: str, **labels: str) -> float:
+    """The KPI tables as written by make monitor: the value with these labels, totals elsewhere."""
+    keep = np.ones(len(table), dtype=bool)
+    for label in kpis.LABELS:
+        if label in table.columns:
+            keep &= (table[label] == labels.get(label, kpis.TOTAL)).to_numpy()
+    (value,) = pd.to_numeric(table.loc[keep, column])
+    return float(value)
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str = "all"):
+    scope = {"facility": facility}
+    if page == "overview":
+        return {
+            "Average length of stay": f"{_figure(tables['length_of_stay'], 'los_mean_days', **scope):.2f} days",  # noqa: E501
+            "30-day readmission": f"{_figure(tables['readmissions'], 'readmitted_30d_rate', **scope):.1%}",  # noqa: E501
+            "Treatment success": f"{_figure(tables['treatment_success'], 'success_rate', **scope):.1%}",  # noqa: E501
+            "Cost per encounter": f"${_figure(tables['costs'], 'cost_per_encounter_usd', **scope):,.0f}",  # noqa: E501
+            "Bed utilisation": f"{_figure(tables['bed_occupancy'], 'utilisation', **scope):.1%}",
+            "Mortality O/E": f"{_figure(tables['mortality'], 'observed_to_expected', **scope):.2f}",
+        }
+    if page == "patients":
+        return {
+            "Stays": f"{_figure(tables['length_of_stay'], 'stays', **scope):,.0f}",
+            "30-day readmission": f"{_figure(tables['readmissions'], 'readmitted_30d_rate', **scope):.1%}",  # noqa: E501
+        }
+    if page == "treatments":
+        success = tables["treatment_success"]
+        return {
+            "All stays": f"{_figure(success, 'success_rate', **scope):.1%}",
+            **{
+                f"{p.capitalize()} protocol": f"{_figure(success, 'success_rate', protocol=p, **scope):.1%}"  # noqa: E501
+                for p in ("standard", "enhanced", "conservative")
+            },
+        }
+    if page == "facilities":
+        return {
+            "Bed utilisation": f"{_figure(tables['bed_occupancy'], 'utilisation', **scope):.1%}",
+            "ED wait, median": f"{_figure(tables['ed_waits'], 'wait_median_minutes', **scope):.0f} min",  # noqa: E501
+            "Mortality O/E": f"{_figure(tables['mortality'], 'observed_to_expected', **scope):.2f}",
+        }
+    if page == "costs":
+        return {
+            "Total cost": f"${_figure(tables['costs'], 'total_cost_usd', **scope):,.0f}",
+            "Cost per encounter": f"${_figure(tables['costs'], 'cost_per_encounter_usd', **scope):,.0f}",  # noqa: E501
+        }
+    return {}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_and_shows_the_kpi_tables_figures(page, outputs, monkeypatch):
+    arguments, tables, _, _ = outputs
+    app = _app(monkeypatch, arguments, page)
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title[0].value == TITLES[page]
+    assert not [i.value for i in app.info if "`make" in i.value]  # every input is there
+    shown = _metrics(app)
+    for label, value in _expected_metrics(page, tables).items():
+        assert shown[label] == value, label
+
+
+@pytest.mark.parametrize("page", ["overview", "facilities", "costs"])
+def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeypatch):
+    arguments, tables, _, _ = outputs
+    app = _app(monkeypatch, arguments, page)
+    facility = sorted(set(tables["length_of_stay"]["facility"]) - {kpis.TOTAL})[0]
+    app.sidebar.selectbox(key="facility").select(facility).run()
+    assert not app.exception
+    shown = _metrics(app)
+    for label, value in _expected_metrics(page, tables, facility).items():
+        assert shown[label] == value, label
+
+
+def test_the_risk_lists_rank_the_current_inpatients_by_pseudonym(outputs, monkeypatch, small_clean):
+    arguments, _, _, _ = outputs
+    app = _app(monkeypatch, arguments, "risk")
+    app.sidebar.toggle[0].set_value(False).run()
+    e = small_clean["encounters"]
+    at = e["admitted_at"].max()
+    in_hospital = e[(e["admitted_at"] <= at) & (e["discharged_at"] > at)]
+    assert app.metric[0].value == f"{len(in_hospital):,}"
+    readmission = app.dataframe[0].value
+    assert len(readmission) == min(len(in_hospital), 25)
+    assert readmission["risk"].is_monotonic_decreasing
+    assert readmission["risk"].between(0, 1).all()
+    assert set(readmission["patient"]) <= {key[:12] for key in in_hospital["patient_key"]}
+    assert readmission["top reasons"].str.count(";").eq(2).all()
+
+
+def test_model_health_shows_the_monitoring_verdicts_and_the_champions_metrics(outputs, monkeypatch):
+    arguments, _, run, results = outputs
+    app = _app(monkeypatch, arguments, "model_health")
+    summaries = {s["task"]: s for s in data.drift_summaries(run)}
+    assert _metrics(app) == {task: s["verdict"].upper() for task, s in summaries.items()}
+    champions = app.dataframe[0].value.set_index("task")
+    for task, result in results.items():
+        assert champions.loc[task, "champion"].startswith(f"{result.test[0]:.3f}")
+    verdicts = app.dataframe[1].value.set_index("task")
+    assert set(verdicts.index) == set(summaries)
+    assert len(app.get("download_button")) == len(list((run / "drift").glob("*.html")))
+
+
+def test_no_direct_identifier_appears_on_any_page(outputs, monkeypatch, small_world):
+    arguments, _, _, _ = outputs
+    patients = small_world["patients"]
+    identifiers = {
+        *patients["first_name"].head(200) + " " + patients["last_name"].head(200),
+        *patients["mrn"].head(200),
+        *patients["ssn"].head(200),
+        *patients["phone"].head(200),
+    }
+    for page in PAGES:
+        app = _app(monkeypatch, arguments, page)
+        text = " ".join(
+            [str(element.value) for kind in ("markdown", "caption", "metric", "info")
+             for element in getattr(app, kind)]
+            + [frame.value.to_csv() for frame in app.dataframe]
+        )  # fmt: skip
+        assert not [value for value in identifiers if value in text], page
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_missing_input_names_the_command_to_run(page, monkeypatch, tmp_path):
+    arguments = ["--profile", "small", "--data-dir", str(tmp_path / "data"),
+                 f"training.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                 f"monitoring.reports_dir={tmp_path / 'reports'}"]  # fmt: skip
+    app = _app(monkeypatch, arguments, page)
+    assert not app.exception
+    assert "run `make train` first" in app.info[0].value
+
+
+def test_model_health_without_a_monitoring_run_asks_for_make_monitor(
+    outputs, monkeypatch, tmp_path
+):
+    arguments, _, _, _ = outputs
+    app = _app(monkeypatch, [*arguments, f"monitoring.reports_dir={tmp_path}"], "model_health")
+    assert not app.exception
+    assert "run `make monitor` first" in app.info[0].value
+
+
+# --------------------------------------------------------------------------------------------
+# In a real browser
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        reason = "Debian's chromium and chromium-driver are not installed (.ci/run installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1400,2000"):  # fmt: skip
+        options.add_argument(flag)
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    yield session
+    session.quit()
+
+
+@pytest.fixture(scope="module")
+def served(outputs, trained, tmp_path_factory):
+    """``python -m dashboard`` on the small world's outputs, as make dashboard starts it."""
+    arguments, _, _, _ = outputs
+    settings, _ = trained
+    port = _free_port()
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", *arguments, "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": settings.training.tracking_uri},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    else:
+        process.terminate()
+        pytest.fail(f"the dashboard did not start: {log.read_text()[-3000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_every_page_in_headless_chromium(served, browser, outputs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, tables, _, _ = outputs
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    verdicts = {s["task"]: s["verdict"].upper() for s in data.drift_summaries(outputs[2])}
+    for page in PAGES:
+        known = next(iter(_expected_metrics(page, tables).values()), None)
+        if page == "risk":
+            known = "Inpatients scored"
+        if page == "model_health":
+            known = verdicts["readmission"]
+        browser.get(f"{served}/{'' if page == 'overview' else page}")
+
+        def ready(driver, title=TITLES[page], expected=known):
+            titles = driver.find_elements(By.TAG_NAME, "h1")
+            metrics = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')
+            return (
+                titles
+                and titles[0].text == title
+                and any(expected in metric.text for metric in metrics)
+            )
+
+        try:
+            WebDriverWait(browser, 60, poll_frequency=0.5).until(ready)
+        finally:
+            browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
+        errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not errors, (page, [e.text for e in errors])
