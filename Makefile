@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test lint format bench bench-serving bench-monitor clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,9 @@ bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/resul
 
 bench-serving: train ## load-test the risk service against mlflow models serve (on the trained champions)
 	$(BIN)/python -m benchmarks.bench_serving
+
+bench-dashboard: $(INSTALLED) ## after make train: each dashboard page's render time, with empty and with warm caches
+	$(BIN)/python -m benchmarks.bench_dashboard
 
 bench-monitor: train ## time make monitor by part, with its peak memory (on the trained champions)
 	$(BIN)/python -m benchmarks.bench_monitor

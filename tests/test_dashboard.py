@@ -435,8 +435,16 @@ def test_every_page_in_headless_chromium(served, browser, outputs):
                 and any(expected in metric.text for metric in metrics)
             )
 
+        def finished(driver):
+            running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+            charts = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')
+            drawn = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] svg')
+            return not running and len(drawn) >= len(charts)
+
         try:
-            WebDriverWait(browser, 60, poll_frequency=0.5).until(ready)
+            wait = WebDriverWait(browser, 60, poll_frequency=0.5)
+            wait.until(ready)
+            wait.until(finished)
         finally:
             browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
         errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')

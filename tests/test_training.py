@@ -187,7 +187,9 @@ def _worker(study: str, trials: int) -> None:
 )
 def test_two_workers_share_one_postgresql_study():
     name = f"shared-{os.getpid()}-{np.random.default_rng().integers(1 << 30)}"
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: a fork of a process running threads (other tests' servers and
+    # caches) can inherit a held lock and hang.
+    context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(name, 30)) for _ in range(2)]
     for worker in workers:
         worker.start()
