@@ -83,7 +83,7 @@ def version(folder: Path) -> float:
 # The clean tables and what is computed from them
 
 
-@st.cache_resource(show_spinner="Reading the clean tables ...")
+@st.cache_resource(show_spinner="Reading the clean tables ...", max_entries=2)
 def clean_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
     """The de-identified tables of ``data/clean`` (kept once in memory, never modified)."""
     del changed  # a cache key only
@@ -100,7 +100,7 @@ def clean(inputs: Inputs) -> dict[str, pd.DataFrame]:
     return clean_tables(inputs, version(inputs.clean_dir))
 
 
-@st.cache_data(show_spinner="Computing the KPI tables ...")
+@st.cache_data(show_spinner="Computing the KPI tables ...", max_entries=4)
 def kpi_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
     """The monitoring KPI tables (the same SQL as ``python -m monitoring kpis``, on DuckDB)."""
     del changed
@@ -165,7 +165,7 @@ def facilities(inputs: Inputs) -> list[str]:
     return clean(inputs)["facilities"].sort_values("facility_id")["name"].tolist()
 
 
-@st.cache_data(show_spinner="Assembling the stays ...")
+@st.cache_data(show_spinner="Assembling the stays ...", max_entries=4)
 def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
     """One row per stay with what the patient and treatment analyses group by: facility, payer,
     sex, race, age band, diagnosis group, Charlson index, admission lactate, protocol, outcome,

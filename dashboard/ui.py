@@ -76,7 +76,7 @@ def styled(
         title=title,
         xaxis_title=x_title,
         yaxis_title=y_title,
-        legend={"title_text": "", "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        legend={"title_text": "", "orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
         margin={"t": 60, "b": 40, "l": 40, "r": 20},
         height=height,
     )

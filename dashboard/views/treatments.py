@@ -20,7 +20,7 @@ with ui.page(
     facility = ui.facility_filter(source)
     success = data.rows(tables["treatment_success"], facility=facility)
     st.subheader(f"Treatment success, {ui.scope(facility)}")
-    by_protocol = data.kpi(source)["treatment_success"]
+    by_protocol = tables["treatment_success"]
     protocols = sorted(p for p in by_protocol["protocol"].unique() if p != "all")
     columns = st.columns(1 + len(protocols))
     columns[0].metric(
