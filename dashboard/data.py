@@ -179,10 +179,6 @@ def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
     readmitted = build.readmission_labels(
         e, list(READMISSION_WINDOWS_DAYS), e["admitted_at"].max()
     ).where(~e["discharge_disposition"].isin(["expired", "transfer"]))
-    age = e["age_years"].to_numpy()
-    band = np.full(len(e), None, dtype=object)
-    for low, high, name in build.AGE_BANDS:
-        band[(age >= low) & (age < high)] = name
     charlson = scores.charlson_conditions(cases["comorbidity_codes"])["charlson_index"]
     facility = e["facility_id"].map(tables["facilities"].set_index("facility_id")["name"])
     return pd.DataFrame(
@@ -194,8 +190,8 @@ def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
             "sex": e["patient_key"].map(patients["sex"]).to_numpy(),
             "race": e["patient_key"].map(patients["race"]).to_numpy(),
             "payer": e["patient_key"].map(patients["payer"]).to_numpy(),
-            "age_years": age,
-            "age_band": band,
+            "age_years": e["age_years"].to_numpy(),
+            "age_band": build.age_bands(e["age_years"]).to_numpy(dtype=object),
             "emergent": (e["admission_type"] != "elective").to_numpy(dtype=float),
             "diagnosis_group": scores.diagnosis_group(e["primary_dx_code"].tolist()),
             "charlson_index": charlson,

@@ -270,15 +270,20 @@ def assign_splits(
     return split
 
 
+def age_bands(age_years: pd.Series) -> pd.Series:
+    """Each age's band of ``AGE_BANDS`` (missing under 18)."""
+    bands = pd.Series(pd.NA, index=age_years.index, dtype="string")
+    for low, high, name in AGE_BANDS:
+        bands[(age_years >= low) & (age_years < high)] = name
+    return bands
+
+
 def _groups(cases: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     race = cases["patient_key"].map(patients.set_index("patient_key")["race"])
-    bands = pd.Series(pd.NA, index=cases.index, dtype="string")
-    for low, high, name in AGE_BANDS:
-        bands[(cases["age_years"] >= low) & (cases["age_years"] < high)] = name
     return pd.DataFrame(
         {
             "group_sex": cases["sex"],
-            "group_age_band": bands,
+            "group_age_band": age_bands(cases["age_years"]),
             "group_race": race,
             "group_payer": cases["payer"],
         },
