@@ -80,8 +80,7 @@ def treatment_effects(stays: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates = []
     groups = [ALL, *sorted(frame["diagnosis_group"].unique())]
     for group in groups:
-        members = np.ones(len(frame), bool) if group == ALL else (frame["diagnosis_group"] == group)
-        members = np.asarray(members)
+        members = (frame["diagnosis_group"] == group).to_numpy() | (group == ALL)
         for protocol, predicted in counterfactual.items():
             received = members & (frame["protocol"] == protocol).to_numpy()
             rates.append(

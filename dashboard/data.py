@@ -228,18 +228,22 @@ def champion(inputs: Inputs, task: str, changed: float) -> tuple[Any, str]:
         raise MissingInputError(f"{error}.") from None
 
 
+def _tracking_uri(inputs: Inputs) -> str:
+    return TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
+
+
 def _use_registry(inputs: Inputs) -> str:
     """Point MLflow at the tracking store and registry of these inputs."""
     import mlflow
 
-    uri = TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
+    uri = _tracking_uri(inputs)
     mlflow.set_tracking_uri(uri)
     return uri
 
 
 def registry_version(inputs: Inputs) -> float:
     """When the tracking store last changed (a cache key for the champions)."""
-    uri = TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
+    uri = _tracking_uri(inputs)
     path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
     return path.stat().st_mtime if path is not None and path.exists() else 0.0
 

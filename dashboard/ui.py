@@ -50,6 +50,12 @@ def facility_colours(source: data.Inputs) -> dict[str, str]:
     return colours | {kpis.TOTAL: SYSTEM_COLOUR, ALL_FACILITIES: SYSTEM_COLOUR}
 
 
+def metric_row(figures: list[tuple[str, str, str]]) -> None:
+    """One row of bordered metrics: (label, value, what it means) each."""
+    for column, (label, value, meaning) in zip(st.columns(len(figures)), figures, strict=True):
+        column.metric(label, value, help=meaning, border=True)
+
+
 def scope(facility: str) -> str:
     return ALL_FACILITIES.lower() if facility == kpis.TOTAL else facility
 

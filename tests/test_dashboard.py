@@ -8,14 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import servers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -351,14 +349,6 @@ def test_model_health_without_a_monitoring_run_asks_for_make_monitor(
 # In a real browser
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -386,7 +376,7 @@ def served(outputs, trained, tmp_path_factory):
     """``python -m dashboard`` on the small world's outputs, as make dashboard starts it."""
     arguments, _, _, _ = outputs
     settings, _ = trained
-    port = _free_port()
+    port = servers.free_port()
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard", *arguments, "--port", str(port)],
@@ -396,16 +386,7 @@ def served(outputs, trained, tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
-    else:
-        process.terminate()
-        pytest.fail(f"the dashboard did not start: {log.read_text()[-3000:]}")
+    servers.wait_until_up(f"{url}/_stcore/health", process, log, seconds=60)
     yield url
     process.terminate()
     process.wait(timeout=30)

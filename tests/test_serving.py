@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+import servers
 
 from features import build, tasks
 from monitoring import drift
@@ -26,17 +25,11 @@ API_KEY = "test-key-0123456789abcdef"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     settings, _ = trained
     folder = tmp_path_factory.mktemp("server")
-    port = _free_port()
+    port = servers.free_port()
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": settings.training.tracking_uri,
@@ -60,18 +53,7 @@ def server(trained, tmp_path_factory):
         stderr=(folder / "server.log").open("w"),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/readyz", timeout=2).status == 200:
-                break
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    else:
-        process.terminate()
-        pytest.fail(
-            f"the server did not become ready: {(folder / 'server.log').read_text()[-3000:]}"
-        )
+    servers.wait_until_up(f"{url}/readyz", process, folder / "server.log", seconds=120)
     yield url, folder
     process.terminate()
     process.wait(timeout=30)

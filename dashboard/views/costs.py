@@ -35,8 +35,7 @@ with ui.page(
             "Total cost over the patients with a stay, USD.",
         ),
     ]
-    for column, (label, value, meaning) in zip(st.columns(3), figures, strict=True):
-        column.metric(label, value, help=meaning, border=True)
+    ui.metric_row(figures)
 
     stays = data.stays(source)
     if facility != kpis.TOTAL:

@@ -47,8 +47,7 @@ with ui.page(
             f"{mortality['observed_to_expected_high']:.2f}.",
         ),
     ]
-    for column, (label, value, meaning) in zip(st.columns(4), figures, strict=True):
-        column.metric(label, value, help=meaning, border=True)
+    ui.metric_row(figures)
 
     overview = []
     for name in names:

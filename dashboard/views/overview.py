@@ -52,11 +52,8 @@ with ui.page(
         ),
     ]
     st.subheader(f"Whole period, {ui.scope(facility)}")
-    for start in (0, 3):
-        for column, (label, value, meaning) in zip(
-            st.columns(3), headline[start : start + 3], strict=True
-        ):
-            column.metric(label, value, help=meaning, border=True)
+    ui.metric_row(headline[:3])
+    ui.metric_row(headline[3:])
 
     st.subheader("By month of discharge")
     months, followed = data.complete_months(source), data.complete_months(source, 30)

@@ -34,8 +34,7 @@ with ui.page(
             "Of discharges alive with 30 days of follow-up (as in the KPI table).",
         ),
     ]
-    for column, (label, value, meaning) in zip(st.columns(4), figures, strict=True):
-        column.metric(label, value, help=meaning, border=True)
+    ui.metric_row(figures)
 
     left, right = st.columns(2)
     with left:
