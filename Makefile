@@ -35,7 +35,7 @@ etl: data ## validate data/raw, quarantine bad rows, write the de-identified dat
 
 features: etl ## one feature table per task in data/features, and the clinical scores' realism check
 	$(BIN)/python -m features build $(ARGS)
-	$(BIN)/python -m features report
+	$(BIN)/python -m features report $(ARGS)
 
 train: features ## the main job: world, ETL, features, then tune, evaluate and register the four models
 	$(BIN)/python -m training $(ARGS)
@@ -74,13 +74,13 @@ bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/resul
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_train
 
-bench-serving: train ## load-test the risk service against mlflow models serve (on the trained champions)
+bench-serving: $(INSTALLED) ## after make train: load-test the risk service against mlflow models serve on the champions
 	$(BIN)/python -m benchmarks.bench_serving
 
 bench-dashboard: $(INSTALLED) ## after make train: each dashboard page's render time, with empty and with warm caches
 	$(BIN)/python -m benchmarks.bench_dashboard
 
-bench-monitor: train ## time make monitor by part, with its peak memory (on the trained champions)
+bench-monitor: $(INSTALLED) ## after make train: time make monitor by part, with its peak memory
 	$(BIN)/python -m benchmarks.bench_monitor
 
 clean: ## remove generated data, reports, caches and the virtual environment

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import registry
 from benchmarks.common import run_measured, write_results
 from configs import load_settings
 
@@ -28,8 +29,11 @@ RUN = "bench-monitor"
 
 def main(scenario: Annotated[str, typer.Option(help="next-period scenario")] = "none") -> None:
     settings = load_settings()
-    if not Path(settings.training.tracking_uri.removeprefix("sqlite:///")).exists():
-        raise SystemExit("run `make train` first: the benchmark monitors its champions")
+    for task in settings.task_names:
+        try:
+            registry.champion_version(settings, task)
+        except registry.ChampionNotFoundError as error:
+            raise SystemExit(f"the benchmark monitors the trained champions: {error}") from None
     run = f"{RUN}-{scenario}"
     measured = run_measured(
         [sys.executable, "-m", "monitoring", "run", "--run", run, f"scenario={scenario}"]

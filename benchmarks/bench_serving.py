@@ -28,12 +28,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import registry
 from benchmarks.common import write_results
-from configs import load_settings
+from configs import load_settings, vocabulary
 from features import build
 from serving import examples
 
 console = Console()
+TASK = "readmission"  # the endpoint measured: discharge cases, the richest requests
 CLIENTS = (1, 16, 64)
 RAMP_S = 0.02  # between the first requests of successive clients
 
@@ -102,25 +104,21 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, hea
 def main(seconds: Annotated[float, typer.Option(help="load duration per setting")] = 10.0) -> None:
     settings = load_settings()
     data = Path("data")
-    if (
-        not (data / "features" / "readmission.parquet").exists()
-        or not Path("mlruns/mlflow.db").exists()
-    ):
-        raise SystemExit("run `make train` first: the benchmark serves its champions")
+    table_path = data / "features" / f"{settings.tasks[TASK].table}.parquet"
+    try:
+        features = registry.load_champion(settings, TASK).model.features
+    except registry.ChampionNotFoundError as error:
+        raise SystemExit(f"the benchmark serves the trained champions: {error}") from None
+    if not table_path.exists():
+        raise SystemExit(f"no {table_path}: run `make train` first")
     clean = {p.stem: pd.read_parquet(p) for p in (data / "clean").glob("*.parquet")}
     admission = build.admission_cases(clean, settings.features)
     discharge = build.discharge_cases(clean, admission)
-    discharge = discharge[discharge["discharge_disposition"] != "expired"].head(2000)
+    discharge = discharge[discharge["discharge_disposition"] != vocabulary.EXPIRED].head(2000)
     cases = [examples.discharge_request(row) for _, row in discharge.iterrows()]
     plain = [json.dumps({"cases": [c]}).encode() for c in cases[:500]]
     explained = [json.dumps({"cases": [c], "explain": True}).encode() for c in cases[:500]]
-    table = pd.read_parquet(data / "features" / "readmission.parquet").head(500)
-
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.training.tracking_uri)
-    name = f"{settings.training.registry_prefix}-readmission"
-    features = mlflow.pyfunc.load_model(f"models:/{name}@champion").unwrap_python_model().features
+    table = pd.read_parquet(table_path).head(500)
     split = [
         json.dumps({"dataframe_split": {"columns": features, "data": [row]}}).encode()
         for row in table[features]
@@ -150,11 +148,11 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
         ],
         f"http://127.0.0.1:{bento_port}/readyz",
         logs / "bench-bento.log",
-        settings.training.tracking_uri,
+        registry.tracking_uri(settings),
     )
     results: dict = {"seconds_per_setting": seconds}
     try:
-        url = f"http://127.0.0.1:{bento_port}/readmission"
+        url = f"http://127.0.0.1:{bento_port}/{TASK}"
         results["bentoml"] = [asyncio.run(_load(url, plain, n, seconds, headers)) for n in CLIENTS]
         results["bentoml_explained"] = [
             asyncio.run(_load(url, explained, n, seconds, headers)) for n in CLIENTS
@@ -182,7 +180,7 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
             "models",
             "serve",
             "-m",
-            f"models:/{name}@champion",
+            registry.champion_uri(settings, TASK),
             "--env-manager",
             "local",
             "--host",
@@ -194,7 +192,7 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
         ],
         f"http://127.0.0.1:{mlflow_port}/ping",
         logs / "bench-mlflow.log",
-        settings.training.tracking_uri,
+        registry.tracking_uri(settings),
     )
     try:
         url = f"http://127.0.0.1:{mlflow_port}/invocations"

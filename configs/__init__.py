@@ -12,22 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from configs.dashboard import DashboardConfig
 from configs.data_gen import DataGenConfig
 from configs.features import FeaturesConfig
 from configs.monitoring import MonitoringConfig
 from configs.serving import ServingConfig
-from configs.training import TaskConfig, TrainingConfig
+from configs.training import TASK_NAME, TaskConfig, TrainingConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
+# A folder laid out like this one, to run everything on another configuration (tests use it to
+# declare a task in a temporary copy).
+CONFIG_DIR_ENV = "HOSPITAL_CONFIG_DIR"
 PROFILES = ("small", "default", "large")
 DEFAULT_PROFILE = "default"
 PROFILE_ENV = "PROFILE"
@@ -62,6 +66,27 @@ class Settings(BaseModel):
     monitoring: MonitoringConfig
     dashboard: DashboardConfig
 
+    @model_validator(mode="after")
+    def _tasks_declared(self) -> Settings:
+        for name in self.tasks:
+            if not re.match(TASK_NAME, name):
+                raise ValueError(f"task name {name!r} must match {TASK_NAME} (it is a route)")
+        tables = [task.table for task in self.tasks.values()]
+        if repeated := sorted({t for t in tables if tables.count(t) > 1}):
+            raise ValueError(f"tasks share the feature table(s) {repeated}")
+        unknown = [t for t in self.training.tasks or [] if t not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"training.tasks names {unknown}, which configs/tasks/ does not declare"
+            )
+        return self
+
+    @property
+    def task_names(self) -> list[str]:
+        """The tasks that are trained, served and monitored: ``training.tasks``, or else every
+        task declared in ``configs/tasks/``."""
+        return list(self.training.tasks or self.tasks)
+
     def fingerprint(self, section: str, exclude: Iterable[str] = ()) -> str:
         """Stable hash of one section, ignoring keys that do not change its output."""
         payload = getattr(self, section).model_dump(mode="json", exclude=set(exclude))
@@ -71,9 +96,10 @@ class Settings(BaseModel):
 def load_settings(
     profile: str | None = None,
     overrides: Iterable[str] = (),
-    config_dir: Path = CONFIG_DIR,
+    config_dir: Path | None = None,
 ) -> Settings:
     """Load the base YAML files, apply a profile and ``key=value`` overrides, and validate."""
+    config_dir = config_dir or Path(os.environ.get(CONFIG_DIR_ENV) or CONFIG_DIR)
     profile = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")

@@ -12,6 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from configs.vocabulary import (
+    DISPOSITIONS,
+    FACILITY_TYPES,
+    LAB_TESTS,
+    PAYERS,
+    PROTOCOLS,
+    RACES,
+    UNITS,
+)
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -20,10 +30,6 @@ LogOdds = Annotated[float, Field(ge=-10.0, le=10.0)]
 ICD10CM = Annotated[str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")]
 ICD10PCS = Annotated[str, Field(pattern=r"^[0-9A-HJ-NP-Z]{7}$")]
 
-PAYERS = ("medicare", "medicaid", "commercial", "self_pay")
-RACES = ("white", "black", "asian", "other")
-DISPOSITIONS = ("home", "home_health", "snf", "rehab", "hospice", "ama", "transfer")
-UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
 SEVERITY_STATES = 5  # stable, mild, moderate, severe, critical
 
 
@@ -64,7 +70,7 @@ class Utilisation(Strict):
 
 class Facility(Strict):
     name: str
-    type: Literal["academic", "community", "critical_access"]
+    type: Literal[FACILITY_TYPES]
     region: str
     zip3: list[Annotated[str, Field(pattern=r"^\d{3}$")]]
     patient_share: Share
@@ -79,7 +85,7 @@ class Capacity(Strict):
     target_icu_utilisation: Annotated[float, Field(gt=0.2, lt=1.0)]
 
 
-LabShifts = dict[Literal["haemoglobin", "sodium", "creatinine", "wbc", "lactate"], float]
+LabShifts = dict[Literal[LAB_TESTS], float]
 
 
 class Comorbidity(Strict):
@@ -180,7 +186,7 @@ class Protocol(Strict):
     los_multiplier: Annotated[float, Field(ge=0.5, le=2.0)]
 
 
-ProtocolName = Literal["standard", "enhanced", "conservative"]
+ProtocolName = Literal[PROTOCOLS]
 
 
 class Treatment(Strict):

@@ -5,24 +5,36 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from configs.data_gen import Strict
 
 
+class Traffic(Strict):
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)]
+    max_concurrency: Annotated[int, Field(ge=1, le=10_000)]
+    max_cases: Annotated[int, Field(ge=1, le=100_000)]
+    max_body_bytes: Annotated[int, Field(ge=1_000, le=1_000_000_000)]
+
+
+class TimeChecks(Strict):
+    max_span_days: Annotated[float, Field(gt=0, le=3650)]
+    future_tolerance_minutes: Annotated[float, Field(ge=0, le=1440)]
+    oldest_years: Annotated[float, Field(gt=0, le=200)]
+
+
 class ServingConfig(Strict):
     api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+    open_paths: list[Annotated[str, Field(pattern=r"^/")]]
+    open_prefixes: list[Annotated[str, Field(pattern=r"^/.+/$")]]
     audit_log: str
-    model_alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
     processes: Annotated[int, Field(ge=1, le=32)]
-    risk_bands: dict[str, tuple[float, float]]
+    traffic: Traffic
+    time_checks: TimeChecks
 
-    @model_validator(mode="after")
-    def _bands_ordered(self) -> ServingConfig:
-        for task, (low, high) in self.risk_bands.items():
-            if low >= high:
-                raise ValueError(f"risk_bands.{task}: the low bound must be below the high one")
-        return self
+    def is_open(self, path: str) -> bool:
+        """Whether a path is served without the API key (everything else needs it)."""
+        return path in self.open_paths or path.startswith(tuple(self.open_prefixes))
 
 
 def risk_band(values: np.ndarray, bounds: tuple[float, float]) -> list[str]:

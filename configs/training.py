@@ -1,4 +1,8 @@
-"""Typed schema of ``training.yaml`` (tracking, tuning storage, evaluation) and ``tasks/*.yaml``."""
+"""Typed schema of ``training.yaml`` (tracking, tuning storage, evaluation) and ``tasks/*.yaml``.
+
+A task's YAML is its only declaration: what it predicts and when, the case the server takes, its
+baselines, oracle, risk bands and alert rule, and how it is tuned. Every stage reads it here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from pydantic import Field, model_validator
 from configs.data_gen import Strict
 
 Family = Literal["xgboost", "lightgbm", "linear"]
+# The prediction points and features a task is built on (see features/cases.py).
+CaseType = Literal["admission", "discharge", "ward"]
+TASK_NAME = r"^[a-z][a-z0-9_]*$"  # also the server's route and the registered model's suffix
 
 
 class SearchParam(Strict):
@@ -39,13 +46,35 @@ class Alert(Strict):
     threshold: float
 
 
+class Published(Strict):
+    """A clinical score's published discrimination, for the realism check of the world."""
+
+    outcome: str
+    auroc: str  # as published, e.g. "0.71-0.72"
+    source: str
+    plausible: tuple[float, float]  # the AUROC range a realistic world gives
+
+
+class Budget(Strict):
+    """Caps on every task's search (a profile's quick runs); unset: each task's own budget."""
+
+    max_trials: Annotated[int, Field(ge=1)] | None = None
+    max_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+
+
 GREATER_IS_BETTER = ("auroc", "auprc", "r2")  # the other metrics are errors: lower is better
 
 
 class TaskConfig(Strict):
-    table: str
+    title: Annotated[str, Field(min_length=1, max_length=60)]
+    question: Annotated[str, Field(min_length=1)]
+    intended_use: Annotated[str, Field(min_length=1)]
+    case: CaseType
+    table: Annotated[str, Field(pattern=TASK_NAME)]
     kind: Literal["binary", "regression"]
     target: str
+    labels: list[str] = Field(default_factory=list)
+    unit: str = "probability"
     metric: Literal["auroc", "auprc", "brier", "rmse", "mae", "r2"]
     families: Annotated[list[Family], Field(min_length=1)]
     trials: Annotated[int, Field(ge=1, le=10_000)]
@@ -56,8 +85,12 @@ class TaskConfig(Strict):
     calibration: Literal["auto", "none", "platt", "isotonic"] = "none"
     monotone: dict[str, Literal[-1, 1]] = Field(default_factory=dict)
     baselines: list[str]
+    published: dict[str, Published] = Field(default_factory=dict)
     oracle: str
+    oracles: list[str] = Field(default_factory=list)
+    risk_bands: tuple[float, float]
     alert: Alert | None = None
+    bucketed_kappa: bool = False
     champion_margin: Annotated[float, Field(ge=0.0)]
     search: dict[Family, dict[str, SearchParam]]
 
@@ -70,7 +103,37 @@ class TaskConfig(Strict):
             raise ValueError("calibration applies to binary tasks only")
         if missing := [f for f in self.families if f not in self.search]:
             raise ValueError(f"no search space for {missing}")
+        if self.labels and self.labels[0] != self.target:
+            raise ValueError(f"labels must start with the target {self.target!r}")
+        if self.oracles and self.oracles[0] != self.oracle:
+            raise ValueError(f"oracles must start with the oracle {self.oracle!r}")
+        if self.risk_bands[0] >= self.risk_bands[1]:
+            raise ValueError("risk_bands: the low band's bound must be below the high one's")
+        if unknown := sorted(set(self.published) - set(self.baselines)):
+            raise ValueError(f"published figures for {unknown}, which are not baselines")
+        if self.alert is not None and self.alert.baseline not in self.baselines:
+            raise ValueError(f"the alert's baseline {self.alert.baseline!r} is not a baseline")
         return self
+
+    def within(self, budget: Budget) -> TaskConfig:
+        """This task with its search capped by ``budget``."""
+        trials, seconds = budget.max_trials, budget.max_timeout_seconds
+        return self.model_copy(
+            update={
+                "trials": min(self.trials, trials or self.trials),
+                "timeout_seconds": min(self.timeout_seconds, seconds or self.timeout_seconds),
+            }
+        )
+
+    @property
+    def label_columns(self) -> list[str]:
+        """Every label kept in the table, the target first."""
+        return self.labels or [self.target]
+
+    @property
+    def oracle_columns(self) -> list[str]:
+        """Every oracle value kept in the table, the ceiling's first."""
+        return self.oracles or [self.oracle]
 
     @property
     def greater_is_better(self) -> bool:
@@ -87,4 +150,6 @@ class TrainingConfig(Strict):
     bootstrap_resamples: Annotated[int, Field(ge=10, le=10_000)]
     calibration_bins: Annotated[int, Field(ge=5, le=50)]
     shap_rows: Annotated[int, Field(ge=50)]
-    tasks: Annotated[list[str], Field(min_length=1)]
+    champion_alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+    tasks: Annotated[list[str], Field(min_length=1)] | None
+    budget: Budget = Field(default_factory=Budget)

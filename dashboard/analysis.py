@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from configs.features import FeaturesConfig
-from features import build, tasks
+from features import build, cases
 
 REFERENCE_PROTOCOL = "standard"
 ALL = "all"
@@ -213,16 +213,18 @@ def records_as_of(
 def current_cases(
     clean: dict[str, pd.DataFrame], config: FeaturesConfig, at: pd.Timestamp
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """The current inpatients as the two risk models see them at ``at``, with their features:
-    ``readmission``, each stay as if discharged now; ``deterioration``, the ward stays without an
-    event yet, at their latest observation. The same feature code as training and serving."""
+    """The current inpatients as each case type sees them at ``at``, with their features (the
+    same feature code as training and serving): ``admission``, each stay as in its first hours;
+    ``discharge``, each stay as if discharged home now; ``ward``, the ward stays without an event
+    yet, at their latest observation."""
     records, current = records_as_of(clean, at)
     admission = build.admission_cases(records, config)
     discharge = build.discharge_cases(records, admission)
     mine = discharge["encounter_key"].isin(current).to_numpy()
-    readmission = discharge[mine].reset_index(drop=True)
+    at_discharge = discharge[mine].reset_index(drop=True)
+    at_admission = admission[mine].reset_index(drop=True)
 
-    observations, _, features = build.deterioration_points(records, config, admission)
+    observations, _, features = build.ward_observations(records, config, admission)
     stays = records["encounters"].set_index("encounter_key")
     quiet = stays["deterioration_at"].isna()
     observations = observations[observations["stay_key"].map(quiet).fillna(False).to_numpy()]
@@ -233,8 +235,9 @@ def current_cases(
     details = stays[["patient_key", "facility_id", "unit", "admitted_at"]]
     ward = ward.join(details, on="encounter_key")
     return {
-        "readmission": (readmission, tasks.readmission_features(readmission)),
-        "deterioration": (ward.reset_index(drop=True), features.loc[latest].reset_index(drop=True)),
+        cases.ADMISSION: (at_admission, cases.admission_features(at_admission)),
+        cases.DISCHARGE: (at_discharge, cases.discharge_features(at_discharge)),
+        cases.WARD: (ward.reset_index(drop=True), features.loc[latest].reset_index(drop=True)),
     }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +20,14 @@ import pandas as pd
 import streamlit as st
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from configs import ConfigError, Settings, load_settings
+import registry
+from configs import ConfigError, Settings, load_settings, vocabulary
 from configs.serving import risk_band
 from dashboard import analysis
 from features import build, dictionary, scores
-from monitoring import drift, kpis
+from monitoring import kpis
 
 CLEAN_TABLES = (*kpis.SOURCE_TABLES, "diagnoses", "labs", "vitals")
-# MLflow writes the URI it is given into the environment: only the one set before the dashboard
-# started is the user's choice.
-TRACKING_URI_AT_START = os.environ.get("MLFLOW_TRACKING_URI")
 READMISSION_WINDOWS_DAYS = (30, 60, 90)
 
 
@@ -176,9 +173,7 @@ def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
     cases = build.admission_cases(tables, inputs.settings().features)
     e = tables["encounters"]
     patients = tables["patients"].set_index("patient_key")
-    readmitted = build.readmission_labels(
-        e, list(READMISSION_WINDOWS_DAYS), e["admitted_at"].max()
-    ).where(~e["discharge_disposition"].isin(["expired", "transfer"]))
+    readmitted = build.readmission_labels(e, list(READMISSION_WINDOWS_DAYS), e["admitted_at"].max())
     charlson = scores.charlson_conditions(cases["comorbidity_codes"])["charlson_index"]
     facility = e["facility_id"].map(tables["facilities"].set_index("facility_id")["name"])
     return pd.DataFrame(
@@ -197,7 +192,7 @@ def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
             "charlson_index": charlson,
             "admit_lactate": cases["admit_lactate"].to_numpy(),
             "protocol": e["treatment_protocol"].to_numpy(),
-            "survived": (e["discharge_disposition"] != "expired").to_numpy(),
+            "survived": (e["discharge_disposition"] != vocabulary.EXPIRED).to_numpy(),
             "treatment_success": e["treatment_success"].to_numpy(dtype=float),
             "complication": e["complication"].to_numpy(dtype=float),
             "total_cost_usd": e["total_cost_usd"].to_numpy(),
@@ -218,75 +213,55 @@ def stays(inputs: Inputs) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner="Loading the champion models ...")
-def champion(inputs: Inputs, task: str, changed: float) -> tuple[Any, str]:
-    """A task's champion model (the MLflow pyfunc's Python model) and its name and version."""
+def champion(inputs: Inputs, task: str, changed: float) -> registry.Champion:
+    """A task's champion from the MLflow registry."""
     del changed
-    _use_registry(inputs)
     try:
-        return drift.load_champion(inputs.settings(), task)
-    except drift.ModelNotFoundError as error:
+        return registry.load_champion(inputs.settings(), task)
+    except registry.ChampionNotFoundError as error:
         raise MissingInputError(f"{error}.") from None
-
-
-def _tracking_uri(inputs: Inputs) -> str:
-    return TRACKING_URI_AT_START or inputs.settings().training.tracking_uri
-
-
-def _use_registry(inputs: Inputs) -> str:
-    """Point MLflow at the tracking store and registry of these inputs."""
-    import mlflow
-
-    uri = _tracking_uri(inputs)
-    mlflow.set_tracking_uri(uri)
-    return uri
 
 
 def registry_version(inputs: Inputs) -> float:
     """When the tracking store last changed (a cache key for the champions)."""
-    uri = _tracking_uri(inputs)
-    path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-    return path.stat().st_mtime if path is not None and path.exists() else 0.0
+    return registry.changed_at(inputs.settings())
 
 
 @st.cache_data(show_spinner="Reading the champions' test metrics ...")
 def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
     """Per task: the champion's test metric with its interval, the clinical baselines and the
-    generator's ceiling (the oracle), as logged by ``make train``."""
+    generator's ceiling (the oracle), as logged by ``make train``. A baseline a task does not
+    have is missing (NaN), never a figure."""
     del changed
-    import mlflow
-
     settings = inputs.settings()
-    client = mlflow.MlflowClient(_use_registry(inputs))
+    client = registry.connect(settings)
     records = []
-    for task in settings.training.tasks:
+    for task in settings.task_names:
         config = settings.tasks[task]
-        name = f"{settings.training.registry_prefix}-{task}"
         try:
-            model = client.get_model_version_by_alias(name, settings.serving.model_alias)
-        except mlflow.exceptions.MlflowException:
-            raise MissingInputError(
-                f"No {name}@{settings.serving.model_alias} in {client.tracking_uri}: "
-                "run `make train` first."
-            ) from None
+            model = registry.champion_version(settings, task)
+        except registry.ChampionNotFoundError as error:
+            raise MissingInputError(f"{error}.") from None
         metrics = client.get_run(model.run_id).data.metrics
         metric = config.metric
+        lift = "auroc" if config.kind == "binary" else "r2"
         records.append(
             {
                 "task": task,
-                "model": f"{name} v{model.version}",
+                "title": config.title,
+                "model": f"{registry.model_name(settings, task)} v{model.version}",
                 "family": model.tags.get("family", ""),
                 "metric": metric,
-                "champion": metrics.get(f"test_{metric}", np.nan),
-                "champion_low": metrics.get(f"test_{metric}_low", np.nan),
-                "champion_high": metrics.get(f"test_{metric}_high", np.nan),
-                **{
-                    f"baseline: {b}": metrics.get(f"baseline_{b}_{metric}", np.nan)
+                "unit": config.unit,
+                "champion": metrics.get(registry.metric_on_test(metric), np.nan),
+                "champion_low": metrics.get(registry.metric_on_test(metric, "low"), np.nan),
+                "champion_high": metrics.get(registry.metric_on_test(metric, "high"), np.nan),
+                "baselines": {
+                    b: metrics.get(registry.baseline_metric(b, metric), np.nan)
                     for b in config.baselines
                 },
-                "ceiling (oracle)": metrics.get(f"oracle_{metric}", np.nan),
-                "share of the ceiling's lift": next(
-                    (v for k, v in metrics.items() if k.startswith("ceiling_fraction_")), np.nan
-                ),
+                "ceiling (oracle)": metrics.get(registry.oracle_metric(metric), np.nan),
+                "share of the ceiling's lift": metrics.get(registry.ceiling_fraction(lift), np.nan),
             }
         )
     return pd.DataFrame(records)
@@ -319,31 +294,36 @@ def treatment_effects(
     return analysis.treatment_effects(table)
 
 
-CLINICAL_SCORES = {"readmission": "lace_score", "deterioration": "news2_score"}
+def risk_tasks(settings: Settings) -> list[str]:
+    """The tasks whose champions give a risk (binary tasks): one risk list each."""
+    return [task for task in settings.task_names if settings.tasks[task].kind == "binary"]
 
 
 @st.cache_data(show_spinner="Scoring the current inpatients with the champions ...")
 def risk_lists(
-    inputs: Inputs, at: pd.Timestamp, changed: float, registry: float
+    inputs: Inputs, at: pd.Timestamp, changed: float, registry_changed: float
 ) -> dict[str, pd.DataFrame]:
-    """Per task (readmission, deterioration), the inpatients at ``at`` scored by the champion,
-    highest risk first, with the risk band, the clinical score and the top reasons. Patients and
-    stays appear by their pseudonyms only."""
+    """Per risk task, the inpatients at ``at`` scored by its champion, highest risk first, with
+    the risk band, the task's clinical score and the top reasons. Patients and stays appear by
+    their pseudonyms only."""
     del changed
     settings = inputs.settings()
-    cases = analysis.current_cases(clean(inputs), settings.features, at)
+    current = analysis.current_cases(clean(inputs), settings.features, at)
     meanings = {
         row["column"]: row["meaning"]
-        for row in dictionary.rows(settings.features)
+        for row in dictionary.rows(settings)
         if row["role"] == "feature"
     }
     names = clean(inputs)["facilities"].set_index("facility_id")["name"]
     lists = {}
-    for task, (stays_now, features) in cases.items():
-        model, _ = champion(inputs, task, registry)
+    for task in risk_tasks(settings):
+        config = settings.tasks[task]
+        stays_now, features = current[config.case]
+        model = champion(inputs, task, registry_changed).model
         risk = np.asarray(model.predict(None, features[model.features]), dtype=float)
         order = np.argsort(-risk, kind="stable")
         stays_now, features, risk = stays_now.iloc[order], features.iloc[order], risk[order]
+        scores_shown = [b for b in config.baselines if b in features.columns][:1]
         lists[task] = pd.DataFrame(
             {
                 "patient": stays_now["patient_key"].str[:12].to_numpy(),
@@ -354,8 +334,8 @@ def risk_lists(
                     (at - stays_now["admitted_at"]).dt.total_seconds() / 86400
                 ).to_numpy(),
                 "risk": risk,
-                "band": risk_band(risk, settings.serving.risk_bands[task]),
-                CLINICAL_SCORES[task]: features[CLINICAL_SCORES[task]].to_numpy(),
+                "band": risk_band(risk, config.risk_bands),
+                **{score: features[score].to_numpy() for score in scores_shown},
                 "top reasons": analysis.top_reasons(
                     model, features, meanings, settings.dashboard.top_reasons
                 ),

@@ -68,6 +68,16 @@ def usd(value: float) -> str:
     return "n/a" if pd.isna(value) else f"${value:,.0f}"
 
 
+def figure(value: float, metric: str, unit: str) -> str:
+    """A model metric as a reader wants it: scores to three decimals, errors in their unit (USD
+    whole, days to two decimals), nothing when there is no figure."""
+    if pd.isna(value):
+        return "n/a"
+    if metric in ("auroc", "auprc", "brier", "r2"):
+        return f"{value:.3f}"
+    return usd(value) if unit == "USD" else f"{value:,.2f} {unit}"
+
+
 def styled(
     figure: go.Figure,
     title: str,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from configs.data_gen import DISPOSITIONS, PAYERS, RACES, DataGenConfig
+from configs.data_gen import DataGenConfig
+from configs.vocabulary import DISPOSITIONS, PAYERS, PROTOCOLS, RACES
 from data_gen import identifiers, severity
 from data_gen.severity import EVENT_TYPES, ChainTables
 
@@ -467,7 +468,7 @@ def _draw_stays(
     lab_base[:, 0] += np.where(patients.female[patient], c.labs.female_haemoglobin_shift, 0.0)
     admission_lactate = _lab_values(c, "lactate", lab_base[:, 4], start_state, rng)
 
-    protocol_names = np.array(["standard", "enhanced", "conservative"], dtype=object)
+    protocol_names = np.array(PROTOCOLS, dtype=object)
     protocol_logits = np.stack(
         [
             np.zeros(n),

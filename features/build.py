@@ -1,31 +1,39 @@
-"""``python -m features build``: one feature table per task from the clean tables.
+"""``python -m features build``: one feature table per declared task from the clean tables.
 
-The batch side of the feature code: it assembles, for every prediction point, the clinical inputs
-an application would send (what is recorded by the prediction time, nothing later), hands them to
-the shared functions in ``features.tasks``, and adds the labels, the clinical baseline, the
-generator's oracle value (``oracle_*``, never a feature), subgroup columns (``group_*``, never a
-feature) and the split. Output: data/features/<task>.parquet and a manifest of column roles.
+The batch side of the feature code: it assembles, for every prediction point of a case type, the
+clinical inputs an application would send (what is recorded by the prediction time, nothing
+later), hands them to the shared functions in ``features.cases``, and adds every label and oracle
+value (``oracle_*``, never a feature) that can be known of the point and the subgroup columns
+(``group_*``, never a feature). A task's table takes from its case type's points what its
+declaration (configs/tasks/<task>.yaml) names, the rows whose target is known, the split and the
+group-mean baselines. Output: data/features/<table>.parquet and a manifest of column roles.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from configs import Settings
+from configs import Settings, vocabulary
 from configs.features import FeaturesConfig
-from features import deidentify, tasks
+from configs.training import TaskConfig
+from features import cases, deidentify
 from features.io import atomic_folder, write_table
 
-TASKS = ("readmission", "los", "cost", "deterioration")
 FEATURES_DIR, MANIFEST = "features", "manifest.json"
-DETERIORATION_EVENTS = ("icu_transfer", "rapid_response", "death")
+KEYS = ["encounter_key", "patient_key", "prediction_time"]
+GROUPS = ["group_sex", "group_age_band", "group_race", "group_payer"]
 ORACLE_WINDOW_HOURS = 24
 AGE_BANDS = [(18, 45, "18-44"), (45, 65, "45-64"), (65, 80, "65-79"), (80, 200, "80+")]
+# The stay-level record of an ICU transfer or rapid response that the patient survived to discharge.
+DETERIORATED_ALIVE = ("icu_transfer", "rapid_response")
+# A baseline named baseline_<...> is the target's mean in the principal-diagnosis group.
+GROUP_MEAN_PREFIX = "baseline_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,44 +55,16 @@ class Roles:
         return list(dict.fromkeys([*ordered, *self.groups, self.split]))
 
 
-def roles(task: str, config: FeaturesConfig) -> Roles:
-    windows = config.tasks.readmission_windows_days
-    groups = ["group_sex", "group_age_band", "group_race", "group_payer"]
-    by_task = {
-        "readmission": Roles(
-            ["encounter_key", "patient_key", "prediction_time"],
-            tasks.feature_columns("readmission", config.tasks.trend_hours),
-            [f"readmitted_{w}d" for w in windows],
-            ["lace_score", "hospital_score"],
-            [f"oracle_p_readmit_{w}d" for w in windows],
-            groups,
-        ),
-        "los": Roles(
-            ["encounter_key", "patient_key", "prediction_time"],
-            tasks.feature_columns("los", config.tasks.trend_hours),
-            ["los_days", f"long_stay_{config.tasks.long_stay_days:g}d"],
-            ["baseline_los_days"],
-            ["oracle_expected_los_days"],
-            groups,
-        ),
-        "cost": Roles(
-            ["encounter_key", "patient_key", "prediction_time"],
-            tasks.feature_columns("cost", config.tasks.trend_hours),
-            ["total_cost_usd"],
-            ["baseline_cost_usd"],
-            ["oracle_expected_cost_usd"],
-            groups,
-        ),
-        "deterioration": Roles(
-            ["encounter_key", "patient_key", "prediction_time"],
-            tasks.feature_columns("deterioration", config.tasks.trend_hours),
-            [f"deteriorated_{config.tasks.deterioration_window_hours}h"],
-            ["news2_score"],
-            [f"oracle_p_deterioration_{config.tasks.deterioration_window_hours}h"],
-            groups,
-        ),
-    }
-    return by_task[task]
+def roles(task: TaskConfig, config: FeaturesConfig) -> Roles:
+    """The columns of a task's table, from its declaration (configs/tasks/<task>.yaml)."""
+    return Roles(
+        KEYS,
+        cases.feature_columns(task.case, config.tasks.trend_hours),
+        task.label_columns,
+        task.baselines,
+        task.oracle_columns,
+        GROUPS,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +132,7 @@ def _labs_at(labs: pd.DataFrame, cutoff: pd.Series, keys: pd.Series, which: str)
     limit = labs["encounter_key"].map(pd.Series(cutoff.to_numpy(), index=keys.to_numpy()))
     drawn = labs[labs["drawn_at"] <= limit].sort_values("drawn_at", kind="stable")
     values = drawn.groupby(["encounter_key", "test"])["value"].agg(which).unstack()
-    return values.reindex(columns=list(tasks.LAB_TESTS))
+    return values.reindex(columns=list(vocabulary.LAB_TESTS))
 
 
 def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
@@ -165,7 +145,7 @@ def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> p
         e["encounter_key"]
     )
     labs = _labs_at(clean["labs"], cutoff, e["encounter_key"], "first").reindex(e["encounter_key"])
-    cases = e[
+    stays = e[
         [
             "encounter_key",
             "patient_key",
@@ -188,17 +168,16 @@ def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> p
         ),
         prediction_time=cutoff,
     )
-    cases = pd.concat([cases, _history(e, clean["ed_visits"], config)], axis=1)
-    for sign in (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness"):
-        cases[f"admit_{sign}"] = vitals[sign].to_numpy()
-    for test in tasks.LAB_TESTS:
-        cases[f"admit_{test}"] = labs[test].to_numpy()
-    return cases
+    stays = pd.concat([stays, _history(e, clean["ed_visits"], config)], axis=1)
+    for sign in (*cases.VITAL_SIGNS, "on_oxygen", "consciousness"):
+        stays[f"admit_{sign}"] = vitals[sign].to_numpy()
+    for test in vocabulary.LAB_TESTS:
+        stays[f"admit_{test}"] = labs[test].to_numpy()
+    return stays
 
 
 def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> pd.DataFrame:
     """``admission_cases`` completed with what is known at discharge."""
-    cases = admission
     e = clean["encounters"]
     keys = e["encounter_key"]
     labs = _labs_at(clean["labs"], e["discharged_at"], keys, "last").reindex(keys)
@@ -207,19 +186,19 @@ def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> 
         procedures["performed_at"]
         <= procedures["encounter_key"].map(e.set_index("encounter_key")["discharged_at"])
     ]
-    cases = cases.assign(
+    stays = admission.assign(
         comorbidity_codes=_codes(clean["diagnoses"], keys, present_on_admission_only=False),
         los_days=((e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400).to_numpy(),
         icu_days=e["icu_days"].to_numpy(),
         discharge_disposition=e["discharge_disposition"].to_numpy(),
         procedure_count=keys.map(performed.groupby("encounter_key").size()).fillna(0).to_numpy(),
         complication=e["complication"].to_numpy(),
-        deteriorated=e["deterioration_event"].isin(["icu_transfer", "rapid_response"]).to_numpy(),
+        deteriorated=e["deterioration_event"].isin(DETERIORATED_ALIVE).to_numpy(),
         prediction_time=e["discharged_at"].to_numpy(),
     )
-    for test in tasks.DISCHARGE_LABS:
-        cases[f"discharge_{test}"] = labs[test].to_numpy()
-    return cases
+    for test in cases.DISCHARGE_LABS:
+        stays[f"discharge_{test}"] = labs[test].to_numpy()
+    return stays
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,16 +208,21 @@ def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> 
 def readmission_labels(
     encounters: pd.DataFrame, windows: list[int], data_end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Unplanned readmission within each window of discharge (missing without full follow-up)."""
+    """Unplanned readmission within each window of discharge: missing without full follow-up, and
+    for stays that are not index stays (ended by death or by a transfer to another hospital)."""
     ordered = encounters.sort_values(["patient_key", "admitted_at"], kind="stable")
-    unplanned = ordered["admitted_at"].where(ordered["admission_type"] != "elective")
+    unplanned_type = ordered["admission_type"].isin(vocabulary.UNPLANNED_ADMISSION_TYPES)
+    unplanned = ordered["admitted_at"].where(unplanned_type)
+    index_stay = ~ordered["discharge_disposition"].isin([vocabulary.EXPIRED, "transfer"])
     patient = ordered["patient_key"]
     next_unplanned = unplanned.groupby(patient).shift(-1).groupby(patient).bfill()
     gap = (next_unplanned - ordered["discharged_at"]).dt.total_seconds() / 86400
     labels = {}
     for window in windows:
         followed = ordered["discharged_at"] + pd.Timedelta(days=window) <= data_end
-        labels[f"readmitted_{window}d"] = (gap <= window).astype("float64").where(followed)
+        labels[f"readmitted_{window}d"] = (
+            (gap <= window).astype("float64").where(followed & index_stay)
+        )
     return pd.DataFrame(labels).reindex(encounters.index)
 
 
@@ -278,16 +262,16 @@ def age_bands(age_years: pd.Series) -> pd.Series:
     return bands
 
 
-def _groups(cases: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    race = cases["patient_key"].map(patients.set_index("patient_key")["race"])
+def _groups(points: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    race = points["patient_key"].map(patients.set_index("patient_key")["race"])
     return pd.DataFrame(
         {
-            "group_sex": cases["sex"],
-            "group_age_band": age_bands(cases["age_years"]),
+            "group_sex": points["sex"],
+            "group_age_band": age_bands(points["age_years"]),
             "group_race": race,
-            "group_payer": cases["payer"],
+            "group_payer": points["payer"],
         },
-        index=cases.index,
+        index=points.index,
     )
 
 
@@ -300,72 +284,111 @@ def _group_mean_baseline(table: pd.DataFrame, label: str) -> pd.Series:
     return group.map(means).fillna(table.loc[train, label].mean())
 
 
+def stay_outcomes(
+    encounters: pd.DataFrame, oracle_stays: pd.DataFrame, config: FeaturesConfig
+) -> pd.DataFrame:
+    """Every stay-level label a task may declare, and every oracle value (``oracle_<name>``),
+    aligned with ``encounters``."""
+    t = config.tasks
+    data_end = encounters["admitted_at"].max()
+    los_days = (encounters["discharged_at"] - encounters["admitted_at"]).dt.total_seconds() / 86400
+    outcomes = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "los_days": los_days,
+                    f"long_stay_{t.long_stay_days:g}d": (los_days > t.long_stay_days).astype(
+                        "int8"
+                    ),
+                    "total_cost_usd": encounters["total_cost_usd"],
+                    "died_in_hospital": (
+                        encounters["discharge_disposition"] == vocabulary.EXPIRED
+                    ).astype("int8"),
+                },
+                index=encounters.index,
+            ),
+            readmission_labels(encounters, t.readmission_windows_days, data_end),
+        ],
+        axis=1,
+    )
+    truth = oracle_stays.set_index("encounter_key").add_prefix("oracle_")
+    known = truth.reindex(encounters["encounter_key"]).set_axis(encounters.index)
+    return pd.concat([outcomes, known], axis=1)
+
+
+def prediction_points(
+    case: str,
+    clean: dict[str, pd.DataFrame],
+    oracle: dict[str, pd.DataFrame],
+    config: FeaturesConfig,
+    admission: pd.DataFrame,
+) -> pd.DataFrame:
+    """One case type's prediction points: keys, features, every label and oracle value that can
+    be known of them, and the subgroup columns."""
+    e = clean["encounters"]
+    if case == cases.WARD:
+        return _ward_points(clean, oracle["vitals"], config, admission)
+    if case == cases.ADMISSION:
+        stays, features = admission, cases.admission_features(admission)
+        # Only the stays still in hospital when the prediction is made.
+        present = (e["discharged_at"] > admission["prediction_time"]).to_numpy()
+    else:
+        stays = discharge_cases(clean, admission)
+        features, present = cases.discharge_features(stays), np.ones(len(stays), dtype=bool)
+    outcomes = stay_outcomes(e, oracle["encounters"], config)
+    # At discharge the length of stay is known: a feature then, not a label.
+    outcomes = outcomes.drop(columns=[c for c in outcomes if c in features])
+    points = pd.concat([stays[KEYS], features, outcomes, _groups(stays, clean["patients"])], axis=1)
+    return points[present]
+
+
+def task_table(
+    points: pd.DataFrame,
+    task: TaskConfig,
+    data_start: pd.Timestamp,
+    data_end: pd.Timestamp,
+    config: FeaturesConfig,
+) -> pd.DataFrame:
+    """A task's table from its case type's points: the rows whose target is known and that fall
+    in a split, the group-mean baselines, and the columns of its roles."""
+    r = roles(task, config)
+    derived = [b for b in r.baselines if b.startswith(GROUP_MEAN_PREFIX)]
+    if missing := [c for c in r.columns if c not in points and c not in [*derived, r.split]]:
+        raise ValueError(
+            f"configs/tasks: {task.table} declares {missing}, which the {task.case} points do not "
+            f"have (labels: {[c for c in points if c not in r.features and c not in KEYS]})"
+        )
+    table = points[points[task.target].notna()].copy()
+    table["split"] = assign_splits(
+        table["patient_key"], table["prediction_time"], data_start, data_end, config
+    )
+    table = table[table["split"].notna()].reset_index(drop=True)
+    for baseline in derived:
+        table[baseline] = _group_mean_baseline(table, task.target)
+    return table[r.columns]
+
+
 def build_tables(
-    clean: dict[str, pd.DataFrame], oracle: dict[str, pd.DataFrame], config: FeaturesConfig
+    clean: dict[str, pd.DataFrame],
+    oracle: dict[str, pd.DataFrame],
+    config: FeaturesConfig,
+    task_configs: Mapping[str, TaskConfig],
 ) -> dict[str, pd.DataFrame]:
-    """The four task tables. ``oracle`` holds the generator's values keyed by encounter_key."""
+    """Every declared task's table, by table name. ``oracle`` holds the generator's values keyed
+    by encounter_key (``encounters``) and by encounter_key and observed_at (``vitals``)."""
     e = clean["encounters"]
     data_start, data_end = e["admitted_at"].min().normalize(), e["admitted_at"].max()
-    t = config.tasks
-    tables = {}
-
     admission = admission_cases(clean, config)
-    discharge = discharge_cases(clean, admission)
-    index_stay = ~e["discharge_disposition"].isin(["expired", "transfer"])
-    labels = readmission_labels(e, t.readmission_windows_days, data_end)
-    readmission = pd.concat(
-        [
-            discharge[["encounter_key", "patient_key", "prediction_time"]],
-            tasks.readmission_features(discharge),
-            labels,
-            _groups(discharge, clean["patients"]),
-        ],
-        axis=1,
-    )[index_stay & labels[f"readmitted_{t.readmission_windows_days[0]}d"].notna()]
-    oracle_e = oracle["encounters"].set_index("encounter_key")
-    for window in t.readmission_windows_days:
-        readmission[f"oracle_p_readmit_{window}d"] = readmission["encounter_key"].map(
-            oracle_e[f"p_readmit_{window}d"]
-        )
-    tables["readmission"] = readmission
-
-    at_admission = pd.concat(
-        [
-            admission[["encounter_key", "patient_key", "prediction_time"]],
-            tasks.admission_features(admission),
-            _groups(admission, clean["patients"]),
-        ],
-        axis=1,
-    )
-    stayed = e["discharged_at"] > admission["prediction_time"]  # still in hospital when predicted
-    los_days = (e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400
-    los = at_admission.assign(
-        los_days=los_days,
-        **{f"long_stay_{t.long_stay_days:g}d": (los_days > t.long_stay_days).astype("int8")},
-    )
-    los["oracle_expected_los_days"] = los["encounter_key"].map(oracle_e["expected_los_days"])
-    tables["los"] = los[stayed]
-    cost = at_admission.assign(total_cost_usd=e["total_cost_usd"])
-    cost["oracle_expected_cost_usd"] = cost["encounter_key"].map(oracle_e["expected_cost_usd"])
-    tables["cost"] = cost[stayed]
-
-    tables["deterioration"] = _deterioration_table(clean, oracle["vitals"], config, admission)
-
-    for task, table in tables.items():
-        table["split"] = assign_splits(
-            table["patient_key"], table["prediction_time"], data_start, data_end, config
-        )
-        table = table[table["split"].notna()].reset_index(drop=True)
-        if task == "los":
-            table["baseline_los_days"] = _group_mean_baseline(table, "los_days")
-        if task == "cost":
-            table["baseline_cost_usd"] = _group_mean_baseline(table, "total_cost_usd")
-        r = roles(task, config)
-        tables[task] = table[r.columns]
+    points: dict[str, pd.DataFrame] = {}
+    tables = {}
+    for task in task_configs.values():
+        if task.case not in points:
+            points[task.case] = prediction_points(task.case, clean, oracle, config, admission)
+        tables[task.table] = task_table(points[task.case], task, data_start, data_end, config)
     return tables
 
 
-def deterioration_points(
+def ward_observations(
     clean: dict[str, pd.DataFrame], config: FeaturesConfig, admission: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Ward observations before the stay's first deterioration event, their stays and features."""
@@ -381,18 +404,18 @@ def deterioration_points(
     observations = vitals.rename(columns={"encounter_key": "stay_key"}).reset_index(drop=True)
     labs = clean["labs"].rename(columns={"encounter_key": "stay_key"})
     labs = labs[labs["stay_key"].isin(stays["stay_key"])]
-    features = tasks.deterioration_features(stays, observations, labs, config.tasks.trend_hours)
+    features = cases.ward_features(stays, observations, labs, config.tasks.trend_hours)
     return observations, stays, features
 
 
-def _deterioration_table(
+def _ward_points(
     clean: dict[str, pd.DataFrame],
     oracle_vitals: pd.DataFrame,
     config: FeaturesConfig,
     admission: pd.DataFrame,
 ) -> pd.DataFrame:
     t = config.tasks
-    observations, stays, features = deterioration_points(clean, config, admission)
+    observations, stays, features = ward_observations(clean, config, admission)
     event_at = clean["encounters"].set_index("encounter_key")["deterioration_at"]
     ahead = observations["stay_key"].map(event_at) - observations["observed_at"]
     window = pd.Timedelta(hours=t.deterioration_window_hours)
@@ -452,13 +475,15 @@ def run_build(
         raise FileNotFoundError(f"no clean tables in {clean_dir}: run `make etl` first")
     clean = {path.stem: pd.read_parquet(path) for path in sorted(clean_dir.glob("*.parquet"))}
     oracle = load_oracle(data_dir, deidentify.load_key(config.etl, key_root))
-    tables = build_tables(clean, oracle, config)
+    declared = {name: settings.tasks[name] for name in settings.task_names}
+    tables = build_tables(clean, oracle, config, declared)
     with atomic_folder(data_dir / FEATURES_DIR) as folder:
         manifest = {}
-        for task, table in tables.items():
-            write_table(table, folder / f"{task}.parquet")
+        for task in declared.values():
+            table = tables[task.table]
+            write_table(table, folder / f"{task.table}.parquet")
             r = roles(task, config)
-            manifest[task] = {
+            manifest[task.table] = {
                 "rows": {
                     split: int(n) for split, n in table["split"].value_counts().sort_index().items()
                 },

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from configs.features import FeaturesConfig
-from features import tasks
-from features.build import TASKS, roles
+from configs import Settings
+from features import cases
+from features.build import GROUP_MEAN_PREFIX, roles
 
-PREDICTION_TIME = {
-    "readmission": "at discharge",
-    "los": "at admission (first {hours:g} h)",
-    "cost": "at admission (first {hours:g} h)",
-    "deterioration": "at each vitals observation",
-}
 OTHER_COLUMNS = {
     "encounter_key": ("key", "pseudonymous stay key (keyed HMAC of the stay identifier)", ""),
     "patient_key": ("key", "pseudonymous patient key (keyed HMAC of the patient identifier)", ""),
@@ -28,6 +22,14 @@ OTHER_COLUMNS = {
 }
 
 
+def baseline_name(column: str) -> str:
+    """A baseline's short name: LACE, HOSPITAL, NEWS2, NEWS2 at admission, or group mean."""
+    if column.startswith(GROUP_MEAN_PREFIX):
+        return "group mean"
+    name = column.removesuffix("_score").upper()
+    return f"{name.removeprefix('ADMIT_')} at admission" if name.startswith("ADMIT_") else name
+
+
 def _label_meaning(name: str) -> tuple[str, str]:
     if name.startswith("readmitted_"):
         return f"unplanned readmission within {name.split('_')[1]} of discharge", "0/1"
@@ -38,17 +40,20 @@ def _label_meaning(name: str) -> tuple[str, str]:
     return {
         "los_days": ("length of stay", "days"),
         "total_cost_usd": ("total cost of the stay", "USD"),
+        "died_in_hospital": ("death in hospital during the stay", "0/1"),
     }[name]
 
 
-def rows(config: FeaturesConfig) -> list[dict[str, str]]:
+def rows(settings: Settings) -> list[dict[str, str]]:
     """One entry per column of each task table: task, column, role, meaning, unit, available."""
-    specs = [*tasks.FEATURES, *tasks.trend_features(config.tasks.trend_hours)]
+    config = settings.features
+    specs = [*cases.FEATURES, *cases.trend_features(config.tasks.trend_hours)]
     by_column = {column: spec for spec in specs for column in spec.columns}
     entries = []
-    for task in TASKS:
-        r = roles(task, config)
-        when = PREDICTION_TIME[task].format(hours=config.tasks.admission_hours)
+    for task in settings.task_names:
+        declared = settings.tasks[task]
+        r = roles(declared, config)
+        when = cases.PREDICTION_TIMES[declared.case].format(hours=config.tasks.admission_hours)
         for column in r.columns:
             if column in r.features:
                 spec = by_column[column]
@@ -60,11 +65,11 @@ def rows(config: FeaturesConfig) -> list[dict[str, str]]:
             elif column in r.baselines:
                 role, unit = (
                     "baseline",
-                    "as the label" if column.startswith("baseline_") else "points",
+                    "as the label" if column.startswith(GROUP_MEAN_PREFIX) else "points",
                 )
                 meaning = (
                     "mean of the label in the principal-diagnosis group (training split)"
-                    if column.startswith("baseline_")
+                    if column.startswith(GROUP_MEAN_PREFIX)
                     else by_column[column].meaning
                 )
             elif column in r.oracle:
@@ -88,7 +93,7 @@ def rows(config: FeaturesConfig) -> list[dict[str, str]]:
     return entries
 
 
-def markdown(config: FeaturesConfig) -> str:
+def markdown(settings: Settings) -> str:
     lines = [
         "# Data dictionary of the feature tables",
         "",
@@ -97,8 +102,8 @@ def markdown(config: FeaturesConfig) -> str:
         "or group mean to beat), `oracle` (the generator's true risk: the ceiling, never a",
         "feature), `subgroup` (for fairness metrics, never a feature), `key` and `split`.",
     ]
-    entries = rows(config)
-    for task in TASKS:
+    entries = rows(settings)
+    for task in settings.task_names:
         lines += [
             "",
             f"## {task}",

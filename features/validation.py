@@ -17,12 +17,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from configs import vocabulary as v
 from configs.features import Etl
 
 ICD10CM = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
 ICD10PCS = r"^[0-9A-HJ-NP-Z]{7}$"
-PAYERS = ["medicare", "medicaid", "commercial", "self_pay"]
-LAB_TESTS = ["haemoglobin", "sodium", "creatinine", "wbc", "lactate"]
 TABLE_ORDER = (
     "facilities",
     "patients",
@@ -48,7 +47,7 @@ def _in_order(earlier: pd.Series, later: pd.Series) -> pd.Series:
 class Facilities(pa.DataFrameModel):
     facility_id: Series[int] = pa.Field(ge=1, coerce=True)
     name: Series[str]
-    type: Series[str] = pa.Field(isin=["academic", "community", "critical_access"])
+    type: Series[str] = pa.Field(isin=v.FACILITY_TYPES)
     region: Series[str]
     zip3: Series[str] = pa.Field(str_matches=r"^\d{3}$")
     staffed_beds: Series[int] = pa.Field(ge=1, coerce=True)
@@ -69,15 +68,15 @@ class Patients(pa.DataFrameModel):
     first_name: Series[str]
     last_name: Series[str]
     birth_date: Series[pa.DateTime] = pa.Field(coerce=True)
-    sex: Series[str] = pa.Field(isin=["F", "M"])
-    race: Series[str] = pa.Field(isin=["white", "black", "asian", "other"])
-    ethnicity: Series[str] = pa.Field(isin=["hispanic", "not_hispanic"])
+    sex: Series[str] = pa.Field(isin=v.SEXES)
+    race: Series[str] = pa.Field(isin=v.RACES)
+    ethnicity: Series[str] = pa.Field(isin=v.ETHNICITIES)
     address: Series[str]
     city: Series[str]
     state: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$")
     zip: Series[str] = pa.Field(str_matches=r"^\d{5}$")
     phone: Series[str]
-    payer: Series[str] = pa.Field(isin=PAYERS)
+    payer: Series[str] = pa.Field(isin=v.PAYERS)
     home_facility_id: Series[int] = pa.Field(ge=1, coerce=True)
 
     class Config:
@@ -94,23 +93,15 @@ class Encounters(pa.DataFrameModel):
     facility_id: Series[int] = pa.Field(ge=1, coerce=True)
     admitted_at: Series[pa.DateTime] = pa.Field(coerce=True)
     discharged_at: Series[pa.DateTime] = pa.Field(coerce=True)
-    admission_type: Series[str] = pa.Field(isin=["emergency", "urgent", "elective"])
-    admission_source: Series[str] = pa.Field(
-        isin=["emergency_department", "physician_referral", "transfer"]
-    )
-    unit: Series[str] = pa.Field(
-        isin=["medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu"]
-    )
+    admission_type: Series[str] = pa.Field(isin=v.ADMISSION_TYPES)
+    admission_source: Series[str] = pa.Field(isin=v.ADMISSION_SOURCES)
+    unit: Series[str] = pa.Field(isin=v.UNITS)
     primary_dx_code: Series[str] = pa.Field(str_matches=ICD10CM)
-    discharge_disposition: Series[str] = pa.Field(
-        isin=["home", "home_health", "snf", "rehab", "hospice", "ama", "transfer", "expired"]
-    )
+    discharge_disposition: Series[str] = pa.Field(isin=v.DISCHARGE_DISPOSITIONS)
     icu_days: Series[float] = pa.Field(coerce=True)
-    deterioration_event: Series[str] = pa.Field(
-        isin=["icu_transfer", "rapid_response", "death"], nullable=True
-    )
+    deterioration_event: Series[str] = pa.Field(isin=v.DETERIORATION_EVENTS, nullable=True)
     deterioration_at: Series[pa.DateTime] = pa.Field(coerce=True, nullable=True)
-    treatment_protocol: Series[str] = pa.Field(isin=["standard", "enhanced", "conservative"])
+    treatment_protocol: Series[str] = pa.Field(isin=v.PROTOCOLS)
     treatment_success: Series[bool] = pa.Field(coerce=True)
     complication: Series[bool] = pa.Field(coerce=True)
     total_cost_usd: Series[float] = pa.Field(coerce=True)
@@ -177,7 +168,7 @@ class Vitals(pa.DataFrameModel):
     on_oxygen: Series[bool] = pa.Field(coerce=True)
     temperature_c: Series[float] = pa.Field(coerce=True)
     systolic_bp: Series[float] = pa.Field(coerce=True)
-    consciousness: Series[str] = pa.Field(isin=["A", "C", "V", "P", "U"])
+    consciousness: Series[str] = pa.Field(isin=v.CONSCIOUSNESS)
 
     class Config:
         strict = True
@@ -191,7 +182,7 @@ class Labs(pa.DataFrameModel):
     lab_id: Series[int] = pa.Field(ge=1, coerce=True)
     encounter_id: Series[int] = pa.Field(ge=1, coerce=True)
     drawn_at: Series[pa.DateTime] = pa.Field(coerce=True)
-    test: Series[str] = pa.Field(isin=LAB_TESTS)
+    test: Series[str] = pa.Field(isin=v.LAB_TESTS)
     loinc: Series[str] = pa.Field(str_matches=r"^\d{1,5}-\d$")
     value: Series[float] = pa.Field(coerce=True)
     unit: Series[str]
@@ -213,7 +204,7 @@ class EdVisits(pa.DataFrameModel):
     provider_at: Series[pa.DateTime] = pa.Field(coerce=True, nullable=True)
     departure_at: Series[pa.DateTime] = pa.Field(coerce=True)
     esi_level: Series[int] = pa.Field(ge=1, le=5, coerce=True)
-    disposition: Series[str] = pa.Field(isin=["admitted", "discharged", "left_without_being_seen"])
+    disposition: Series[str] = pa.Field(isin=v.ED_DISPOSITIONS)
     encounter_id: Series[pd.Int64Dtype] = pa.Field(ge=1, coerce=True, nullable=True)
 
     class Config:
@@ -265,8 +256,8 @@ def schemas(etl: Etl) -> dict[str, pa.DataFrameSchema]:
 
 def _lab_limits(limits: dict[str, tuple[float, float]]) -> pa.Check:
     def within(frame: pd.DataFrame) -> pd.Series:
-        low = frame["test"].map({t: limits[t][0] for t in LAB_TESTS if t in limits})
-        high = frame["test"].map({t: limits[t][1] for t in LAB_TESTS if t in limits})
+        low = frame["test"].map({t: limits[t][0] for t in v.LAB_TESTS if t in limits})
+        high = frame["test"].map({t: limits[t][1] for t in v.LAB_TESTS if t in limits})
         return frame["value"].between(low, high) | low.isna()
 
     return pa.Check(within, error="lab value outside its test's limits")

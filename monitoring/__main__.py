@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import registry
 from configs import load_settings_or_exit
 from features.io import atomic_folder
 from monitoring import drift, kpis
@@ -65,9 +66,9 @@ def run_command(
     try:
         tables = kpis.load_tables(data_dir / "clean", settings.features)
         with atomic_folder(target) as folder:
-            for task in settings.training.tasks:
+            for task in settings.task_names:
                 began = time.perf_counter()
-                model, name = drift.load_champion(settings, task)
+                champion = registry.load_champion(settings, task)
                 reference = drift.reference_frame(settings, task, data_dir)
                 current = (
                     drift.audit_frame(settings, task)
@@ -78,7 +79,13 @@ def run_command(
                     errors.print(f"[yellow]{task}: no current rows, skipped[/yellow]")
                     continue
                 snapshots, summary = drift.compare(
-                    task, settings.tasks[task], model, name, reference, current, config.drift
+                    task,
+                    settings.tasks[task],
+                    champion.model,
+                    champion.label,
+                    reference,
+                    current,
+                    config.drift,
                 )
                 drift.write_task(snapshots, summary, folder / "drift")
                 summaries.append(summary)
@@ -92,7 +99,7 @@ def run_command(
             drift.write_summary(folder / "summary.md", scenario, summaries, headline)
             timings["total"] = time.perf_counter() - started
             (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    except (FileNotFoundError, drift.ModelNotFoundError) as error:
+    except (FileNotFoundError, registry.ChampionNotFoundError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     drift.add_to_workspace(Path(config.workspace), snapshots_by_task)

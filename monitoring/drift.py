@@ -218,30 +218,6 @@ def write_task(snapshots: dict[str, Any], summary: TaskDrift, folder: Path) -> N
     )
 
 
-class ModelNotFoundError(RuntimeError):
-    """No champion to monitor for a task."""
-
-
-def load_champion(settings: Settings, task: str) -> tuple[Any, str]:
-    """The task's champion from the MLflow registry, and its name and version."""
-    import os
-
-    import mlflow
-
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(settings.training.tracking_uri)
-    name = f"{settings.training.registry_prefix}-{task}"
-    alias = settings.serving.model_alias
-    try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
-        model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
-    except mlflow.exceptions.MlflowException:
-        raise ModelNotFoundError(
-            f"no {name}@{alias} in {mlflow.get_tracking_uri()}: run `make train` first"
-        ) from None
-    return model, f"{name} v{version}"
-
-
 # --------------------------------------------------------------------------------------------
 # Reference and current data
 

@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from configs import FeaturesConfig
-from features import build, tasks
+from configs import FeaturesConfig, vocabulary
+from features import build, cases
 
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = ("encounters", "patients", "facilities", "ed_visits", "procedures")
@@ -40,18 +40,18 @@ def expected_mortality(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -
     comorbidities, prior use, first vitals and labs), fitted on all stays of the period: the
     usual indirect standardisation, so that a facility's observed/expected ratio compares it with
     the whole system's patients like its own."""
-    cases = build.admission_cases(clean, config)
-    features = tasks.admission_features(cases)
+    stays = build.admission_cases(clean, config)
+    features = cases.admission_features(stays)
     case_mix = [
         c
         for c in features.columns
         if not c.startswith(("facility", "unit_", "protocol_", "payer_"))
     ]
     died = (
-        cases["encounter_key"].map(
+        stays["encounter_key"].map(
             clean["encounters"].set_index("encounter_key")["discharge_disposition"]
         )
-        == "expired"
+        == vocabulary.EXPIRED
     ).to_numpy()
     model = make_pipeline(
         SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000)
@@ -59,7 +59,7 @@ def expected_mortality(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -
     model.fit(features[case_mix].to_numpy(), died)
     return pd.DataFrame(
         {
-            "encounter_key": cases["encounter_key"].to_numpy(),
+            "encounter_key": stays["encounter_key"].to_numpy(),
             "expected_death": model.predict_proba(features[case_mix].to_numpy())[:, 1],
         }
     )

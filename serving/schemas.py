@@ -3,33 +3,48 @@
 A case is what an application knows about a patient at the prediction time (ages, codes, vitals,
 labs, prior utilisation), never a pre-computed feature vector: the service computes the features
 with the batch pipeline's own functions. Ranges follow the ETL's physiological limits
-(``configs/features.yaml``), so the server refuses what the ETL would quarantine.
+(``configs/features.yaml``), so the server refuses what the ETL would quarantine, and times must
+belong to a real case (``serving.time_checks``). ``CASES`` maps each case type that tasks declare
+(configs/tasks/<task>.yaml) to the request model of its cases.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
 
-from configs import load_settings
-from features import tasks
+from configs import load_settings, vocabulary
 
-LIMITS = load_settings().features.etl.limits
-MAX_CASES = 1000
+SETTINGS = load_settings()
+LIMITS = SETTINGS.features.etl.limits
+TIME_CHECKS = SETTINGS.serving.time_checks
+# A time without an offset may be on any zone's clock: the furthest ahead is UTC+14.
+FURTHEST_ZONE = dt.timedelta(hours=14)
 ICD10CM = Annotated[
     str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", examples=["I50.23"])
 ]
 
 
-def _hospital_clock(value: dt.datetime) -> dt.datetime:
+def _hospital_clock(value: object, parse) -> dt.datetime:
     """A time with an offset is converted to UTC; one without is taken as it is (the clean tables'
-    times carry no offset either). Either way the server compares like with like."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    times carry no offset either). Either way the server compares like with like. A time later
+    than now (beyond the tolerance) or from before ``oldest_years`` cannot belong to a case."""
+    parsed: dt.datetime = parse(value)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    clock = parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    latest = now + dt.timedelta(minutes=TIME_CHECKS.future_tolerance_minutes)
+    latest += dt.timedelta(0) if parsed.tzinfo else FURTHEST_ZONE
+    if clock > latest:
+        raise ValueError(f"{value} is in the future")
+    if clock < now - dt.timedelta(days=365.25 * TIME_CHECKS.oldest_years):
+        raise ValueError(f"{value} is more than {TIME_CHECKS.oldest_years:g} years ago")
+    return clock
 
 
-Timestamp = Annotated[dt.datetime, AfterValidator(_hospital_clock)]
+Timestamp = Annotated[dt.datetime, WrapValidator(_hospital_clock)]
 
 
 def _within(name: str, **extra) -> object:
@@ -39,6 +54,27 @@ def _within(name: str, **extra) -> object:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Timed(Strict):
+    """A case whose times must lie within ``max_span_days`` of its admission."""
+
+    admitted_at: Timestamp
+
+    def later_times(self) -> Iterator[tuple[str, dt.datetime]]:
+        """Every other time of the case, by the name of its field."""
+        return iter(())
+
+    @model_validator(mode="after")
+    def _times_near_the_admission(self) -> Timed:
+        span = dt.timedelta(days=TIME_CHECKS.max_span_days)
+        for field, at in self.later_times():
+            if abs(at - self.admitted_at) > span:
+                raise ValueError(
+                    f"{field} ({at:%Y-%m-%d %H:%M}) is more than {TIME_CHECKS.max_span_days:g} "
+                    f"days from admitted_at ({self.admitted_at:%Y-%m-%d %H:%M})"
+                )
+        return self
 
 
 class Observation(Strict):
@@ -51,12 +87,12 @@ class Observation(Strict):
     temperature_c: Annotated[float, _within("temperature_c", description="degrees C")]
     systolic_bp: Annotated[float, _within("systolic_bp", description="mmHg")]
     on_oxygen: bool
-    consciousness: Literal["A", "C", "V", "P", "U"] = Field(description="ACVPU")
+    consciousness: Literal[vocabulary.CONSCIOUSNESS] = Field(description="ACVPU")
 
 
 class Lab(Strict):
     drawn_at: Timestamp
-    test: Literal["haemoglobin", "sodium", "creatinine", "wbc", "lactate"]
+    test: Literal[vocabulary.LAB_TESTS]
     value: Annotated[float, Field(gt=0)]
 
     @model_validator(mode="after")
@@ -67,16 +103,16 @@ class Lab(Strict):
         return self
 
 
-class Patient(Strict):
+class Patient(Timed):
     """Who the patient is and what is known about them at admission."""
 
     case_id: Annotated[
         str, Field(min_length=1, max_length=64, description="the caller's own id, echoed back")
     ]
     age_years: Annotated[int, Field(ge=18, le=120)]
-    sex: Literal["F", "M"]
-    payer: Literal[tasks.PAYERS]
-    admission_type: Literal[tasks.ADMISSION_TYPES]
+    sex: Literal[vocabulary.SEXES]
+    payer: Literal[vocabulary.PAYERS]
+    admission_type: Literal[vocabulary.ADMISSION_TYPES]
     primary_dx_code: ICD10CM
     comorbidity_codes: Annotated[list[ICD10CM], Field(max_length=50)] = Field(default_factory=list)
     prior_admissions_12m: Annotated[int, Field(ge=0, le=365)] = 0
@@ -84,19 +120,28 @@ class Patient(Strict):
 
 
 class Stay(Patient):
-    admission_source: Literal[tasks.ADMISSION_SOURCES]
-    unit: Literal[tasks.UNITS]
+    admission_source: Literal[vocabulary.ADMISSION_SOURCES]
+    unit: Literal[vocabulary.UNITS]
     facility_id: Annotated[int, Field(ge=1)]
-    facility_type: Literal[tasks.FACILITY_TYPES]
-    treatment_protocol: Literal[tasks.PROTOCOLS] = "standard"
-    admitted_at: Timestamp
+    facility_type: Literal[vocabulary.FACILITY_TYPES]
+    treatment_protocol: Literal[vocabulary.PROTOCOLS] = "standard"
+
+
+def _lab_times(field: str, labs: list[Lab]) -> Iterator[tuple[str, dt.datetime]]:
+    return ((f"{field}[{i}].drawn_at", lab.drawn_at) for i, lab in enumerate(labs))
 
 
 class AdmissionCase(Stay):
-    """Length of stay and cost, at admission: the first observation and labs, if any."""
+    """A stay at admission (length of stay, cost, mortality): the first observation and labs, if
+    any."""
 
     first_observation: Observation | None = None
     admission_labs: Annotated[list[Lab], Field(max_length=50)] = Field(default_factory=list)
+
+    def later_times(self) -> Iterator[tuple[str, dt.datetime]]:
+        if self.first_observation is not None:
+            yield "first_observation.observed_at", self.first_observation.observed_at
+        yield from _lab_times("admission_labs", self.admission_labs)
 
 
 class DischargeCase(Stay):
@@ -104,11 +149,15 @@ class DischargeCase(Stay):
 
     discharged_at: Timestamp
     icu_days: Annotated[float, Field(ge=0, le=365)] = 0.0
-    discharge_disposition: Literal[tasks.DISPOSITIONS]
+    discharge_disposition: Literal[vocabulary.DISPOSITIONS]
     procedure_count: Annotated[int, Field(ge=0, le=100)] = 0
     complication: bool = False
     deteriorated: bool = Field(False, description="ICU transfer or rapid response during the stay")
     discharge_labs: Annotated[list[Lab], Field(max_length=50)] = Field(default_factory=list)
+
+    def later_times(self) -> Iterator[tuple[str, dt.datetime]]:
+        yield "discharged_at", self.discharged_at
+        yield from _lab_times("discharge_labs", self.discharge_labs)
 
     @model_validator(mode="after")
     def _discharge_after_admission(self) -> DischargeCase:
@@ -118,11 +167,15 @@ class DischargeCase(Stay):
 
 
 class WardCase(Patient):
-    """Deterioration within 24 h, at the latest of ``observations`` (earlier ones give trends)."""
+    """A ward stay at the latest of ``observations`` (earlier ones give trends)."""
 
-    admitted_at: Timestamp
     observations: Annotated[list[Observation], Field(min_length=1, max_length=500)]
     labs: Annotated[list[Lab], Field(max_length=500)] = Field(default_factory=list)
+
+    def later_times(self) -> Iterator[tuple[str, dt.datetime]]:
+        for i, observation in enumerate(self.observations):
+            yield f"observations[{i}].observed_at", observation.observed_at
+        yield from _lab_times("labs", self.labs)
 
     @model_validator(mode="after")
     def _observations_in_the_stay(self) -> WardCase:
@@ -153,3 +206,11 @@ class Predictions(BaseModel):
 
     request_id: str
     predictions: list[Prediction]
+
+
+# The request model of each case type (configs/tasks/<task>.yaml: ``case``).
+CASES: dict[str, type[Timed]] = {
+    "admission": AdmissionCase,
+    "discharge": DischargeCase,
+    "ward": WardCase,
+}

@@ -4,71 +4,63 @@ calibrated predictions, risk bands, clinical scores and explanations. No HTTP he
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-import mlflow
 import numpy as np
 import orjson
 import pandas as pd
 
-from configs import Settings
+import registry
+from configs import Settings, vocabulary
 from configs.serving import risk_band
-from features import tasks
+from configs.training import TaskConfig
+from features import cases as case_types
 from serving import schemas
-
-CLINICAL_SCORES = {
-    "readmission": ["lace_score", "hospital_score"],
-    "deterioration": ["news2_score"],
-}
 
 
 class ModelNotReadyError(RuntimeError):
-    """A task has no registered model under the alias: say which and how to train it."""
+    """A task has no usable model under the champion alias: say which and how to train it."""
 
 
 @dataclass
 class LoadedModel:
     task: str
+    config: TaskConfig
     name: str
     version: str
     model: Any  # training's RiskModel, unwrapped from the MLflow pyfunc (its code ships with it)
-    positions: np.ndarray  # where the model's features are among the task's feature columns
+    positions: np.ndarray  # where the model's features are among the case type's feature columns
+    scores: list[str]  # the clinical scores among the features, returned beside the prediction
 
     def inputs(self, features: pd.DataFrame) -> np.ndarray:
-        """The model's features, in its order, from a frame of the task's feature columns."""
+        """The model's features, in its order, from a frame of the case type's feature columns."""
         return features.to_numpy()[:, self.positions]
 
 
 def load_models(settings: Settings) -> dict[str, LoadedModel]:
-    """Every task's model from the registry (``models:/<prefix>-<task>@<alias>``)."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(settings.training.tracking_uri)
-    client = mlflow.MlflowClient()
+    """Every task's champion from the registry."""
     loaded = {}
-    for task in settings.training.tasks:
-        name = f"{settings.training.registry_prefix}-{task}"
-        alias = settings.serving.model_alias
+    for task in settings.task_names:
+        config = settings.tasks[task]
         try:
-            version = client.get_model_version_by_alias(name, alias).version
-            pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-        except mlflow.exceptions.MlflowException as error:
-            raise ModelNotReadyError(
-                f"no model for task {task!r} ({name}@{alias} in {mlflow.get_tracking_uri()}): "
-                f"run `make train` (or `python -m training task={task}`) first ({error.message})"
-            ) from None
-        model = pyfunc.unwrap_python_model()
-        columns = tasks.feature_columns(task, settings.features.tasks.trend_hours)
+            champion = registry.load_champion(settings, task)
+        except registry.ChampionNotFoundError as error:
+            raise ModelNotReadyError(str(error)) from None
+        model = champion.model
+        columns = case_types.feature_columns(config.case, settings.features.tasks.trend_hours)
         unknown = sorted(set(model.features) - set(columns))
         if unknown:
             raise ModelNotReadyError(
-                f"{name}@{alias} uses features the feature code no longer makes ({unknown[:5]}): "
-                f"retrain it with `python -m training task={task}`"
+                f"{champion.label} uses features the feature code no longer makes "
+                f"({unknown[:5]}): retrain it with `python -m training task={task}`"
             )
         positions = np.array([columns.index(feature) for feature in model.features])
-        loaded[task] = LoadedModel(task, name, str(version), model, positions)
+        scores = [b for b in config.baselines if b in columns]
+        loaded[task] = LoadedModel(
+            task, config, champion.name, champion.version, model, positions, scores
+        )
     return loaded
 
 
@@ -76,11 +68,11 @@ def load_models(settings: Settings) -> dict[str, LoadedModel]:
 STAY_FIELDS = tuple(name for name in schemas.Stay.model_fields if name != "case_id")
 
 
-def _fields(cases: list, names: tuple[str, ...]) -> tasks.Columns:
+def _fields(cases: list, names: tuple[str, ...]) -> case_types.Columns:
     return {name: [getattr(case, name) for case in cases] for name in names}
 
 
-def _lab_values(cases: list, field: str, tests: tuple[str, ...], which: str) -> tasks.Columns:
+def _lab_values(cases: list, field: str, tests: tuple[str, ...], which: str) -> case_types.Columns:
     """Per case, the ``first`` or ``last`` value of each test among its labs in ``field``."""
     values = {test: np.full(len(cases), np.nan) for test in tests}
     for row, case in enumerate(cases):
@@ -90,17 +82,17 @@ def _lab_values(cases: list, field: str, tests: tuple[str, ...], which: str) -> 
     return values
 
 
-def admission_columns(cases: list[schemas.AdmissionCase]) -> tasks.Columns:
+def admission_columns(cases: list[schemas.AdmissionCase]) -> case_types.Columns:
     """The admission cases as the columns of the batch pipeline's ``admission_cases``."""
     columns = _fields(cases, STAY_FIELDS)
     first = [case.first_observation for case in cases]
-    for sign in (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness"):
+    for sign in (*case_types.VITAL_SIGNS, "on_oxygen", "consciousness"):
         columns[f"admit_{sign}"] = [getattr(o, sign) if o else None for o in first]
-    labs = _lab_values(cases, "admission_labs", tasks.LAB_TESTS, "first")
+    labs = _lab_values(cases, "admission_labs", vocabulary.LAB_TESTS, "first")
     return columns | {f"admit_{test}": values for test, values in labs.items()}
 
 
-def discharge_columns(cases: list[schemas.DischargeCase]) -> tasks.Columns:
+def discharge_columns(cases: list[schemas.DischargeCase]) -> case_types.Columns:
     """The discharge cases as the columns of the batch pipeline's ``discharge_cases``."""
     columns = _fields(
         cases,
@@ -110,12 +102,12 @@ def discharge_columns(cases: list[schemas.DischargeCase]) -> tasks.Columns:
     columns["los_days"] = [
         (case.discharged_at - case.admitted_at).total_seconds() / 86400 for case in cases
     ]
-    labs = _lab_values(cases, "discharge_labs", tasks.DISCHARGE_LABS, "last")
+    labs = _lab_values(cases, "discharge_labs", case_types.DISCHARGE_LABS, "last")
     return columns | {f"discharge_{test}": values for test, values in labs.items()}
 
 
 def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.DataFrame:
-    """Deterioration features at each case's latest observation (earlier ones give trends)."""
+    """Ward features at each case's latest observation (earlier ones give trends)."""
     stays = _fields(
         cases,
         ("age_years", "sex", "admission_type", "primary_dx_code", "comorbidity_codes",
@@ -124,8 +116,8 @@ def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.D
     stays["stay_key"] = list(range(len(cases)))
     observations = [(row, o) for row, case in enumerate(cases) for o in case.observations]
     labs = [(row, lab) for row, case in enumerate(cases) for lab in case.labs]
-    signs = (*tasks.VITAL_SIGNS, "on_oxygen", "consciousness", "observed_at")
-    features = tasks.deterioration_features(
+    signs = (*case_types.VITAL_SIGNS, "on_oxygen", "consciousness", "observed_at")
+    features = case_types.ward_features(
         stays,
         {"stay_key": [row for row, _ in observations]}
         | {sign: [getattr(o, sign) for _, o in observations] for sign in signs},
@@ -141,11 +133,12 @@ def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.D
     return features.iloc[[latest[row] for row in range(len(cases))]].reset_index(drop=True)
 
 
-def features_for(task: str, cases: list, trend_hours: list[int]) -> pd.DataFrame:
-    if task == "readmission":
-        return tasks.readmission_features(discharge_columns(cases))
-    if task in ("los", "cost"):
-        return tasks.admission_features(admission_columns(cases))
+def features_for(case: str, cases: list, trend_hours: list[int]) -> pd.DataFrame:
+    """The case type's features of validated cases (``schemas.CASES[case]``)."""
+    if case == case_types.ADMISSION:
+        return case_types.admission_features(admission_columns(cases))
+    if case == case_types.DISCHARGE:
+        return case_types.discharge_features(discharge_columns(cases))
     return ward_features(cases, trend_hours)
 
 
@@ -153,13 +146,13 @@ def predict(
     loaded: LoadedModel,
     cases: list,
     features: pd.DataFrame,
-    bands: tuple[float, float],
     explain: bool,
     top_features: int,
 ) -> list[schemas.Prediction]:
     inputs = loaded.inputs(features)
     values = loaded.model.predict_matrix(inputs.astype(np.float32))
-    scores = {name: features[name].to_numpy() for name in CLINICAL_SCORES.get(loaded.task, [])}
+    bands = loaded.config.risk_bands
+    scores = {name: features[name].to_numpy() for name in loaded.scores}
     explanations = _explanations(loaded, inputs, top_features) if explain else [None] * len(cases)
     return [
         schemas.Prediction(

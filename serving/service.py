@@ -1,14 +1,14 @@
-"""The risk service (BentoML): readmission, length of stay, cost and deterioration endpoints.
+"""The risk service (BentoML): one endpoint per task declared in configs/tasks/.
 
     bentoml serve serving.service:RiskService      # or: make serve
 
-Every prediction endpoint takes a list of cases in clinical terms and returns, per case, the
-prediction, a risk band, the model and its registry version, the matching clinical score and, on
-request, the top contributing features. Models load from the MLflow registry at start-up;
-``/readyz`` stays false until all four are loaded, ``/info`` shows their versions.
+Every prediction endpoint (``POST /<task>``) takes a list of cases of the task's case type in
+clinical terms and returns, per case, the prediction, a risk band, the model and its registry
+version, the matching clinical score and, on request, the top contributing features. Models load
+from the MLflow registry at start-up; ``/readyz`` stays false until all are loaded, ``/info``
+shows their versions. Every path but the open ones of ``configs/serving.yaml`` needs the API key
+when one is set.
 """
-
-from __future__ import annotations
 
 import asyncio
 import hmac
@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import bentoml
 from pydantic import Field
@@ -27,30 +27,84 @@ from configs import load_settings
 from serving import schemas, scoring
 
 SETTINGS = load_settings()
-PREDICTION_PATHS = ("/readmission", "/los", "/cost", "/deterioration", "/info")
+LIMITS = SETTINGS.serving.traffic
 TopFeatures = Annotated[int, Field(ge=1, le=30)]
+Case = TypeVar("Case")
+# A request's cases: at least one, at most ``traffic.max_cases``.
+CaseList = Annotated[list[Case], Field(min_length=1, max_length=LIMITS.max_cases)]
 
 
-class ApiKeyMiddleware:
-    """With an API key configured, prediction paths need ``Authorization: Bearer <key>``; health,
-    schema and docs stay open (clients fetch /schema.json before they call). Plain ASGI: it adds
-    next to nothing to a request."""
+def _refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class GatewayMiddleware:
+    """Two checks before a request reaches an endpoint, in plain ASGI (next to no cost):
+
+    - **API key, denied by default**: with a key configured, every path needs
+      ``Authorization: Bearer <key>`` except the open ones (health, readiness, schema and docs:
+      clients fetch /schema.json before they call), so a new endpoint is never open by accident.
+    - **Body size**: a body over ``traffic.max_body_bytes`` is refused with a 413, by its declared
+      length or, without one, as soon as the bytes received pass the limit.
+    """
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
         key = os.environ.get(SETTINGS.serving.api_key_env)
-        if key and scope["type"] == "http" and scope["path"].startswith(PREDICTION_PATHS):
-            given = dict(scope["headers"]).get(b"authorization", b"")
+        if key and not SETTINGS.serving.is_open(scope["path"]):
+            given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, f"Bearer {key}".encode()):
-                refusal = JSONResponse(
-                    {"error": "missing or wrong API key (Authorization: Bearer <key>)"},
-                    status_code=401,
-                )
+                refusal = _refuse(401, "missing or wrong API key (Authorization: Bearer <key>)")
                 await refusal(scope, receive, send)
                 return
+        too_large = _refuse(413, f"the request body exceeds {LIMITS.max_body_bytes:,} bytes")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > LIMITS.max_body_bytes:
+            await too_large(scope, receive, send)
+            return
+        if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            body = await self._read_within_limit(receive)
+            if body is None:
+                await too_large(scope, receive, send)
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _read_within_limit(receive) -> bytes | None:
+        """The whole body of a request sent without a length, or None once it is too large."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > LIMITS.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """A ``receive`` that hands the app the body read already, then the connection's own."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 @dataclass
@@ -62,11 +116,6 @@ class Waiting:
     answer: asyncio.Future
 
 
-@bentoml.service(
-    name="hospital-risk",
-    workers=SETTINGS.serving.processes,
-    traffic={"timeout": 30, "max_concurrency": 128},
-)
 class RiskService:
     def __init__(self) -> None:
         self.models = scoring.load_models(SETTINGS)
@@ -76,7 +125,7 @@ class RiskService:
         self.waiting: dict[tuple, list[Waiting]] = {}
 
     def __is_ready__(self) -> bool:
-        return len(self.models) == len(SETTINGS.training.tasks)
+        return len(self.models) == len(SETTINGS.task_names)
 
     async def _answer(
         self, task: str, cases: list, explain: bool, top_features: int
@@ -106,10 +155,8 @@ class RiskService:
         loaded = self.models[task]
         try:
             cases = [case for request in requests for case in request.cases]
-            features = scoring.features_for(task, cases, self.trend_hours)
-            predictions = scoring.predict(
-                loaded, cases, features, SETTINGS.serving.risk_bands[task], explain, top_features
-            )
+            features = scoring.features_for(loaded.config.case, cases, self.trend_hours)
+            predictions = scoring.predict(loaded, cases, features, explain, top_features)
         except Exception as error:  # each waiting request fails with it, none hangs
             for request in requests:
                 if not request.answer.done():  # a request cancelled meanwhile is done
@@ -136,56 +183,38 @@ class RiskService:
         with self.audit_path.open("ab", buffering=0) as log:
             log.write(b"".join(audit))
 
-    @bentoml.api(route="/readmission")
-    async def readmission(
-        self,
-        cases: Annotated[
-            list[schemas.DischargeCase], Field(min_length=1, max_length=schemas.MAX_CASES)
-        ],
-        explain: bool = False,
-        top_features: TopFeatures = 5,
-    ) -> schemas.Predictions:
-        """Risk of unplanned readmission within 30 days, at discharge (with LACE and HOSPITAL)."""
-        return await self._answer("readmission", cases, explain, top_features)
-
-    @bentoml.api(route="/los")
-    async def los(
-        self,
-        cases: Annotated[
-            list[schemas.AdmissionCase], Field(min_length=1, max_length=schemas.MAX_CASES)
-        ],
-        explain: bool = False,
-        top_features: TopFeatures = 5,
-    ) -> schemas.Predictions:
-        """Expected length of stay in days, at admission."""
-        return await self._answer("los", cases, explain, top_features)
-
-    @bentoml.api(route="/cost")
-    async def cost(
-        self,
-        cases: Annotated[
-            list[schemas.AdmissionCase], Field(min_length=1, max_length=schemas.MAX_CASES)
-        ],
-        explain: bool = False,
-        top_features: TopFeatures = 5,
-    ) -> schemas.Predictions:
-        """Expected cost of the stay in USD, at admission."""
-        return await self._answer("cost", cases, explain, top_features)
-
-    @bentoml.api(route="/deterioration")
-    async def deterioration(
-        self,
-        cases: Annotated[list[schemas.WardCase], Field(min_length=1, max_length=schemas.MAX_CASES)],
-        explain: bool = False,
-        top_features: TopFeatures = 5,
-    ) -> schemas.Predictions:
-        """Risk of ICU transfer, rapid response or death within 24 h (with NEWS2)."""
-        return await self._answer("deterioration", cases, explain, top_features)
-
     @bentoml.api(route="/info")
     async def info(self) -> dict:
         """The loaded models and their registry versions."""
         return {task: {"model": m.name, "version": m.version} for task, m in self.models.items()}
 
 
-RiskService.add_asgi_middleware(ApiKeyMiddleware)
+def _endpoint(task: str):
+    """``POST /<task>``: the task's cases in, one prediction per case out."""
+    declared = SETTINGS.tasks[task]
+
+    async def predict(self, cases, explain=False, top_features=5) -> schemas.Predictions:
+        return await self._answer(task, cases, explain, top_features)
+
+    predict.__annotations__ = {
+        "cases": CaseList[schemas.CASES[declared.case]],
+        "explain": bool,
+        "top_features": TopFeatures,
+        "return": schemas.Predictions,
+    }
+    predict.__name__ = predict.__qualname__ = task
+    predict.__doc__ = declared.question
+    return bentoml.api(route=f"/{task}")(predict)
+
+
+for _task in SETTINGS.task_names:
+    if hasattr(RiskService, _task):
+        raise ValueError(f"task name {_task!r} is taken by the service itself: rename the task")
+    setattr(RiskService, _task, _endpoint(_task))
+
+RiskService = bentoml.service(
+    name="hospital-risk",
+    workers=SETTINGS.serving.processes,
+    traffic={"timeout": LIMITS.timeout_seconds, "max_concurrency": LIMITS.max_concurrency},
+)(RiskService)
+RiskService.add_asgi_middleware(GatewayMiddleware)

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from configs import load_settings_or_exit
-from training.pipeline import TaskResult, TrainingDataError, train_task
+from features.dictionary import baseline_name
+from training.model_card import TaskResult
+from training.pipeline import TrainingDataError, train_task
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
@@ -33,7 +35,7 @@ def main(
     arguments = arguments or []
     chosen = [a.split("=", 1)[1] for a in arguments if a.startswith("task=")]
     settings = load_settings_or_exit(profile, [a for a in arguments if not a.startswith("task=")])
-    tasks = chosen or settings.training.tasks
+    tasks = chosen or settings.task_names
     unknown = [t for t in tasks if t not in settings.tasks]
     if unknown:
         errors.print(f"[red]unknown task(s) {unknown}: choose from {sorted(settings.tasks)}[/red]")
@@ -58,10 +60,6 @@ NAMES = {
 }
 
 
-def _baseline_name(column: str) -> str:
-    return column.removesuffix("_score").upper() if column.endswith("_score") else "group mean"
-
-
 def _summary(results: list[TaskResult], seconds: float) -> Table:
     table = Table(title=f"Champions and challengers ({seconds / 60:.1f} min)")
     for column in (
@@ -77,7 +75,7 @@ def _summary(results: list[TaskResult], seconds: float) -> Table:
     for r in results:
         value, low, high = r.test
         name = NAMES[r.metric]
-        baseline = ", ".join(f"{_baseline_name(b)} {v:.3g}" for b, v in r.baselines.items())
+        baseline = ", ".join(f"{baseline_name(b)} {v:.3g}" for b, v in r.baselines.items())
         lift, model, oracle, share = r.ceiling
         ceiling = (
             f"{NAMES[lift]} {model:.3f} of {oracle:.3f}: {share:.0%}" if share is not None else "-"

@@ -1,24 +1,30 @@
-"""The model card of a trained model, in Markdown, from its evaluation."""
+"""A trained model's results, and its model card in Markdown."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from configs.training import TaskConfig
 
-if TYPE_CHECKING:
-    from training.pipeline import TaskResult
 
-INTENDED_USE = {
-    "readmission": "Flag patients at discharge whose risk of an unplanned readmission within 30 "
-    "days is high, to target transitional care (follow-up calls, early visits, medication review).",
-    "los": "Estimate the length of stay at admission, for bed management and discharge planning.",
-    "cost": "Estimate the cost of a stay at admission, for budgeting and case-mix analysis.",
-    "deterioration": "Warn ward staff at each vitals observation that a patient may need ICU "
-    "transfer or a rapid response, or may die, within 24 hours, next to NEWS2.",
-}
+@dataclass
+class TaskResult:
+    task: str
+    family: str
+    version: str
+    metric: str
+    test: tuple[float, float, float]  # value, 95% interval
+    baselines: dict[str, float]
+    oracle: float
+    # The ceiling is measured in AUROC (binary) or R2 (regression): model, oracle, share reached.
+    ceiling: tuple[str, float, float, float | None]
+    calibration: dict[str, float] = field(default_factory=dict)
+    champion_moved: bool = False
+    decision: str = ""
+    run_id: str = ""
 
 
 def _fmt(value: Any) -> str:
@@ -37,7 +43,6 @@ def _table(frame: pd.DataFrame) -> list[str]:
 def model_card(
     task: str,
     config: TaskConfig,
-    result: TaskResult,
     report: dict[str, Any],
     importance: pd.DataFrame,
     subgroups: pd.DataFrame,
@@ -46,10 +51,10 @@ def model_card(
 ) -> str:
     metrics = report["metrics"]
     lines = [
-        f"# Model card: {task}",
+        f"# Model card: {config.title} (`{task}`)",
         "",
         "## Intended use",
-        INTENDED_USE.get(task, ""),
+        config.intended_use,
         "Decision support for clinicians and managers, never a decision on its own. Trained on a "
         "synthetic hospital world: retrain and re-validate on local data before any real use.",
         "",

@@ -1,17 +1,16 @@
 """One task end to end: tune every family, refit the best, evaluate on the test period, log it
-all to MLflow, register the model and move the ``champion`` alias only when it has earned it."""
+all to MLflow, register the model and move the champion alias only when it has earned it."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-import os
 import subprocess
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -19,17 +18,16 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+import registry
 from configs import Settings
 from configs.training import TaskConfig
 from features import dictionary
 from training import evaluate, models, pyfunc_model, tune
-from training.model_card import model_card
+from training.model_card import TaskResult, model_card
 
-CHAMPION = "champion"
 PACKAGES = (
     "numpy",
     "pandas",
@@ -45,23 +43,6 @@ PACKAGES = (
 
 class TrainingDataError(RuntimeError):
     """The feature table a task needs is missing or unusable."""
-
-
-@dataclass
-class TaskResult:
-    task: str
-    family: str
-    version: str
-    metric: str
-    test: tuple[float, float, float]  # value, 95% interval
-    baselines: dict[str, float]
-    oracle: float
-    # The ceiling is measured in AUROC (binary) or R2 (regression): model, oracle, share reached.
-    ceiling: tuple[str, float, float, float | None]
-    calibration: dict[str, float] = field(default_factory=dict)
-    champion_moved: bool = False
-    decision: str = ""
-    run_id: str = ""
 
 
 @dataclass
@@ -100,15 +81,11 @@ def load_task_data(data_dir: Path, config: TaskConfig) -> tuple[TaskData, str]:
 
 
 def _tracking(settings: Settings, task: str) -> str:
-    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins) and the task's experiment."""
-    t = settings.training
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or t.tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    name = f"{t.experiment_prefix}-{task}"
+    """Point MLflow at the tracking store and the task's experiment (created when new)."""
+    registry.connect(settings)
+    name = registry.experiment_name(settings, task)
     if mlflow.get_experiment_by_name(name) is None:
-        location = Path(t.artifact_location).resolve()
+        location = Path(settings.training.artifact_location).resolve()
         location.mkdir(parents=True, exist_ok=True)
         mlflow.create_experiment(name, artifact_location=location.as_uri())
     mlflow.set_experiment(name)
@@ -143,7 +120,8 @@ def _sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
 
 
 def train_task(settings: Settings, task: str, data_dir: Path, progress=print) -> TaskResult:
-    config, t = settings.tasks[task], settings.training
+    t = settings.training
+    config = settings.tasks[task].within(t.budget)
     data, fingerprint = load_task_data(data_dir, config)
     train, validation, test = (data.split(s) for s in ("train", "validation", "test"))
     tuning = _sample(train, config.tuning_rows, t.seed)
@@ -158,7 +136,7 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
         mlflow.log_dict(settings.model_dump(mode="json"), "config/resolved_config.json")
         mlflow.log_dict(_versions(), "environment/package_versions.json")
         mlflow.log_dict(_data_provenance(data_dir), "data/manifest_hashes.json")
-        mlflow.log_text(dictionary.markdown(settings.features), "data/data_dictionary.md")
+        mlflow.log_text(dictionary.markdown(settings), "data/data_dictionary.md")
         mlflow.log_params(
             {
                 "target": config.target,
@@ -243,7 +221,7 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
         )
         model = final.model(calibration)
 
-        result = _evaluate(settings, task, config, data, test, model, family)
+        result = _evaluate(task, settings, config, data, test, model, family)
         result.run_id = run.info.run_id
         version = _log_model(settings, task, config, data, model, final, test)
         result.version = version
@@ -263,8 +241,8 @@ def _data_provenance(data_dir: Path) -> dict[str, str]:
 
 
 def _evaluate(
-    settings: Settings,
     task: str,
+    settings: Settings,
     config: TaskConfig,
     data: TaskData,
     test: pd.DataFrame,
@@ -281,7 +259,7 @@ def _evaluate(
         return (
             evaluate.binary_metrics(y_, p_, t.calibration_bins)
             if binary
-            else evaluate.regression_metrics(y_, p_, los=task == "los")
+            else evaluate.regression_metrics(y_, p_, los=config.bucketed_kappa)
         )
 
     metrics = evaluate.bootstrap(measure, y, prediction, t.bootstrap_resamples, t.seed)
@@ -294,15 +272,16 @@ def _evaluate(
     lift = "auroc" if binary else "r2"
     fraction = evaluate.ceiling_fraction(lift, metrics[lift][0], oracle_metrics[lift])
     ceiling = (lift, metrics[lift][0], oracle_metrics[lift], fraction)
-    mlflow.log_metrics({f"test_{k}": v[0] for k, v in metrics.items()})
     mlflow.log_metrics(
-        {f"test_{k}_low": v[1] for k, v in metrics.items()}
-        | {f"test_{k}_high": v[2] for k, v in metrics.items()}
+        {registry.metric_on_test(k, bound): v[i] for k, v in metrics.items()
+         for i, bound in enumerate(("", "low", "high"))}
+    )  # fmt: skip
+    mlflow.log_metrics({registry.oracle_metric(k): v for k, v in oracle_metrics.items()})
+    mlflow.log_metrics(
+        {registry.baseline_metric(b, config.metric): v for b, v in baselines.items()}
     )
-    mlflow.log_metrics({f"oracle_{k}": v for k, v in oracle_metrics.items()})
-    mlflow.log_metrics({f"baseline_{b}_{config.metric}": v for b, v in baselines.items()})
     if fraction is not None:
-        mlflow.log_metric(f"ceiling_fraction_{lift}", fraction)
+        mlflow.log_metric(registry.ceiling_fraction(lift), fraction)
 
     report: dict = {
         "metrics": metrics,
@@ -321,10 +300,13 @@ def _evaluate(
         )
         mlflow.log_metrics({f"operating_{k}": v for k, v in points.items() if np.isfinite(v)})
         report["operating_points"] = points
-    if task == "los":
-        long_stay = (y > 7).astype(int)
-        report["long_stay_7d_auroc"] = float(evaluate.roc_auc_score(long_stay, prediction))
-        mlflow.log_metric("test_long_stay_7d_auroc", report["long_stay_7d_auroc"])
+    for label in config.label_columns[1:]:  # the further labels: 60- and 90-day readmission...
+        known = test[label].notna().to_numpy()
+        outcome = test.loc[known, label].to_numpy(dtype=float)
+        if len(np.unique(outcome)) == 2:
+            name = registry.label_auroc(label)
+            report[name] = float(evaluate.roc_auc_score(outcome, prediction[known]))
+            mlflow.log_metric(name, report[name])
 
     groups = test[[c for c in data.roles["groups"]]]
     subgroup_table = evaluate.subgroups(y, prediction, groups, config.kind)
@@ -362,9 +344,7 @@ def _evaluate(
         calibration,
     )
     mlflow.log_text(
-        model_card(
-            task, config, result, report, ranking, subgroup_table, model.metadata, len(test)
-        ),
+        model_card(task, config, report, ranking, subgroup_table, model.metadata, len(test)),
         "model_card.md",
     )
     return result
@@ -379,7 +359,7 @@ def _log_model(
     final: models.Fitted,
     test: pd.DataFrame,
 ) -> str:
-    name = f"{settings.training.registry_prefix}-{task}"
+    name = registry.model_name(settings, task)
     example = test[data.features].head(5)
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         # Integer features here are one-hot flags and counts, never missing: no need for the hint.
@@ -409,10 +389,10 @@ def _champion_rule(
     validation_value: float,
     result: TaskResult,
 ) -> tuple[bool, str]:
-    """Move ``champion`` to the new version only if it beats the current champion's validation
-    metric by the configured margin; the decision and both figures are logged."""
-    client = MlflowClient()
-    name = f"{settings.training.registry_prefix}-{task}"
+    """Move the champion alias to the new version only if it beats the current champion's
+    validation metric by the configured margin; the decision and both figures are logged."""
+    client = registry.connect(settings)
+    name, alias = registry.model_name(settings, task), registry.champion_alias(settings)
     tags = {
         f"validation_{config.metric}": f"{validation_value:.6f}",
         f"test_{config.metric}": f"{result.test[0]:.6f}",
@@ -421,7 +401,7 @@ def _champion_rule(
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
+        current = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         current = None
     recorded = current.tags.get(f"validation_{config.metric}") if current is not None else None
@@ -446,7 +426,7 @@ def _champion_rule(
         figures = f"validation {config.metric} {validation_value:.4f} against {current_value:.4f}"
         decision = f"{outcome} ({figures}, margin {config.champion_margin})"
     if moved:
-        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_registered_model_alias(name, alias, version)
     mlflow.log_dict(
         {"moved": moved, "new": validation_value, "current": current_value, "decision": decision},
         "champion_decision.json",

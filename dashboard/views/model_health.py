@@ -7,6 +7,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from dashboard import data, ui
+from features.dictionary import baseline_name
 
 source = ui.inputs()
 with ui.page(
@@ -16,22 +17,38 @@ with ui.page(
 ):
     st.subheader("Champions on their test period")
     metrics = data.champion_metrics(source, data.registry_version(source))
-    baselines = [c for c in metrics.columns if c.startswith("baseline: ")]
-    shown = metrics.assign(
-        champion=[
-            f"{r.champion:.3f} ({r.champion_low:.3f}-{r.champion_high:.3f})"
-            for r in metrics.itertuples()
-        ]
-    ).drop(columns=["champion_low", "champion_high"])
+    shown = pd.DataFrame(
+        {
+            "task": metrics["title"],
+            "model": metrics["model"],
+            "metric": metrics["metric"],
+            "champion (95% CI)": [
+                f"{ui.figure(r.champion, r.metric, r.unit)} "
+                f"({ui.figure(r.champion_low, r.metric, r.unit)} to "
+                f"{ui.figure(r.champion_high, r.metric, r.unit)})"
+                for r in metrics.itertuples()
+            ],
+            "clinical baselines": [
+                ", ".join(
+                    f"{baseline_name(b)} {ui.figure(v, r.metric, r.unit)}"
+                    for b, v in r.baselines.items()
+                )
+                for r in metrics.itertuples()
+            ],
+            "ceiling (oracle)": [
+                ui.figure(value, metric, unit)
+                for value, metric, unit in zip(
+                    metrics["ceiling (oracle)"], metrics["metric"], metrics["unit"], strict=True
+                )
+            ],
+            "share of the ceiling's lift": metrics["share of the ceiling's lift"],
+        }
+    )
     st.dataframe(
-        shown.style.format(
-            {**dict.fromkeys(baselines, "{:.3f}"), "ceiling (oracle)": "{:.3f}",
-             "share of the ceiling's lift": "{:.0%}"},
-            na_rep="",
-        ),
+        shown.style.format({"share of the ceiling's lift": "{:.0%}"}, na_rep=""),
         hide_index=True,
         width="stretch",
-    )  # fmt: skip
+    )
     st.caption(
         "Champion: test metric with its bootstrap 95% interval. Baselines: the clinical scores or "
         "diagnosis-group means on the same rows. Ceiling: the generator's own risk (the oracle), "
@@ -42,15 +59,14 @@ with ui.page(
     for position, row in enumerate(metrics.to_dict("records")):
         bars = pd.DataFrame(
             {
-                "model": [*[b.removeprefix("baseline: ") for b in baselines], "champion",
-                          "ceiling (oracle)"],
-                "value": [*[row[b] for b in baselines], row["champion"], row["ceiling (oracle)"]],
+                "model": [*map(baseline_name, row["baselines"]), "champion", "ceiling (oracle)"],
+                "value": [*row["baselines"].values(), row["champion"], row["ceiling (oracle)"]],
             }
-        ).dropna()  # fmt: skip
+        ).dropna()
         with columns[position % 2]:
             ui.styled(
                 px.bar(bars, x="value", y="model", orientation="h", text_auto=".3~g"),
-                f"{row['task']}: test {row['metric']}",
+                f"{row['title']}: test {row['metric']}",
                 row["metric"],
                 "",
                 height=260,

@@ -1,19 +1,18 @@
-"""Risk: the current inpatients most at risk of readmission and of deterioration."""
+"""Risk: the current inpatients most at risk, one list per risk task (readmission, deterioration,
+mortality, ... as declared in configs/tasks/)."""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
 
-TASKS = {
-    "readmission": (
-        "Readmission within 30 days",
-        "Each current inpatient scored as if discharged home now, with what is recorded so far.",
-    ),
-    "deterioration": (
-        "Deterioration within 24 hours",
-        "Ward inpatients without an ICU transfer or rapid response yet, at their latest vitals.",
-    ),
+# How each case type sees a current inpatient.
+AS_SEEN = {
+    "admission": "Each current inpatient as in the first hours of the stay.",
+    "discharge": "Each current inpatient scored as if discharged home now, with what is recorded "
+    "so far.",
+    "ward": "Ward inpatients without an ICU transfer or rapid response yet, at their latest "
+    "vitals.",
 }
 
 source = ui.inputs()
@@ -35,16 +34,19 @@ with ui.page(
     units = st.sidebar.multiselect("Unit", sorted(every["unit"].unique()))
     high_only = st.sidebar.toggle("High-risk band only", value=True)
     rows = settings.dashboard.risk_list_rows
-    for task, (title, meaning) in TASKS.items():
-        table = lists[task]
+    for task, table in lists.items():
+        declared = settings.tasks[task]
         if facilities:
             table = table[table["facility"].isin(facilities)]
         if units:
             table = table[table["unit"].isin(units)]
         high = table[table["band"] == "high"]
-        low_bound, high_bound = settings.serving.risk_bands[task]
-        st.subheader(title)
-        st.caption(f"{meaning} High risk: above {high_bound:.0%} (configs/serving.yaml).")
+        high_bound = declared.risk_bands[1]
+        st.subheader(declared.title)
+        st.caption(
+            f"{AS_SEEN[declared.case]} High risk: above {high_bound:.0%} "
+            f"(configs/tasks/{task}.yaml)."
+        )
         left, right = st.columns(2)
         left.metric("Inpatients scored", f"{len(table):,}", border=True)
         right.metric("High risk", f"{len(high):,}", border=True)

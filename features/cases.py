@@ -1,4 +1,9 @@
-"""Feature functions for the four tasks, shared by the batch pipeline and the model server.
+"""Feature functions per case type, shared by the batch pipeline and the model server.
+
+A *case type* is a prediction time and what is known then: ``admission`` (a stay in its first
+hours), ``discharge`` (a stay at its end) and ``ward`` (a ward stay at one vitals observation).
+Tasks declare theirs in ``configs/tasks/<task>.yaml``; several tasks share one (length of stay,
+cost and mortality are all predicted at admission), so the feature code knows case types only.
 
 Each function maps *cases* (clinical inputs as an application would send them: age, codes, labs,
 vitals, prior utilisation...) to a frame of model features. They do no I/O, use nothing recorded
@@ -16,18 +21,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from configs.vocabulary import (
+    ADMISSION_SOURCES,
+    ADMISSION_TYPES,
+    DISPOSITIONS,
+    FACILITY_TYPES,
+    LAB_TESTS,
+    PAYERS,
+    PROTOCOLS,
+    UNITS,
+    UNPLANNED_ADMISSION_TYPES,
+)
 from features import scores
 
-PAYERS = ("medicare", "medicaid", "commercial", "self_pay")
-ADMISSION_TYPES = ("emergency", "urgent", "elective")
-ADMISSION_SOURCES = ("emergency_department", "physician_referral", "transfer")
-UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
-FACILITY_TYPES = ("academic", "community", "critical_access")
-PROTOCOLS = ("standard", "enhanced", "conservative")
-DISPOSITIONS = ("home", "home_health", "snf", "rehab", "hospice", "ama", "transfer")
+ADMISSION, DISCHARGE, WARD = "admission", "discharge", "ward"
+# Each case type's prediction time, in words (the data dictionary's "available" column).
+PREDICTION_TIMES = {
+    ADMISSION: "at admission (first {hours:g} h)",
+    DISCHARGE: "at discharge",
+    WARD: "at each vitals observation",
+}
 DIAGNOSIS_GROUPS = (*scores.DIAGNOSIS_GROUPS, scores.OTHER_GROUP)
 VITAL_SIGNS = ("heart_rate", "respiratory_rate", "spo2", "temperature_c", "systolic_bp")
-LAB_TESTS = ("haemoglobin", "sodium", "creatinine", "wbc", "lactate")
 DISCHARGE_LABS = ("haemoglobin", "sodium", "creatinine", "wbc")
 TRENDED = ("heart_rate", "respiratory_rate", "spo2", "systolic_bp", "news2_score")
 ONCOLOGY_UNIT = "oncology"
@@ -40,7 +55,7 @@ class Feature:
     name: str
     meaning: str
     unit: str
-    tasks: tuple[str, ...]
+    cases: tuple[str, ...]  # the case types that have it
     levels: tuple[str, ...] = ()
 
     @property
@@ -48,40 +63,36 @@ class Feature:
         return [f"{self.name}_{level}" for level in self.levels] if self.levels else [self.name]
 
 
-ADMISSION_TASKS = ("los", "cost", "readmission")
-ALL_TASKS = ("readmission", "los", "cost", "deterioration")
+STAY = (ADMISSION, DISCHARGE)
+EVERY = (ADMISSION, DISCHARGE, WARD)
 FEATURES: list[Feature] = [
-    Feature("age_years", "age at admission, 90 for 90 and over", "years", ALL_TASKS),
-    Feature("female", "sex recorded as female", "0/1", ALL_TASKS),
-    Feature("payer", "primary payer", "0/1", ADMISSION_TASKS, PAYERS),
-    Feature("admission_type", "type of admission", "0/1", ALL_TASKS, ADMISSION_TYPES),
-    Feature(
-        "admission_source", "where the patient came from", "0/1", ADMISSION_TASKS, ADMISSION_SOURCES
-    ),
-    Feature("unit", "admitting unit", "0/1", ADMISSION_TASKS, UNITS),
-    Feature(
-        "facility_id", "facility of the stay (identifier used as a number)", "id", ADMISSION_TASKS
-    ),
-    Feature("facility_type", "type of facility", "0/1", ADMISSION_TASKS, FACILITY_TYPES),
+    Feature("age_years", "age at admission, 90 for 90 and over", "years", EVERY),
+    Feature("female", "sex recorded as female", "0/1", EVERY),
+    Feature("payer", "primary payer", "0/1", STAY, PAYERS),
+    Feature("admission_type", "type of admission", "0/1", EVERY, ADMISSION_TYPES),
+    Feature("admission_source", "where the patient came from", "0/1", STAY, ADMISSION_SOURCES),
+    Feature("unit", "admitting unit", "0/1", STAY, UNITS),
+    Feature("facility_id", "facility of the stay (identifier used as a number)", "id", STAY),
+    Feature("facility_type", "type of facility", "0/1", STAY, FACILITY_TYPES),
     Feature(
         "dx_group",
         "clinical group of the principal diagnosis (ICD-10-CM)",
         "0/1",
-        ALL_TASKS,
+        EVERY,
         DIAGNOSIS_GROUPS,
     ),
     Feature(
         "charlson_index",
         "Charlson comorbidity index, Quan ICD-10 coding, unadjusted for age",
         "points",
-        ALL_TASKS,
+        EVERY,
     ),
     *(
         Feature(
             f"cm_{name}",
             f"Charlson condition coded: {name.replace('_', ' ')}",
             "0/1",
-            ADMISSION_TASKS,
+            STAY,
         )
         for name in scores.CHARLSON_CONDITIONS
     ),
@@ -89,99 +100,89 @@ FEATURES: list[Feature] = [
         "prior_admissions_12m",
         "admissions in the 12 months before this admission",
         "count",
-        ADMISSION_TASKS,
+        STAY,
     ),
     Feature(
         "ed_visits_6m",
         "ED visits in the 6 months before this admission (not counting its own)",
         "count",
-        ADMISSION_TASKS,
+        STAY,
     ),
-    Feature(
-        "protocol", "treatment protocol chosen at admission", "0/1", ADMISSION_TASKS, PROTOCOLS
-    ),
+    Feature("protocol", "treatment protocol chosen at admission", "0/1", STAY, PROTOCOLS),
     *(
         Feature(
             f"admit_{sign}",
             f"first {sign.replace('_', ' ')} recorded at admission",
             unit,
-            ("los", "cost"),
+            (ADMISSION,),
         )
         for sign, unit in zip(
             VITAL_SIGNS, ("beats/min", "breaths/min", "%", "degrees C", "mmHg"), strict=True
         )
     ),
-    Feature(
-        "admit_on_oxygen", "supplemental oxygen at the first observation", "0/1", ("los", "cost")
-    ),
+    Feature("admit_on_oxygen", "supplemental oxygen at the first observation", "0/1", (ADMISSION,)),
     Feature(
         "admit_not_alert",
         "not alert (ACVPU C, V, P or U) at the first observation",
         "0/1",
-        ("los", "cost"),
+        (ADMISSION,),
     ),
-    Feature("admit_news2_score", "NEWS2 of the first observation", "points", ("los", "cost")),
+    Feature("admit_news2_score", "NEWS2 of the first observation", "points", (ADMISSION,)),
     *(
-        Feature(f"admit_{test}", f"{test} at admission", unit, ("los", "cost"))
+        Feature(f"admit_{test}", f"{test} at admission", unit, (ADMISSION,))
         for test, unit in zip(
             LAB_TESTS, ("g/dL", "mmol/L", "mg/dL", "10^9/L", "mmol/L"), strict=True
         )
     ),
-    Feature("los_days", "length of the stay", "days", ("readmission",)),
-    Feature("icu_days", "days in intensive care during the stay", "days", ("readmission",)),
-    Feature("disposition", "discharge destination", "0/1", ("readmission",), DISPOSITIONS),
+    Feature("los_days", "length of the stay", "days", (DISCHARGE,)),
+    Feature("icu_days", "days in intensive care during the stay", "days", (DISCHARGE,)),
+    Feature("disposition", "discharge destination", "0/1", (DISCHARGE,), DISPOSITIONS),
     *(
-        Feature(f"discharge_{test}", f"last {test} before discharge", unit, ("readmission",))
+        Feature(f"discharge_{test}", f"last {test} before discharge", unit, (DISCHARGE,))
         for test, unit in zip(DISCHARGE_LABS, ("g/dL", "mmol/L", "mg/dL", "10^9/L"), strict=True)
     ),
-    Feature("procedure_count", "ICD-10-PCS procedures during the stay", "count", ("readmission",)),
-    Feature("complication", "complication coded during the stay", "0/1", ("readmission",)),
-    Feature(
-        "deteriorated", "ICU transfer or rapid response during the stay", "0/1", ("readmission",)
-    ),
-    Feature("lace_score", "LACE index (van Walraven 2010)", "points 0-19", ("readmission",)),
-    Feature("hospital_score", "HOSPITAL score (Donze 2013)", "points 0-13", ("readmission",)),
+    Feature("procedure_count", "ICD-10-PCS procedures during the stay", "count", (DISCHARGE,)),
+    Feature("complication", "complication coded during the stay", "0/1", (DISCHARGE,)),
+    Feature("deteriorated", "ICU transfer or rapid response during the stay", "0/1", (DISCHARGE,)),
+    Feature("lace_score", "LACE index (van Walraven 2010)", "points 0-19", (DISCHARGE,)),
+    Feature("hospital_score", "HOSPITAL score (Donze 2013)", "points 0-13", (DISCHARGE,)),
     Feature(
         "hours_since_admission",
         "time from admission to this observation",
         "hours",
-        ("deterioration",),
+        (WARD,),
     ),
     *(
-        Feature(sign, f"{sign.replace('_', ' ')} at this observation", unit, ("deterioration",))
+        Feature(sign, f"{sign.replace('_', ' ')} at this observation", unit, (WARD,))
         for sign, unit in zip(
             VITAL_SIGNS, ("beats/min", "breaths/min", "%", "degrees C", "mmHg"), strict=True
         )
     ),
-    Feature("on_oxygen", "supplemental oxygen at this observation", "0/1", ("deterioration",)),
-    Feature(
-        "not_alert", "not alert (ACVPU C, V, P or U) at this observation", "0/1", ("deterioration",)
-    ),
+    Feature("on_oxygen", "supplemental oxygen at this observation", "0/1", (WARD,)),
+    Feature("not_alert", "not alert (ACVPU C, V, P or U) at this observation", "0/1", (WARD,)),
     *(
         Feature(
             f"news2_{part}",
             f"NEWS2 points for {part.replace('_', ' ')}",
             "points",
-            ("deterioration",),
+            (WARD,),
         )
         for part in scores.NEWS2_COMPONENTS
     ),
-    Feature("news2_score", "NEWS2 total at this observation", "points 0-20", ("deterioration",)),
+    Feature("news2_score", "NEWS2 total at this observation", "points 0-20", (WARD,)),
     Feature(
         "observations_so_far",
         "vitals observations in the stay up to this one",
         "count",
-        ("deterioration",),
+        (WARD,),
     ),
     *(
-        Feature(
-            f"latest_{test}", f"latest {test} drawn by this observation", unit, ("deterioration",)
-        )
+        Feature(f"latest_{test}", f"latest {test} drawn by this observation", unit, (WARD,))
         for test, unit in zip(
             LAB_TESTS, ("g/dL", "mmol/L", "mg/dL", "10^9/L", "mmol/L"), strict=True
         )
     ),
-    Feature("hours_since_lab", "time since the latest lab draw", "hours", ("deterioration",)),
+    Feature("hours_since_lab", "time since the latest lab draw", "hours", (WARD,)),
 ]
 
 
@@ -199,7 +200,7 @@ def trend_features(trend_hours: list[int]) -> list[Feature]:
             f"{sign}_{kind}_{hours}h",
             text.format(sign=sign.replace("_", " "), hours=hours),
             "as the sign",
-            ("deterioration",),
+            (WARD,),
         )
         for hours in trend_hours
         for sign in TRENDED
@@ -207,10 +208,12 @@ def trend_features(trend_hours: list[int]) -> list[Feature]:
     ]
 
 
-def feature_columns(task: str, trend_hours: list[int]) -> list[str]:
-    """The model input columns of a task, in a fixed order."""
+def feature_columns(case: str, trend_hours: list[int]) -> list[str]:
+    """The model input columns of a case type, in a fixed order."""
+    if case not in PREDICTION_TIMES:
+        raise ValueError(f"unknown case type {case!r}: choose one of {', '.join(PREDICTION_TIMES)}")
     specs = [*FEATURES, *trend_features(trend_hours)]
-    return [column for spec in specs if task in spec.tasks for column in spec.columns]
+    return [column for spec in specs if case in spec.cases for column in spec.columns]
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,10 +282,10 @@ def _either(values: np.ndarray, *levels: str) -> np.ndarray:
     return np.logical_or.reduce([values == level for level in levels])
 
 
-def _frame(columns: Columns, task: str, index: pd.Index, trend_hours: tuple = ()) -> pd.DataFrame:
-    """The task's feature columns, in order, as one float64 frame (one block: cheap to build and
-    to slice, whether one case or a million)."""
-    names, header = _columns_of(task, trend_hours)
+def _frame(columns: Columns, case: str, index: pd.Index, trend_hours: tuple = ()) -> pd.DataFrame:
+    """The case type's feature columns, in order, as one float64 frame (one block: cheap to build
+    and to slice, whether one case or a million)."""
+    names, header = _columns_of(case, trend_hours)
     matrix = np.empty((len(names), len(index)), dtype=np.float64)
     for row, name in enumerate(names):
         matrix[row] = columns[name]
@@ -290,9 +293,9 @@ def _frame(columns: Columns, task: str, index: pd.Index, trend_hours: tuple = ()
 
 
 @functools.cache
-def _columns_of(task: str, trend_hours: tuple[int, ...]) -> tuple[tuple[str, ...], pd.Index]:
-    """The task's feature column names, and the same as a frame header (built once)."""
-    names = tuple(feature_columns(task, list(trend_hours)))
+def _columns_of(case: str, trend_hours: tuple[int, ...]) -> tuple[tuple[str, ...], pd.Index]:
+    """The case type's feature column names, and the same as a frame header (built once)."""
+    names = tuple(feature_columns(case, list(trend_hours)))
     return names, pd.Index(names)
 
 
@@ -308,7 +311,7 @@ def _case_basics(cases: Cases, rows: int) -> Columns:
 
 
 # --------------------------------------------------------------------------------------------
-# At admission: length of stay and cost (and the admission part of readmission)
+# At admission (and the admission part of the discharge case)
 
 
 def _stay_features(cases: Cases, rows: int) -> Columns:
@@ -344,14 +347,14 @@ def admission_features(cases: Cases) -> pd.DataFrame:
         "admit_news2_score": scores.news2_score(_news2(cases, rows, "admit_")),
         **{f"admit_{test}": _numbers(cases, f"admit_{test}", rows) for test in LAB_TESTS},
     }
-    return _frame(_stay_features(cases, rows) | first_look, "los", index)
+    return _frame(_stay_features(cases, rows) | first_look, ADMISSION, index)
 
 
 # --------------------------------------------------------------------------------------------
-# At discharge: readmission
+# At discharge
 
 
-def readmission_features(cases: Cases) -> pd.DataFrame:
+def discharge_features(cases: Cases) -> pd.DataFrame:
     """Features at discharge, from one row per stay (a frame, or a mapping of columns).
 
     Columns used: those of ``admission_features`` but the first vitals and labs
@@ -375,7 +378,7 @@ def readmission_features(cases: Cases) -> pd.DataFrame:
         **one_hot(_labels(cases, "discharge_disposition"), "disposition", DISPOSITIONS),
         "lace_score": scores.lace_score(
             los_days,
-            acute=_either(admission_type, "emergency", "urgent"),
+            acute=_either(admission_type, *UNPLANNED_ADMISSION_TYPES),
             charlson=columns["charlson_index"],
             ed_visits_6m=np.nan_to_num(columns["ed_visits_6m"]),
         ),
@@ -384,19 +387,19 @@ def readmission_features(cases: Cases) -> pd.DataFrame:
             oncology=_labels(cases, "unit") == ONCOLOGY_UNIT,
             sodium=labs["discharge_sodium"],
             procedure=procedures > 0,
-            urgent=_either(admission_type, "emergency", "urgent"),
+            urgent=_either(admission_type, *UNPLANNED_ADMISSION_TYPES),
             admissions_12m=np.nan_to_num(columns["prior_admissions_12m"]),
             los_days=los_days,
         ),
     }
-    return _frame(columns, "readmission", index)
+    return _frame(columns, DISCHARGE, index)
 
 
 # --------------------------------------------------------------------------------------------
-# At each vitals observation: deterioration
+# At each vitals observation of a ward stay
 
 
-def deterioration_features(
+def ward_features(
     stays: Cases,
     observations: Cases,
     labs: Cases,
@@ -445,7 +448,7 @@ def deterioration_features(
         "value": _numbers(labs, "value", len(lab_stay))[known],
     }
     columns |= _latest_labs(stay_of, when, observed_ms, draws)
-    return _frame(columns, "deterioration", index, tuple(trend_hours))
+    return _frame(columns, WARD, index, tuple(trend_hours))
 
 
 _MS_PER_HOUR = 3_600_000

@@ -1,0 +1,26 @@
+"""The allowed values of every categorical field, in one place.
+
+The generator's configuration, the ETL's pandera models, the feature code (its one-hot levels) and
+the server's request schemas all read them here, so a new payer or unit is added once.
+"""
+
+from __future__ import annotations
+
+SEXES = ("F", "M")
+RACES = ("white", "black", "asian", "other")
+ETHNICITIES = ("hispanic", "not_hispanic")
+PAYERS = ("medicare", "medicaid", "commercial", "self_pay")
+FACILITY_TYPES = ("academic", "community", "critical_access")
+ADMISSION_TYPES = ("emergency", "urgent", "elective")
+UNPLANNED_ADMISSION_TYPES = ("emergency", "urgent")  # LACE's "acute", HOSPITAL's "urgent"
+ADMISSION_SOURCES = ("emergency_department", "physician_referral", "transfer")
+UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
+PROTOCOLS = ("standard", "enhanced", "conservative")
+# Where a patient goes at discharge, alive; a death in hospital is recorded as EXPIRED.
+DISPOSITIONS = ("home", "home_health", "snf", "rehab", "hospice", "ama", "transfer")
+EXPIRED = "expired"
+DISCHARGE_DISPOSITIONS = (*DISPOSITIONS, EXPIRED)
+ED_DISPOSITIONS = ("admitted", "discharged", "left_without_being_seen")
+DETERIORATION_EVENTS = ("icu_transfer", "rapid_response", "death")
+LAB_TESTS = ("haemoglobin", "sodium", "creatinine", "wbc", "lactate")
+CONSCIOUSNESS = ("A", "C", "V", "P", "U")  # ACVPU: alert, new confusion, voice, pain, unresponsive
