@@ -14,7 +14,7 @@ import pytest
 
 from configs import Settings, load_settings
 from data_gen import generate, schema
-from features.build import TASKS, run_build
+from features.build import run_build
 from features.etl import EtlResult, run_etl
 from training import pipeline
 
@@ -69,14 +69,18 @@ def small_clean(small_world_dir: Path, small_etl: EtlResult) -> dict[str, pd.Dat
 def small_features(
     small_world_dir: Path, small_settings: Settings, small_etl: EtlResult, key_root: Path
 ) -> dict[str, pd.DataFrame]:
-    """The four feature tables of the small world, as written to data/features."""
+    """Every task's feature table of the small world, as written to data/features, by task."""
     run_build(small_settings, small_world_dir, key_root)
-    return {t: pd.read_parquet(small_world_dir / "features" / f"{t}.parquet") for t in TASKS}
+    folder = small_world_dir / "features"
+    return {
+        task: pd.read_parquet(folder / f"{small_settings.tasks[task].table}.parquet")
+        for task in small_settings.task_names
+    }
 
 
 @pytest.fixture(scope="session")
 def trained(small_features, small_world_dir, tmp_path_factory):
-    """All four tasks trained on the small world into an MLflow store and Optuna storage.
+    """Every task trained on the small world into an MLflow store and Optuna storage.
 
     Trained once per test run: with several xdist workers the first trains under a lock and the
     others wait for it. Each process then works on its own copy of the databases (tests move
@@ -95,7 +99,7 @@ def trained(small_features, small_world_dir, tmp_path_factory):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
             results = {
                 task: pipeline.train_task(settings, task, small_world_dir, progress=lambda _: None)
-                for task in settings.training.tasks
+                for task in settings.task_names
             }
             finished.write_bytes(pickle.dumps(results))
         results = pickle.loads(finished.read_bytes())

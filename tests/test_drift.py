@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
+import registry
 from configs import load_settings
 from data_gen import period
 from features.build import run_build
@@ -76,7 +77,8 @@ def test_drift_results_read_evidently_value_drift_tests():
 def periods(trained, small_world_dir, key_root):
     """The readmission champion compared with the none and older_sicker periods."""
     settings, _ = trained
-    model, name = drift.load_champion(settings, "readmission")
+    champion = registry.load_champion(settings, "readmission")
+    model, name = champion.model, champion.label
     reference = drift.reference_frame(settings, "readmission", small_world_dir)
     results = {}
     for scenario in ("none", "older_sicker"):

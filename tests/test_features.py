@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build, dictionary, tasks
-from features.build import admission_cases, deterioration_points, discharge_cases
+from configs import load_settings, vocabulary
+from features import build, cases, dictionary
+from features.build import admission_cases, discharge_cases, ward_observations
+
+TASKS = load_settings("small").task_names
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +78,11 @@ def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
     for clean in (small_clean, perturbed):
         admission = admission_cases(clean, config)
         if task == "readmission":
-            cases = discharge_cases(clean, admission)
-            features = tasks.readmission_features(cases)
+            stays = discharge_cases(clean, admission)
+            features = cases.discharge_features(stays)
         else:  # LOS and cost share the features known at admission
-            cases, features = admission, tasks.admission_features(admission)
-        frame = pd.concat([cases[["encounter_key", "prediction_time"]], features], axis=1)
+            stays, features = admission, cases.admission_features(admission)
+        frame = pd.concat([stays[["encounter_key", "prediction_time"]], features], axis=1)
         frames.append(frame[frame["prediction_time"] <= cutoff])
     assert len(frames[0]) > 100
     _compare(frames[0], frames[1], ["encounter_key"])
@@ -91,9 +94,7 @@ def test_deterioration_features_ignore_everything_recorded_after_the_observation
     perturbed = _perturb_after(small_clean, cutoff)
     frames = []
     for clean in (small_clean, perturbed):
-        observations, _, features = deterioration_points(
-            clean, config, admission_cases(clean, config)
-        )
+        observations, _, features = ward_observations(clean, config, admission_cases(clean, config))
         frame = pd.concat([observations[["stay_key", "observed_at"]], features], axis=1)
         frames.append(frame[frame["observed_at"] <= cutoff])
     assert len(frames[0]) > 1000
@@ -103,22 +104,22 @@ def test_deterioration_features_ignore_everything_recorded_after_the_observation
 def test_one_case_gets_the_same_features_as_in_the_batch(small_clean, config):
     admission = admission_cases(small_clean, config)
     discharge = discharge_cases(small_clean, admission)
-    batch_admission = tasks.admission_features(admission)
-    batch_discharge = tasks.readmission_features(discharge)
+    batch_admission = cases.admission_features(admission)
+    batch_discharge = cases.discharge_features(discharge)
     for row in np.random.default_rng(0).choice(len(admission), 25, replace=False):
-        one = tasks.admission_features(admission.iloc[[row]])
+        one = cases.admission_features(admission.iloc[[row]])
         pd.testing.assert_frame_equal(one, batch_admission.iloc[[row]], check_dtype=False)
-        one = tasks.readmission_features(discharge.iloc[[row]])
+        one = cases.discharge_features(discharge.iloc[[row]])
         pd.testing.assert_frame_equal(one, batch_discharge.iloc[[row]], check_dtype=False)
 
 
 def test_one_stays_vitals_get_the_same_features_as_in_the_batch(small_clean, config):
     admission = admission_cases(small_clean, config)
-    observations, stays, batch = deterioration_points(small_clean, config, admission)
+    observations, stays, batch = ward_observations(small_clean, config, admission)
     labs = small_clean["labs"].rename(columns={"encounter_key": "stay_key"})
     for stay in observations["stay_key"].drop_duplicates().sample(10, random_state=1):
         mine = observations["stay_key"] == stay
-        alone = tasks.deterioration_features(
+        alone = cases.ward_features(
             stays[stays["stay_key"] == stay],
             observations[mine],
             labs[labs["stay_key"] == stay],
@@ -136,12 +137,12 @@ def test_cases_as_plain_columns_get_the_same_features_as_frames(small_clean, con
         return {name: frame[name].tolist() for name in frame.columns}
 
     pd.testing.assert_frame_equal(
-        tasks.admission_features(columns(admission)),
-        tasks.admission_features(admission).reset_index(drop=True),
+        cases.admission_features(columns(admission)),
+        cases.admission_features(admission).reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(
-        tasks.readmission_features(columns(discharge)),
-        tasks.readmission_features(discharge).reset_index(drop=True),
+        cases.discharge_features(columns(discharge)),
+        cases.discharge_features(discharge).reset_index(drop=True),
     )
 
 
@@ -169,7 +170,7 @@ def test_trends_and_labs_never_reach_into_another_stay():
         {"stay_key": ["a", "b"], "drawn_at": [start + 2 * hour, start + 10 * hour],
          "test": ["lactate", "sodium"], "value": [3.1, 131.0]}
     )  # fmt: skip
-    features = tasks.deterioration_features(stays, observations, labs, [4])
+    features = cases.ward_features(stays, observations, labs, [4])
     assert features["observations_so_far"].tolist() == [1, 1, 2, 2]
     assert features["heart_rate_change_4h"].tolist()[2:] == [10.0, -20.0]
     assert np.isnan(features["heart_rate_change_4h"].tolist()[:2]).all()
@@ -189,17 +190,17 @@ def test_cases_with_missing_vitals_and_labs_still_get_features():
         "facility_type": "community", "primary_dx_code": "J44.1",
         "comorbidity_codes": ["I50.9", "E11.22"], "prior_admissions_12m": 2, "ed_visits_6m": 1,
         "treatment_protocol": "standard", "admit_on_oxygen": np.nan, "admit_consciousness": None,
-        **{f"admit_{s}": np.nan for s in (*tasks.VITAL_SIGNS, *tasks.LAB_TESTS)},
+        **{f"admit_{s}": np.nan for s in (*cases.VITAL_SIGNS, *vocabulary.LAB_TESTS)},
     }  # fmt: skip
     case = pd.DataFrame([case])
-    features = tasks.admission_features(case)
+    features = cases.admission_features(case)
     assert features.loc[0, "charlson_index"] == 1 + 2
     assert features.loc[0, "dx_group_copd_asthma"] == 1
     assert np.isnan(features.loc[0, "admit_news2_score"])
-    assert list(features.columns) == tasks.feature_columns("los", [4, 12, 24])
+    assert list(features.columns) == cases.feature_columns("admission", [4, 12, 24])
 
 
-@pytest.mark.parametrize("task", build.TASKS)
+@pytest.mark.parametrize("task", TASKS)
 def test_no_patient_is_in_two_splits_and_the_test_period_is_the_latest(small_features, task):
     table = small_features[task]
     assert table.groupby("patient_key")["split"].nunique().max() == 1
@@ -208,17 +209,19 @@ def test_no_patient_is_in_two_splits_and_the_test_period_is_the_latest(small_fea
     assert set(table["split"]) == {"train", "validation", "test"}
 
 
-@pytest.mark.parametrize("task", build.TASKS)
-def test_every_column_is_documented_and_the_oracle_is_never_a_feature(small_features, config, task):
-    entries = [e for e in dictionary.rows(config) if e["task"] == task]
+@pytest.mark.parametrize("task", TASKS)
+def test_every_column_is_documented_and_the_oracle_is_never_a_feature(
+    small_features, small_settings, task
+):
+    entries = [e for e in dictionary.rows(small_settings) if e["task"] == task]
     assert [e["column"] for e in entries] == list(small_features[task].columns)
-    r = build.roles(task, config)
+    r = build.roles(small_settings.tasks[task], small_settings.features)
     assert not set(r.features) & set(r.oracle + r.groups + r.labels)
     assert all(c.startswith("oracle_") for c in r.oracle)
 
 
-def test_the_committed_data_dictionary_is_up_to_date(config):
-    assert Path("docs/data_dictionary.md").read_text() == dictionary.markdown(config)
+def test_the_committed_data_dictionary_is_up_to_date():
+    assert Path("docs/data_dictionary.md").read_text() == dictionary.markdown(load_settings())
 
 
 def test_readmission_labels_count_only_unplanned_admissions_within_the_window():

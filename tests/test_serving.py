@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 import servers
 
-from features import build, tasks
+import registry
+from configs import vocabulary
+from features import build
+from features import cases as case_types
 from monitoring import drift
 from serving import examples, schemas
 
@@ -80,20 +83,13 @@ def _predictions(url: str, path: str, body: dict):
 def cases(small_clean, small_settings):
     admission = build.admission_cases(small_clean, small_settings.features)
     discharge = build.discharge_cases(small_clean, admission)
-    alive = discharge["discharge_disposition"].isin(
-        tasks.DISPOSITIONS
-    )  # who a readmission risk is for
+    alive = discharge["discharge_disposition"].isin(vocabulary.DISPOSITIONS)  # readmission's cases
     return admission, discharge[alive].reset_index(drop=True)
 
 
 def _batch(trained, task: str, table: pd.DataFrame) -> np.ndarray:
-    import mlflow
-
     settings, _ = trained
-    model = mlflow.pyfunc.load_model(
-        f"models:/{settings.training.registry_prefix}-{task}@champion"
-    ).unwrap_python_model()
-    return model.predict(None, table)
+    return registry.load_champion(settings, task).model.predict(None, table)
 
 
 def test_ready_and_reports_the_loaded_versions(server, trained):
@@ -160,7 +156,7 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
         case["observations"] = [
             {
                 "observed_at": examples.iso(o.observed_at),
-                **{s: float(getattr(o, s)) for s in tasks.VITAL_SIGNS},
+                **{s: float(getattr(o, s)) for s in case_types.VITAL_SIGNS},
                 "on_oxygen": bool(o.on_oxygen),
                 "consciousness": o.consciousness,
             }
@@ -344,7 +340,7 @@ def test_every_prediction_leaves_one_audit_line_without_identifiers(server, case
         "prediction",
         "lace_score",
     } <= set(record)
-    assert set(tasks.feature_columns("readmission", [])) <= set(record)
+    assert set(case_types.feature_columns("discharge", [])) <= set(record)
     assert "case_id" not in record
     text = log.read_text()
     patients = small_world["patients"]
@@ -367,12 +363,13 @@ def test_the_audit_log_serves_as_current_data_for_monitoring(
     )
     current = drift.audit_frame(audited, "readmission")
     assert len(current) >= 40
-    model, name = drift.load_champion(settings, "readmission")
+    champion = registry.load_champion(settings, "readmission")
+    model = champion.model
     snapshots, summary = drift.compare(
         "readmission",
         settings.tasks["readmission"],
         model,
-        name,
+        champion.label,
         drift.reference_frame(settings, "readmission", small_world_dir),
         current,
         settings.monitoring.drift,

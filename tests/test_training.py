@@ -13,6 +13,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+import registry
 from configs import load_settings
 from training import evaluate, models, pipeline, tune
 
@@ -209,7 +210,7 @@ def test_two_workers_share_one_postgresql_study():
 
 
 def _champion(settings, task):
-    return mlflow.pyfunc.load_model(f"models:/{settings.training.registry_prefix}-{task}@champion")
+    return mlflow.pyfunc.load_model(registry.champion_uri(settings, task))
 
 
 @pytest.mark.slow
@@ -270,7 +271,7 @@ def test_the_run_logs_config_dictionary_model_card_and_figures(trained):
 def test_the_champion_alias_moves_only_for_a_better_model(trained):
     settings, results = trained
     config = settings.tasks["readmission"]
-    name = f"{settings.training.registry_prefix}-readmission"
+    name = registry.model_name(settings, "readmission")
     client = MlflowClient()
     champion = client.get_model_version_by_alias(name, "champion")
     current = float(champion.tags["validation_auroc"])
