@@ -104,8 +104,8 @@ def load_champion(settings: Settings, task: str) -> Champion:
 def _missing(settings: Settings, task: str, error: MlflowException) -> str:
     return (
         f"no model for task {task!r} ({model_name(settings, task)}@{champion_alias(settings)} in "
-        f"{tracking_uri(settings)}): run `make train` (or `python -m training task={task}`) "
-        f"first ({error.message})"
+        f"{tracking_uri(settings)}): run `make train` first (or `python -m training "
+        f"task={task}`; {error.message})"
     )
 
 

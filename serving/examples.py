@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features import tasks
+from configs import vocabulary
+from features import cases
 
 
 def iso(value) -> str:
@@ -59,7 +60,7 @@ def discharge_request(row: pd.Series) -> dict:
                 "test": test,
                 "value": float(row[f"discharge_{test}"]),
             }
-            for test in tasks.DISCHARGE_LABS
+            for test in cases.DISCHARGE_LABS
             if pd.notna(row[f"discharge_{test}"])
         ],
     )
@@ -70,7 +71,7 @@ def admission_request(row: pd.Series) -> dict:
     """A /los or /cost case from a row of ``features.build.admission_cases``."""
     case = stay(row)
     if pd.notna(row["admit_heart_rate"]):
-        observation = {sign: float(row[f"admit_{sign}"]) for sign in tasks.VITAL_SIGNS}
+        observation = {sign: float(row[f"admit_{sign}"]) for sign in cases.VITAL_SIGNS}
         observation.update(
             observed_at=iso(row["admitted_at"]),
             on_oxygen=bool(row["admit_on_oxygen"]),
@@ -79,7 +80,7 @@ def admission_request(row: pd.Series) -> dict:
         case["first_observation"] = observation
     case["admission_labs"] = [
         {"drawn_at": iso(row["admitted_at"]), "test": test, "value": float(row[f"admit_{test}"])}
-        for test in tasks.LAB_TESTS
+        for test in vocabulary.LAB_TESTS
         if pd.notna(row[f"admit_{test}"])
     ]
     return case

@@ -20,7 +20,7 @@ from scipy import stats
 from streamlit.testing.v1 import AppTest
 
 from configs import load_settings
-from dashboard import analysis, data
+from dashboard import analysis, data, ui
 from data_gen import generate
 from features.etl import run_etl
 from monitoring import kpis
@@ -136,8 +136,8 @@ def test_risk_lists_use_only_what_was_recorded_by_then(small_clean, small_settin
     at = e["admitted_at"].quantile(0.6)
     before = analysis.current_cases(small_clean, small_settings.features, at)
     in_hospital = ((e["admitted_at"] <= at) & (e["discharged_at"] > at)).sum()
-    assert len(before["readmission"][0]) == in_hospital > 0
-    assert 0 < len(before["deterioration"][0]) <= in_hospital
+    assert len(before["discharge"][0]) == len(before["admission"][0]) == in_hospital > 0
+    assert 0 < len(before["ward"][0]) <= in_hospital
 
     later = {name: table.copy() for name, table in small_clean.items()}
     late = later["encounters"]
@@ -155,8 +155,8 @@ def test_risk_lists_use_only_what_was_recorded_by_then(small_clean, small_settin
     after = later["procedures"]["performed_at"] > at
     later["procedures"] = pd.concat([later["procedures"], later["procedures"][after]])
     changed = analysis.current_cases(later, small_settings.features, at)
-    for task in ("readmission", "deterioration"):
-        pd.testing.assert_frame_equal(before[task][1], changed[task][1])
+    for case in ("admission", "discharge", "ward"):
+        pd.testing.assert_frame_equal(before[case][1], changed[case][1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,15 +278,21 @@ def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeyp
         assert shown[label] == value, label
 
 
-def test_the_risk_lists_rank_the_current_inpatients_by_pseudonym(outputs, monkeypatch, small_clean):
+def test_the_risk_lists_rank_the_current_inpatients_by_pseudonym(
+    outputs, trained, monkeypatch, small_clean
+):
     arguments, _, _, _ = outputs
+    declared, _ = trained
     app = _app(monkeypatch, arguments, "risk")
     app.sidebar.toggle[0].set_value(False).run()
     e = small_clean["encounters"]
     at = e["admitted_at"].max()
     in_hospital = e[(e["admitted_at"] <= at) & (e["discharged_at"] > at)]
-    assert app.metric[0].value == f"{len(in_hospital):,}"
-    readmission = app.dataframe[0].value
+    lists = data.risk_tasks(declared)  # every binary task has its list, in order
+    assert [h.value for h in app.subheader] == [declared.tasks[t].title for t in lists]
+    position = lists.index("readmission")
+    assert app.metric[2 * position].value == f"{len(in_hospital):,}"
+    readmission = app.dataframe[position].value
     assert len(readmission) == min(len(in_hospital), 25)
     assert readmission["risk"].is_monotonic_decreasing
     assert readmission["risk"].between(0, 1).all()
@@ -294,14 +300,20 @@ def test_the_risk_lists_rank_the_current_inpatients_by_pseudonym(outputs, monkey
     assert readmission["top reasons"].str.count(";").eq(2).all()
 
 
-def test_model_health_shows_the_monitoring_verdicts_and_the_champions_metrics(outputs, monkeypatch):
+def test_model_health_shows_the_monitoring_verdicts_and_the_champions_metrics(
+    outputs, trained, monkeypatch
+):
     arguments, _, run, results = outputs
+    resolved, _ = trained
     app = _app(monkeypatch, arguments, "model_health")
     summaries = {s["task"]: s for s in data.drift_summaries(run)}
     assert _metrics(app) == {task: s["verdict"].upper() for task, s in summaries.items()}
     champions = app.dataframe[0].value.set_index("task")
     for task, result in results.items():
-        assert champions.loc[task, "champion"].startswith(f"{result.test[0]:.3f}")
+        declared = resolved.tasks[task]
+        shown = champions.loc[declared.title, "champion (95% CI)"]
+        assert shown.startswith(ui.figure(result.test[0], declared.metric, declared.unit))
+        assert "None" not in champions.loc[declared.title, "clinical baselines"]
     verdicts = app.dataframe[1].value.set_index("task")
     assert set(verdicts.index) == set(summaries)
     assert len(app.get("download_button")) == len(list((run / "drift").glob("*.html")))
@@ -375,13 +387,13 @@ def browser():
 def served(outputs, trained, tmp_path_factory):
     """``python -m dashboard`` on the small world's outputs, as make dashboard starts it."""
     arguments, _, _, _ = outputs
-    settings, _ = trained
+    resolved, _ = trained
     port = servers.free_port()
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard", *arguments, "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": settings.training.tracking_uri},
+        env={**os.environ, "MLFLOW_TRACKING_URI": resolved.training.tracking_uri},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

@@ -228,14 +228,16 @@ def test_readmission_labels_count_only_unplanned_admissions_within_the_window():
     def day(n: int) -> pd.Timestamp:
         return pd.Timestamp("2024-01-01") + pd.Timedelta(days=n)
 
-    stays = [  # patient, admitted day, discharged day, type
-        ("a", 0, 2, "emergency"),
-        ("a", 20, 22, "elective"),  # planned: not a readmission
-        ("a", 60, 63, "emergency"),
-        ("b", 0, 1, "emergency"),
-        ("b", 32, 33, "urgent"),  # 31 days after discharge
-        ("c", 0, 1, "emergency"),
-        ("c", 31, 32, "emergency"),  # exactly 30 days after discharge
+    stays = [  # patient, admitted day, discharged day, type, disposition
+        ("a", 0, 2, "emergency", "home"),
+        ("a", 20, 22, "elective", "home"),  # planned: not a readmission
+        ("a", 60, 63, "emergency", "home"),
+        ("b", 0, 1, "emergency", "home"),
+        ("b", 32, 33, "urgent", "home"),  # 31 days after discharge
+        ("c", 0, 1, "emergency", "home"),
+        ("c", 31, 32, "emergency", "expired"),  # exactly 30 days after discharge; then died
+        ("d", 0, 1, "emergency", "transfer"),  # to another hospital: not an index stay
+        ("d", 5, 9, "emergency", "home"),
     ]
     encounters = pd.DataFrame(
         {
@@ -243,13 +245,16 @@ def test_readmission_labels_count_only_unplanned_admissions_within_the_window():
             "admitted_at": [day(s[1]) for s in stays],
             "discharged_at": [day(s[2]) for s in stays],
             "admission_type": [s[3] for s in stays],
+            "discharge_disposition": [s[4] for s in stays],
         }
     )
     labels = build.readmission_labels(encounters, [30, 90], data_end=day(150))
-    assert labels["readmitted_30d"].tolist() == [0, 0, 0, 0, 0, 1, 0]
+    assert labels["readmitted_30d"].tolist()[:6] == [0, 0, 0, 0, 0, 1]
+    assert labels["readmitted_30d"].iloc[6:8].isna().all()  # a death and a transfer: no label
+    assert labels["readmitted_30d"].iloc[8] == 0
     assert labels["readmitted_90d"].tolist()[:2] == [1, 1]
     assert np.isnan(labels["readmitted_90d"].iloc[2])  # discharged day 63: no 90 days of follow-up
-    assert labels["readmitted_90d"].tolist()[3:] == [1, 0, 1, 0]
+    assert labels["readmitted_90d"].tolist()[3:6] == [1, 0, 1]
 
 
 def test_feature_tables_carry_the_oracle_and_plausible_labels(small_features):
