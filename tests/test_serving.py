@@ -3,6 +3,7 @@ application would (parity with batch predictions, bad input, authentication, aud
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -18,13 +19,15 @@ import pytest
 import servers
 
 import registry
-from configs import vocabulary
+from configs import load_settings, vocabulary
 from features import build
 from features import cases as case_types
 from monitoring import drift
 from serving import examples, schemas
 
 API_KEY = "test-key-0123456789abcdef"
+SMALL = load_settings("small")
+AT_ADMISSION = [task for task in SMALL.task_names if SMALL.tasks[task].case == "admission"]
 pytestmark = pytest.mark.slow
 
 
@@ -122,7 +125,7 @@ def test_served_readmission_risk_equals_the_batch_prediction(
     assert {s["risk_band"] for s in served} <= {"low", "medium", "high"}
 
 
-@pytest.mark.parametrize("task", ["los", "cost"])
+@pytest.mark.parametrize("task", AT_ADMISSION)
 def test_served_admission_predictions_equal_the_batch(server, trained, cases, small_features, task):
     url, _ = server
     admission, _ = cases
@@ -239,6 +242,14 @@ def _broken(cases, edit) -> dict:
     return {"cases": [case]}
 
 
+def _from_now(**delta) -> str:
+    return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(**delta)).isoformat()
+
+
+def _shifted(time: str, **delta) -> str:
+    return (datetime.datetime.fromisoformat(time) + datetime.timedelta(**delta)).isoformat()
+
+
 @pytest.mark.parametrize(
     ("name", "make", "field"),
     [
@@ -270,6 +281,28 @@ def _broken(cases, edit) -> dict:
         (
             "discharge before admission",
             lambda c: _broken(c, lambda x: x.update(discharged_at=x["admitted_at"])),
+            "discharged_at",
+        ),
+        (
+            "admitted in year 1",
+            lambda c: _broken(c, lambda x: x.update(admitted_at="0001-01-01T08:00:00")),
+            "admitted_at",
+        ),
+        (
+            "discharged in year 9999",
+            lambda c: _broken(c, lambda x: x.update(discharged_at="9999-12-31T08:00:00")),
+            "discharged_at",
+        ),
+        (
+            "discharged tomorrow (with an offset)",
+            lambda c: _broken(c, lambda x: x.update(discharged_at=_from_now(days=1))),
+            "discharged_at",
+        ),
+        (
+            "discharged two years after admission",
+            lambda c: _broken(
+                c, lambda x: x.update(discharged_at=_shifted(x["admitted_at"], days=730))
+            ),
             "discharged_at",
         ),
         ("empty list", lambda c: {"cases": []}, "cases"),
@@ -308,7 +341,43 @@ def test_malformed_requests_get_a_4xx_and_the_server_keeps_answering(
     )
 
 
-def test_predictions_need_the_api_key_but_health_and_schema_do_not(server, cases):
+def _ward_case(stay: pd.Series) -> dict:
+    """A ward case with one observation, the first of a row of ``admission_cases``."""
+    case = {k: v for k, v in examples.stay(stay).items() if k in schemas.WardCase.model_fields}
+    case["observations"] = [examples.admission_request(stay)["first_observation"]]
+    return case
+
+
+def test_a_ward_observation_far_from_the_admission_is_refused_naming_it(server, cases):
+    url, _ = server
+    admission, _ = cases
+    case = _ward_case(admission[admission["admit_heart_rate"].notna()].iloc[5])
+    assert _post(url, "/deterioration", {"cases": [case]})[0] == 200
+    case["observations"].append(
+        {**case["observations"][0], "observed_at": _shifted(case["admitted_at"], days=400)}
+    )
+    status, body = _post(url, "/deterioration", {"cases": [case]})
+    assert status == 400
+    assert "observations[1].observed_at" in body
+
+
+def test_a_body_over_the_limit_gets_413_with_or_without_its_length(server, trained):
+    url, _ = server
+    limit = trained[0].serving.traffic.max_body_bytes
+    padding = json.dumps({"cases": [{"case_id": "x" * 1000}] * (limit // 1000 + 10)}).encode()
+    assert _post(url, "/readmission", padding)[0] == 413
+    chunks = (padding[i : i + 65536] for i in range(0, len(padding), 65536))
+    request = urllib.request.Request(
+        url + "/readmission",
+        data=chunks,  # an iterable: sent in chunks, without a Content-Length
+        headers={"content-type": "application/json", "authorization": f"Bearer {API_KEY}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 413
+
+
+def test_every_path_needs_the_api_key_but_health_schema_and_docs(server, cases):
     url, _ = server
     _, discharge = cases
     body = {"cases": [examples.discharge_request(discharge.iloc[2])]}
@@ -317,6 +386,10 @@ def test_predictions_need_the_api_key_but_health_and_schema_do_not(server, cases
     assert _post(url, "/readmission", body)[0] == 200
     for path in ("/readyz", "/livez", "/schema.json", "/docs.json"):
         assert urllib.request.urlopen(url + path, timeout=10).status == 200, path
+    for path in ("/metrics", "/info", "/an-endpoint-added-later"):  # denied by default
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + path, timeout=10)
+        assert refused.value.code == 401, path
 
 
 def test_every_prediction_leaves_one_audit_line_without_identifiers(server, cases, small_world):
