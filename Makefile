@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,8 +58,11 @@ dashboard: $(INSTALLED) ## the clinical dashboard on http://127.0.0.1:8501 (afte
 mlflow-ui: $(INSTALLED) ## open the MLflow UI on the local tracking store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
-test: $(INSTALLED) ## run the test suite on the small profile
+test: $(INSTALLED) ## run the whole test suite on the small profile (what CI runs)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: $(INSTALLED) ## the unit tests only (not marked slow): a quick check while working
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 lint: $(INSTALLED) ## ruff lint and format check
 	$(BIN)/ruff check .

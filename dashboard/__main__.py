@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
-from configs import load_settings_or_exit
+from configs import cli, load_settings_or_exit
 
 APP = Path(__file__).resolve().parent / "app.py"
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = cli.app(__doc__)
 
 
 @app.command()
 def main(
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+    overrides: cli.Overrides = None,
     profile: Annotated[
         str | None, typer.Option("--profile", "-p", help="small, default or large")
     ] = None,

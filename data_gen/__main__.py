@@ -8,32 +8,24 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from configs import ConfigError, Settings, load_settings_or_exit
+from configs import ConfigError, Settings, cli, load_settings_or_exit
 from data_gen import corrupt, period
 from data_gen import generate as gen
 from data_gen import report as rep
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+app = cli.app(__doc__)
+console, errors = cli.consoles()
 
-Overrides = Annotated[
-    list[str] | None, typer.Argument(help="key=value overrides, e.g. n_patients=5000 workers=2")
-]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", "-p", help="small, default or large (or $PROFILE)")
-]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="where raw/ and oracle/ are written")]
 
 
 @app.command("generate")
 def generate_command(
-    overrides: Overrides = None,
-    profile: ProfileOption = None,
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
     force: Annotated[bool, typer.Option(help="regenerate even if data/raw is up to date")] = False,
 ) -> None:
@@ -45,8 +37,8 @@ def generate_command(
 @app.command("period")
 def period_command(
     scenario: Annotated[str, typer.Option("--scenario", "-s", help="a name under next_period")],
-    overrides: Overrides = None,
-    profile: ProfileOption = None,
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
     force: Annotated[bool, typer.Option(help="regenerate even if it is up to date")] = False,
 ) -> None:
@@ -94,8 +86,8 @@ def _generate(settings: Settings, data_dir: Path, force: bool, label: str) -> No
 
 @app.command("report")
 def report_command(
-    overrides: Overrides = None,
-    profile: ProfileOption = None,
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
 ) -> None:
     """Print the world's headline figures against their calibration targets."""

@@ -8,21 +8,15 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from configs import load_settings, load_settings_or_exit
+from configs import cli, load_settings, load_settings_or_exit
 from features import build, dictionary, etl, report, validation
 from features.deidentify import PseudonymKeyError
 
-app = typer.Typer(add_completion=False, help=__doc__)
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+app = cli.app(__doc__)
+console, errors = cli.consoles()
 
-Overrides = Annotated[list[str] | None, typer.Argument(help="key=value overrides")]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", "-p", help="small, default or large")
-]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="folder holding raw/, clean/, features/")]
 DICTIONARY = Path("docs/data_dictionary.md")
 
@@ -34,7 +28,9 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
 
 @app.command("etl")
 def etl_command(
-    overrides: Overrides = None, profile: ProfileOption = None, data_dir: DataDir = Path("data")
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+    data_dir: DataDir = Path("data"),
 ) -> None:
     """Validate data/raw, write data/quarantine and the de-identified data/clean."""
     settings = load_settings_or_exit(profile, overrides)
@@ -75,7 +71,9 @@ def _print_summary(title: str, result: etl.EtlResult) -> None:
 
 @app.command("build")
 def build_command(
-    overrides: Overrides = None, profile: ProfileOption = None, data_dir: DataDir = Path("data")
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+    data_dir: DataDir = Path("data"),
 ) -> None:
     """Write data/features/<table>.parquet for every task declared in configs/tasks/."""
     settings = load_settings_or_exit(profile, overrides)
@@ -105,7 +103,9 @@ def build_command(
 
 @app.command("report")
 def report_command(
-    overrides: Overrides = None, profile: ProfileOption = None, data_dir: DataDir = Path("data")
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+    data_dir: DataDir = Path("data"),
 ) -> None:
     """AUROC of the clinical scores (LACE, HOSPITAL, NEWS2, ...) on the synthetic world, against
     their published figures; exits 1 only when a score's whole 95% interval is implausible."""

@@ -12,22 +12,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import registry
-from configs import load_settings_or_exit
+from configs import cli, load_settings_or_exit
 from features.io import atomic_folder
 from monitoring import drift, kpis
 
-app = typer.Typer(add_completion=False, help=__doc__)
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+app = cli.app(__doc__)
+console, errors = cli.consoles()
 
-Overrides = Annotated[list[str] | None, typer.Argument(help="key=value overrides")]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", "-p", help="small, default or large")
-]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="folder holding clean/")]
 RunOption = Annotated[
     str | None, typer.Option("--run", help="name of the run folder (default: the UTC time)")
@@ -41,8 +35,8 @@ def main() -> None:
 
 @app.command("run")
 def run_command(
-    overrides: Overrides = None,
-    profile: ProfileOption = None,
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
     run: RunOption = None,
 ) -> None:
@@ -149,8 +143,8 @@ def _print_verdicts(summaries: list, target: Path) -> None:
 
 @app.command("kpis")
 def kpis_command(
-    overrides: Overrides = None,
-    profile: ProfileOption = None,
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
     run: RunOption = None,
 ) -> None:

@@ -21,6 +21,8 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 # started is the user's choice.
 URI_AT_START = os.environ.get(TRACKING_URI_ENV)
 SQLITE = "sqlite:///"
+# MLflow draws a progress bar for every model it reads back (a few per task): noise in a log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 class ChampionNotFoundError(RuntimeError):

@@ -73,6 +73,7 @@ def declared(tmp_path_factory, trained, small_world_dir, key_root):
     return configs, store, new, data_dir
 
 
+@pytest.mark.slow
 def test_a_declared_task_gets_a_table_and_a_registered_champion(declared):
     _, _, settings, data_dir = declared
     assert "readmission_at_admission" in settings.task_names

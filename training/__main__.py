@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from configs import load_settings_or_exit
+from configs import cli, load_settings_or_exit
 from features.dictionary import baseline_name
 from training.model_card import TaskResult
 from training.pipeline import TrainingDataError, train_task
 
-app = typer.Typer(add_completion=False, help=__doc__)
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+app = cli.app(__doc__)
+console, errors = cli.consoles()
 
 
 @app.command()

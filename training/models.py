@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import joblib
 import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
+from scipy.linalg import LinAlgWarning
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -153,7 +155,11 @@ def fit(
             ("model", estimator),
         ]
     )
-    pipeline.fit(x, y)
+    with warnings.catch_warnings():
+        # A field's one-hot levels sum to one, collinear with the intercept: the ridge penalty
+        # resolves it, but scipy warns of the ill-conditioned matrix all the same.
+        warnings.simplefilter("ignore", LinAlgWarning)
+        pipeline.fit(x, y)
     return Fitted(family, kind, features, pipeline, 0)
 
 

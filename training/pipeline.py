@@ -324,7 +324,8 @@ def _evaluate(
             y, prediction, t.calibration_bins, f"{task}: test period"
         )
     for name, figure in figures.items():
-        mlflow.log_figure(figure, f"figures/{name}")
+        # The whole figure: long feature names stand left of SHAP's axes, outside its frame.
+        mlflow.log_figure(figure, f"figures/{name}", save_kwargs={"bbox_inches": "tight"})
         plt.close(figure)
     mlflow.log_dict(report, "evaluation/report.json")
     calibration = {
