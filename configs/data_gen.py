@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from configs.vocabulary import (
+    CONSCIOUSNESS,
     DISPOSITIONS,
     FACILITY_TYPES,
     LAB_TESTS,
@@ -66,6 +67,19 @@ class Utilisation(Strict):
     ed_payer: dict[Literal[PAYERS], float]
     home_facility_share: Probability
     urgent_share: Probability
+    urgent_transfer_share: Probability
+    arrival_by_hour: Annotated[list[NonNegative], Field(min_length=24, max_length=24)]
+    elective_arrival_hours: tuple[
+        Annotated[float, Field(ge=0.0, le=24.0)], Annotated[float, Field(ge=0.0, le=24.0)]
+    ]
+
+    @model_validator(mode="after")
+    def _hours_ordered(self) -> Utilisation:
+        if self.elective_arrival_hours[0] >= self.elective_arrival_hours[1]:
+            raise ValueError("elective_arrival_hours: the window must start before it ends")
+        if sum(self.arrival_by_hour) <= 0:
+            raise ValueError("arrival_by_hour: at least one hour must have arrivals")
+        return self
 
 
 class Facility(Strict):
@@ -267,6 +281,7 @@ class EmergencyDepartment(Strict):
     patience_mean_minutes: Positive
     treatment_median_hours: Positive
     admit_median_hours: Positive
+    walk_in_esi_shares: tuple[Probability, Probability, Probability, Probability, Probability]
 
 
 class VitalSign(Strict):
@@ -292,6 +307,7 @@ class Vitals(Strict):
     oxygen_spo2_gain: float
     confusion_intercept: float
     confusion_per_state: float
+    not_alert_shares: dict[Literal[CONSCIOUSNESS[1:]], Probability]
 
 
 class Labs(Strict):

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from configs import Settings
 from configs.data_gen import DataGenConfig
-from data_gen import schema, world
+from data_gen import records, schema, world
 
 MANIFEST = "manifest.json"
 # Settings that change how fast the world is made, not what it is.
@@ -85,7 +85,7 @@ def _to_arrow(frame: pd.DataFrame, table_schema: pa.Schema) -> pa.Table:
 def _block_tables(args: tuple[DataGenConfig, int]) -> tuple[pd.DataFrame, dict[str, pa.Table]]:
     """One block's bed-day counts, and its tables in their written schemas."""
     config, block = args
-    tables = world.generate_block(_plan(config), block)
+    tables = records.generate_block(_plan(config), block)
     capacity = tables.pop("capacity")
     return capacity, {
         name: _to_arrow(frame, _destination(name)[2]) for name, frame in tables.items()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import load_settings
-from data_gen import generate, schema, world
+from data_gen import generate, records, schema, world
 from data_gen.__main__ import app
 
 
@@ -34,8 +34,8 @@ def test_same_config_and_seed_give_byte_identical_tables_for_any_worker_count(
 
 def test_a_different_seed_gives_a_different_world():
     config = load_settings("small", ["n_patients=300", "block_size=300"]).data_gen
-    first = world.generate_block(world.plan_world(config), 0)["encounters"]
-    other = world.generate_block(world.plan_world(config.model_copy(update={"seed": 7})), 0)[
+    first = records.generate_block(world.plan_world(config), 0)["encounters"]
+    other = records.generate_block(world.plan_world(config.model_copy(update={"seed": 7})), 0)[
         "encounters"
     ]
     assert not first["admitted_at"].equals(other["admitted_at"])
@@ -45,9 +45,9 @@ def test_blocks_do_not_depend_on_each_other():
     """Block 1 is the same whether or not block 0 was generated first (independent seeds)."""
     config = load_settings("small", ["n_patients=400", "block_size=200"]).data_gen
     plan = world.plan_world(config)
-    alone = world.generate_block(plan, 1)["encounters"]
-    world.generate_block(plan, 0)
-    after = world.generate_block(plan, 1)["encounters"]
+    alone = records.generate_block(plan, 1)["encounters"]
+    records.generate_block(plan, 0)
+    after = records.generate_block(plan, 1)["encounters"]
     assert alone.equals(after)
     assert alone["patient_id"].min() > 200
 
@@ -63,7 +63,7 @@ def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, mo
     generate.generate(settings, tmp_path)
     before = _hashes(tmp_path)
     calls = {"n": 0}
-    real = world.generate_block
+    real = records.generate_block
 
     def failing_block(plan, block):
         calls["n"] += 1
@@ -71,7 +71,7 @@ def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, mo
             raise KeyboardInterrupt
         return real(plan, block)
 
-    monkeypatch.setattr(world, "generate_block", failing_block)
+    monkeypatch.setattr(records, "generate_block", failing_block)
     with pytest.raises(KeyboardInterrupt):
         generate.generate(
             load_settings("small", ["n_patients=600", "block_size=200", "data_gen.seed=5"]),
