@@ -29,6 +29,7 @@ from serving import schemas, scoring
 SETTINGS = load_settings()
 LIMITS = SETTINGS.serving.traffic
 TopFeatures = Annotated[int, Field(ge=1, le=30)]
+DRAIN_FACTOR = 16  # a refused body is read (and dropped) up to this many times the limit
 Case = TypeVar("Case")
 # A request's cases: at least one, at most ``traffic.max_cases``.
 CaseList = Annotated[list[Case], Field(min_length=1, max_length=LIMITS.max_cases)]
@@ -66,31 +67,34 @@ class GatewayMiddleware:
         too_large = _refuse(413, f"the request body exceeds {LIMITS.max_body_bytes:,} bytes")
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > LIMITS.max_body_bytes:
+            await _read_body(receive)  # dropped
             await too_large(scope, receive, send)
             return
         if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            body = await self._read_within_limit(receive)
+            body = await _read_body(receive)
             if body is None:
                 await too_large(scope, receive, send)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
-    @staticmethod
-    async def _read_within_limit(receive) -> bytes | None:
-        """The whole body of a request sent without a length, or None once it is too large."""
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > LIMITS.max_body_bytes:
-                return None
+
+async def _read_body(receive) -> bytes | None:
+    """A request's whole body, or None when it is over ``traffic.max_body_bytes``. The rest of
+    a body over the limit is read and dropped (up to ``DRAIN_FACTOR`` times the limit): a client
+    still sending when the 413 comes would otherwise see its connection reset, not the answer."""
+    limit, chunks, size = LIMITS.max_body_bytes, [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
             chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        if not message.get("more_body", False) or size > DRAIN_FACTOR * limit:
+            break
+    return b"".join(chunks) if size <= limit else None
 
 
 def _replay(body: bytes, receive):

@@ -86,7 +86,8 @@ def test_a_declared_task_gets_a_table_and_a_registered_champion(declared):
 @pytest.mark.slow
 def test_the_server_serves_a_declared_task_without_code_changes(declared, small_clean):
     configs, _, settings, _ = declared
-    folder = configs.parent
+    folder = configs.parent / "server"  # not beside configs/, which would shadow the package
+    folder.mkdir(exist_ok=True)
     port = servers.free_port()
     env = {
         **os.environ,
