@@ -2,7 +2,8 @@
 
     python -m benchmarks.bench_serving [--seconds 10]      # after `make train`
 
-A bounded load on 127.0.0.1 only: one readmission case per request at 1, 16 and 64 concurrent
+A bounded load on 127.0.0.1 only: one discharge case per request (a whole stay, the richest
+request; the endpoint of the first task declared on that case type) at 1, 16 and 64 concurrent
 clients, without and with explanations; the same champion behind ``mlflow models serve`` with
 as many worker processes (features precomputed, as a user of that server would send them); and
 one batch of 1,000 cases. Reports throughput, p50, p99 and errors, side by side, as JSON.
@@ -35,7 +36,7 @@ from features import build
 from serving import examples
 
 console = Console()
-TASK = "readmission"  # the endpoint measured: discharge cases, the richest requests
+CASE = "discharge"  # the endpoint measured takes whole stays, the richest requests
 CLIENTS = (1, 16, 64)
 RAMP_S = 0.02  # between the first requests of successive clients
 
@@ -103,10 +104,13 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, hea
 
 def main(seconds: Annotated[float, typer.Option(help="load duration per setting")] = 10.0) -> None:
     settings = load_settings()
+    task = next((t for t in settings.task_names if settings.tasks[t].case == CASE), None)
+    if task is None:
+        raise SystemExit(f"no task in configs/tasks/ takes {CASE} cases")
     data = Path("data")
-    table_path = data / "features" / f"{settings.tasks[TASK].table}.parquet"
+    table_path = data / "features" / f"{settings.tasks[task].table}.parquet"
     try:
-        features = registry.load_champion(settings, TASK).model.features
+        features = registry.load_champion(settings, task).model.features
     except registry.ChampionNotFoundError as error:
         raise SystemExit(f"the benchmark serves the trained champions: {error}") from None
     if not table_path.exists():
@@ -150,9 +154,9 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
         logs / "bench-bento.log",
         registry.tracking_uri(settings),
     )
-    results: dict = {"seconds_per_setting": seconds}
+    results: dict = {"task": task, "seconds_per_setting": seconds}
     try:
-        url = f"http://127.0.0.1:{bento_port}/{TASK}"
+        url = f"http://127.0.0.1:{bento_port}/{task}"
         results["bentoml"] = [asyncio.run(_load(url, plain, n, seconds, headers)) for n in CLIENTS]
         results["bentoml_explained"] = [
             asyncio.run(_load(url, explained, n, seconds, headers)) for n in CLIENTS
@@ -180,7 +184,7 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
             "models",
             "serve",
             "-m",
-            registry.champion_uri(settings, TASK),
+            registry.champion_uri(settings, task),
             "--env-manager",
             "local",
             "--host",
@@ -213,7 +217,7 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
     )
     path = write_results("serving", results)
 
-    out = Table(title=f"readmission endpoint, one case per request, {seconds:g} s per setting")
+    out = Table(title=f"/{task}, one case per request, {seconds:g} s per setting")
     for column in ("server", "clients", "req/s", "p50 ms", "p99 ms", "errors"):
         out.add_column(column, justify="left" if column == "server" else "right")
     for server_name in ("bentoml", "bentoml_explained", "mlflow_models_serve"):
