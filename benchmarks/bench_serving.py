@@ -50,7 +50,7 @@ def _port() -> int:
 def _start(command: list[str], ready_url: str, log: Path, tracking_uri: str) -> subprocess.Popen:
     # The servers' own launchers look for uvicorn and friends on PATH: put this environment first.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking_uri}
+    env = {**os.environ, "PATH": path, registry.TRACKING_URI_ENV: tracking_uri}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
     deadline = time.time() + 180
     while time.time() < deadline:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import registry
 from benchmarks.common import run_measured, write_results
 
 console = Console()
@@ -39,7 +40,7 @@ def main(profile: Annotated[str, typer.Option(help="configuration profile")] = "
             "features": ["features", "build", *common, *key],
             "train": ["training", *common, *store],
         }
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        os.environ.pop(registry.TRACKING_URI_ENV, None)
         results = {
             name: run_measured([sys.executable, "-m", *args]) for name, args in stages.items()
         }
