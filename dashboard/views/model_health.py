@@ -10,6 +10,14 @@ from dashboard import data, ui
 from features.dictionary import baseline_name
 
 source = ui.inputs()
+
+
+def _figure(summary: dict, key: str) -> str:
+    """A monitoring summary's metric value, in its task's unit."""
+    unit = source.settings().tasks[summary["task"]].unit
+    return ui.figure(summary[key], summary["metric"], unit)
+
+
 with ui.page(
     "Model health",
     "What the latest `make monitor` found for each champion (Evidently drift and performance "
@@ -95,7 +103,7 @@ with ui.page(
             ],
             "prediction drift": ["yes" if s["prediction_drift"] else "no" for s in summaries],
             "main metric, reference → current": [
-                f"{s['metric']} {s['reference_value']:.3f} → {s['current_value']:.3f}"
+                f"{s['metric']} {_figure(s, 'reference_value')} → {_figure(s, 'current_value')}"
                 if s["current_value"] is not None and s["reference_value"] is not None
                 else f"{s['metric']}: too few labels ({s['labelled_rows']} rows)"
                 for s in summaries
