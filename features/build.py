@@ -354,9 +354,10 @@ def task_table(
     r = roles(task, config)
     derived = [b for b in r.baselines if b.startswith(GROUP_MEAN_PREFIX)]
     if missing := [c for c in r.columns if c not in points and c not in [*derived, r.split]]:
+        others = [c for c in points if c not in [*r.features, *KEYS, *GROUPS]]
         raise ValueError(
             f"configs/tasks: {task.table} declares {missing}, which the {task.case} points do not "
-            f"have (labels: {[c for c in points if c not in r.features and c not in KEYS]})"
+            f"have (besides the features they have: {others})"
         )
     table = points[points[task.target].notna()].copy()
     table["split"] = assign_splits(

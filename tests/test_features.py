@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from configs import load_settings, vocabulary
-from features import build, cases, dictionary
+from features import build, cases, deidentify, dictionary
 from features.build import admission_cases, discharge_cases, ward_observations
 
 TASKS = load_settings("small").task_names
@@ -218,6 +218,19 @@ def test_every_column_is_documented_and_the_oracle_is_never_a_feature(
     r = build.roles(small_settings.tasks[task], small_settings.features)
     assert not set(r.features) & set(r.oracle + r.groups + r.labels)
     assert all(c.startswith("oracle_") for c in r.oracle)
+
+
+def test_a_task_declaring_a_label_its_case_type_lacks_is_refused_by_name(
+    small_clean, small_settings, key_root, small_world_dir
+):
+    oracle = build.load_oracle(
+        small_world_dir, deidentify.load_key(small_settings.features.etl, key_root)
+    )
+    wrong = small_settings.tasks["los"].model_copy(
+        update={"target": "days_to_recovery", "labels": []}
+    )
+    with pytest.raises(ValueError, match="days_to_recovery"):
+        build.build_tables(small_clean, oracle, small_settings.features, {"los": wrong})
 
 
 def test_the_committed_data_dictionary_is_up_to_date():
