@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from configs import load_settings, vocabulary
-from features import build, cases, deidentify, dictionary
+from features import build, cases, deidentify, dictionary, report
 from features.build import admission_cases, discharge_cases, ward_observations
 
 TASKS = load_settings("small").task_names
@@ -278,3 +278,34 @@ def test_feature_tables_carry_the_oracle_and_plausible_labels(small_features):
     assert 0.003 < deterioration["deteriorated_24h"].mean() < 0.05
     los = small_features["los"]
     assert los["los_days"].mean() == pytest.approx(los["oracle_expected_los_days"].mean(), rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("auroc", "low", "high", "verdict"),
+    [
+        (0.68, 0.64, 0.72, "ok"),  # in the plausible range
+        (0.611, 0.57, 0.66, "unsure"),  # below it, but the interval reaches in: too few rows
+        (0.55, 0.52, 0.58, "off"),  # the whole interval below it
+        (0.80, 0.77, 0.83, "off"),  # the whole interval above it
+    ],
+)
+def test_a_clinical_score_is_off_only_when_its_whole_interval_is_implausible(
+    auroc, low, high, verdict
+):
+    check = report.ScoreCheck(
+        "readmission", "lace_score", "30-day readmission", auroc, low, high, "0.68",
+        "van Walraven 2010", (0.62, 0.75), 0.73,
+    )  # fmt: skip
+    assert check.verdict == verdict
+
+
+def test_the_realism_report_checks_every_published_score_of_every_task(
+    small_features, small_settings
+):
+    tables = {small_settings.tasks[t].table: small_features[t] for t in small_settings.task_names}
+    checks = report.realism(tables, small_settings.tasks)
+    published = {(task, score) for task, c in small_settings.tasks.items() for score in c.published}
+    assert {(c.task, c.score) for c in checks} == published
+    for c in checks:
+        assert 0.5 < c.low <= c.auroc <= c.high < 1.0
+        assert c.verdict != "off", c  # the world stays realistic, even small
