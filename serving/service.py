@@ -46,7 +46,7 @@ class GatewayMiddleware:
       ``Authorization: Bearer <key>`` except the open ones (health, readiness, schema and docs:
       clients fetch /schema.json before they call), so a new endpoint is never open by accident.
     - **Body size**: a body over ``traffic.max_body_bytes`` is refused with a 413, by its declared
-      length or, without one, as soon as the bytes received pass the limit.
+      length or, without one, by the bytes received (a body sent in chunks is read here first).
     """
 
     def __init__(self, app) -> None:
