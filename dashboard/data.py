@@ -260,7 +260,7 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
                     b: metrics.get(registry.baseline_metric(b, metric), np.nan)
                     for b in config.baselines
                 },
-                "ceiling (oracle)": metrics.get(registry.oracle_metric(metric), np.nan),
+                "ceiling": metrics.get(registry.oracle_metric(metric), np.nan),
                 "share of the ceiling's lift": metrics.get(registry.ceiling_fraction(lift), np.nan),
             }
         )

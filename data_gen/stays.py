@@ -10,7 +10,8 @@ timeline. The equations are documented in docs/world.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -630,39 +631,42 @@ class Stays:
 
     def take(self, rows: np.ndarray) -> Stays:
         """These rows of the record, in this order (``lab_rows`` keeps the record's rows)."""
-        taken = {
-            f.name: getattr(self, f.name)[rows]
-            for f in fields(self)
-            if f.name not in ("lab_rows", "expected")
-        }
-        expected = Expectations(
-            **{f.name: getattr(self.expected, f.name)[rows] for f in fields(Expectations)}
-        )
-        return Stays(**taken, lab_rows=self.lab_rows, expected=expected)
+        taken = _rows(self, rows, skip=("lab_rows", "expected"))
+        return replace(taken, expected=_rows(self.expected, rows))
 
     @classmethod
     def concatenate(cls, parts: list[Stays]) -> Stays:
         width = max(p.states.shape[1] for p in parts)
-        joined = {
-            f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in fields(cls)
-            if f.name not in ("states", "lab_rows", "expected")
-        }
-        return cls(
-            **joined,
+        return replace(
+            _joined(parts, skip=("states", "lab_rows", "expected")),
             states=np.concatenate(
                 [np.pad(p.states, ((0, 0), (0, width - p.states.shape[1]))) for p in parts]
             ),
             lab_rows=LabRows.concatenate(
                 [p.lab_rows for p in parts], [len(p.patient) for p in parts]
             ),
-            expected=Expectations(
-                **{
-                    f.name: np.concatenate([getattr(p.expected, f.name) for p in parts])
-                    for f in fields(Expectations)
-                }
-            ),
+            expected=_joined([p.expected for p in parts]),
         )
+
+
+def _rows(record: Any, rows: np.ndarray, skip: tuple[str, ...] = ()) -> Any:
+    """A record of per-stay arrays with only these rows (the fields in ``skip`` as they are)."""
+    return replace(
+        record,
+        **{f.name: getattr(record, f.name)[rows] for f in fields(record) if f.name not in skip},
+    )
+
+
+def _joined(parts: list[Any], skip: tuple[str, ...] = ()) -> Any:
+    """Records of per-stay arrays, one after the other (the fields in ``skip`` from the first)."""
+    return replace(
+        parts[0],
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in fields(parts[0])
+            if f.name not in skip
+        },
+    )
 
 
 def _simulate_stays(

@@ -322,9 +322,11 @@ def prediction_points(
     oracle: dict[str, pd.DataFrame],
     config: FeaturesConfig,
     admission: pd.DataFrame,
+    outcomes: pd.DataFrame,
 ) -> pd.DataFrame:
     """One case type's prediction points: keys, features, every label and oracle value that can
-    be known of them, and the subgroup columns."""
+    be known of them (``outcomes``: ``stay_outcomes`` for the stay-level ones), and the subgroup
+    columns."""
     e = clean["encounters"]
     if case == cases.WARD:
         return _ward_points(clean, oracle["vitals"], config, admission)
@@ -335,7 +337,6 @@ def prediction_points(
     else:
         stays = discharge_cases(clean, admission)
         features, present = cases.discharge_features(stays), np.ones(len(stays), dtype=bool)
-    outcomes = stay_outcomes(e, oracle["encounters"], config)
     # At discharge the length of stay is known: a feature then, not a label.
     outcomes = outcomes.drop(columns=[c for c in outcomes if c in features])
     points = pd.concat([stays[KEYS], features, outcomes, _groups(stays, clean["patients"])], axis=1)
@@ -380,11 +381,14 @@ def build_tables(
     e = clean["encounters"]
     data_start, data_end = e["admitted_at"].min().normalize(), e["admitted_at"].max()
     admission = admission_cases(clean, config)
+    outcomes = stay_outcomes(e, oracle["encounters"], config)
     points: dict[str, pd.DataFrame] = {}
     tables = {}
     for task in task_configs.values():
         if task.case not in points:
-            points[task.case] = prediction_points(task.case, clean, oracle, config, admission)
+            points[task.case] = prediction_points(
+                task.case, clean, oracle, config, admission, outcomes
+            )
         tables[task.table] = task_table(points[task.case], task, data_start, data_end, config)
     return tables
 

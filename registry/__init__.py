@@ -34,19 +34,22 @@ def tracking_uri(settings: Settings) -> str:
     return URI_AT_START or settings.training.tracking_uri
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    return Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
+
+
 def connect(settings: Settings) -> mlflow.MlflowClient:
     """Point MLflow at the tracking store and registry (a SQLite file's folder is created)."""
     uri = tracking_uri(settings)
-    if uri.startswith(SQLITE):
-        Path(uri.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
+    if (path := _sqlite_file(uri)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     return mlflow.MlflowClient(uri)
 
 
 def changed_at(settings: Settings) -> float:
     """When a SQLite store last changed (0 for other stores, or none yet): a cache key."""
-    uri = tracking_uri(settings)
-    path = Path(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else None
+    path = _sqlite_file(tracking_uri(settings))
     return path.stat().st_mtime if path is not None and path.exists() else 0.0
 
 

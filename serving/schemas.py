@@ -35,9 +35,8 @@ def _hospital_clock(value: object, parse) -> dt.datetime:
     parsed: dt.datetime = parse(value)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     clock = parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-    latest = now + dt.timedelta(minutes=TIME_CHECKS.future_tolerance_minutes)
-    latest += dt.timedelta(0) if parsed.tzinfo else FURTHEST_ZONE
-    if clock > latest:
+    tolerance = dt.timedelta(minutes=TIME_CHECKS.future_tolerance_minutes)
+    if clock > now + tolerance + (dt.timedelta(0) if parsed.tzinfo else FURTHEST_ZONE):
         raise ValueError(f"{value} is in the future")
     if clock < now - dt.timedelta(days=365.25 * TIME_CHECKS.oldest_years):
         raise ValueError(f"{value} is more than {TIME_CHECKS.oldest_years:g} years ago")

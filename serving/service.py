@@ -64,19 +64,23 @@ class GatewayMiddleware:
                 refusal = _refuse(401, "missing or wrong API key (Authorization: Bearer <key>)")
                 await refusal(scope, receive, send)
                 return
-        too_large = _refuse(413, f"the request body exceeds {LIMITS.max_body_bytes:,} bytes")
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > LIMITS.max_body_bytes:
             await _read_body(receive)  # dropped
-            await too_large(scope, receive, send)
+            await _too_large(scope, receive, send)
             return
         if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
             body = await _read_body(receive)
             if body is None:
-                await too_large(scope, receive, send)
+                await _too_large(scope, receive, send)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+
+async def _too_large(scope, receive, send) -> None:
+    refusal = _refuse(413, f"the request body exceeds {LIMITS.max_body_bytes:,} bytes")
+    await refusal(scope, receive, send)
 
 
 async def _read_body(receive) -> bytes | None:

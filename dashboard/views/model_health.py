@@ -44,10 +44,7 @@ with ui.page(
                 for r in metrics.itertuples()
             ],
             "ceiling (oracle)": [
-                ui.figure(value, metric, unit)
-                for value, metric, unit in zip(
-                    metrics["ceiling (oracle)"], metrics["metric"], metrics["unit"], strict=True
-                )
+                ui.figure(r.ceiling, r.metric, r.unit) for r in metrics.itertuples()
             ],
             "share of the ceiling's lift": metrics["share of the ceiling's lift"],
         }
@@ -68,7 +65,7 @@ with ui.page(
         bars = pd.DataFrame(
             {
                 "model": [*map(baseline_name, row["baselines"]), "champion", "ceiling (oracle)"],
-                "value": [*row["baselines"].values(), row["champion"], row["ceiling (oracle)"]],
+                "value": [*row["baselines"].values(), row["champion"], row["ceiling"]],
             }
         ).dropna()
         with columns[position % 2]:
