@@ -108,6 +108,19 @@ def test_calibration_is_chosen_to_fix_a_miscalibrated_model():
     assert calibrate(inflated, mapping).mean() == pytest.approx(y.mean(), abs=0.01)
 
 
+def test_calibration_with_too_few_events_to_cross_validate_stays_uncalibrated():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 0.1, 500)
+    one_event = np.zeros(500, dtype=np.int8)
+    one_event[7] = 1  # a small world's validation split with a single death
+    assert models.choose_calibration("auto", scores, one_event, seed=0) == ("none", {})
+    three_events = one_event.copy()
+    three_events[[70, 300]] = 1  # enough for three folds
+    method, brier = models.choose_calibration("auto", scores, three_events, seed=0)
+    assert set(brier) == {"none", "platt", "isotonic"}
+    assert method == min(brier, key=brier.get)
+
+
 # ---------------------------------------------------------------------------------------------
 # Studies: resume and sharing
 

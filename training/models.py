@@ -208,8 +208,14 @@ def fit_calibration(method: str, scores: np.ndarray, labels: np.ndarray) -> dict
 def choose_calibration(
     requested: str, scores: np.ndarray, labels: np.ndarray, seed: int, folds: int = 5
 ) -> tuple[str, dict[str, float]]:
-    """The calibration with the lowest cross-validated Brier score on validation predictions."""
+    """The calibration with the lowest cross-validated Brier score on validation predictions.
+
+    Each fold needs both outcomes: with fewer events (or non-events) than ``folds``, fewer folds;
+    with fewer than two, no choice can be made on these rows and the scores stay uncalibrated."""
     candidates = ["none", "platt", "isotonic"] if requested == "auto" else [requested]
+    folds = min(folds, int(np.bincount(labels.astype(np.int64), minlength=2).min()))
+    if folds < 2:
+        return "none", {}
     brier = {}
     for method in candidates:
         errors = []
