@@ -1,13 +1,14 @@
 """Typed, profile-aware configuration for every stage.
 
 Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
-synthetic world, then features, training, serving, monitoring and the dashboard), and one file per
-task under ``tasks/`` (a task's only declaration). A profile under ``profiles/`` overrides a few
-keys (sizes, budgets); ``key=value`` overrides from the command line come last. The merged result
-is validated by pydantic models that forbid unknown keys, and every error names the file (or the
-command line) that set the offending key. ``$HOSPITAL_CONFIG_DIR`` points at another folder laid
-out like this one. Beside them: ``vocabulary`` (the allowed values of categorical fields) and
-``cli`` (what the stages' command lines share).
+synthetic world, then features, the engine that runs the batch stages, training, serving, monitoring
+and the dashboard), and one file per task under ``tasks/`` (a task's only declaration). A profile
+under ``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from the command
+line come last. The merged result is validated by pydantic models that forbid unknown keys, and
+every error names the file (or the command line) that set the offending key.
+``$HOSPITAL_CONFIG_DIR`` points at another folder laid out like this one. Beside them:
+``vocabulary`` (the allowed values of categorical fields) and ``cli`` (what the stages' command
+lines share).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from configs.dashboard import DashboardConfig
 from configs.data_gen import DataGenConfig
+from configs.engine import EngineConfig
 from configs.features import FeaturesConfig
 from configs.monitoring import MonitoringConfig
 from configs.serving import ServingConfig
@@ -42,6 +44,7 @@ PROFILE_ENV = "PROFILE"
 SECTION_FILES = {
     "data_gen": "data_gen.yaml",
     "features": "features.yaml",
+    "engine": "engine.yaml",
     "training": "training.yaml",
     "serving": "serving.yaml",
     "monitoring": "monitoring.yaml",
@@ -63,6 +66,7 @@ class Settings(BaseModel):
     profile: str
     data_gen: DataGenConfig
     features: FeaturesConfig
+    engine: EngineConfig
     training: TrainingConfig
     tasks: dict[str, TaskConfig]
     serving: ServingConfig

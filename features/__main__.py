@@ -13,6 +13,7 @@ from rich.table import Table
 from configs import cli, load_settings, load_settings_or_exit
 from features import build, dictionary, etl, report, validation
 from features.deidentify import PseudonymKeyError
+from features.engine import EngineError
 
 app = cli.app(__doc__)
 console, errors = cli.consoles()
@@ -36,10 +37,15 @@ def etl_command(
     settings = load_settings_or_exit(profile, overrides)
     started = time.perf_counter()
     try:
-        result = etl.run_etl(settings, data_dir)
-    except (FileNotFoundError, validation.TableStructureError, PseudonymKeyError) as error:
-        raise _fail(error) from None
-    except etl.QuarantineLimitError as error:
+        with cli.stage_progress(console, "ETL") as progress:
+            result = etl.run_etl(settings, data_dir, progress=progress)
+    except (
+        FileNotFoundError,
+        validation.TableStructureError,
+        PseudonymKeyError,
+        etl.QuarantineLimitError,
+        EngineError,
+    ) as error:
         raise _fail(error) from None
     _print_summary(f"ETL of {data_dir}/raw ({time.perf_counter() - started:.1f} s)", result)
     console.print(f"clean tables in {data_dir}/clean, quarantined rows in {data_dir}/quarantine")
@@ -79,8 +85,9 @@ def build_command(
     settings = load_settings_or_exit(profile, overrides)
     started = time.perf_counter()
     try:
-        tables = build.run_build(settings, data_dir)
-    except (FileNotFoundError, PseudonymKeyError, ValueError) as error:
+        with cli.stage_progress(console, "features") as progress:
+            manifest = build.run_build(settings, data_dir, progress=progress)
+    except (FileNotFoundError, PseudonymKeyError, ValueError, EngineError) as error:
         raise _fail(error) from None
     summary = Table(
         title=f"Feature tables in {data_dir}/features ({time.perf_counter() - started:.1f} s)"
@@ -91,12 +98,11 @@ def build_command(
         )
     for name in settings.task_names:
         task = settings.tasks[name]
-        frame = tables[task.table]
-        counts = frame["split"].value_counts()
-        features = len(build.roles(task, settings.features).features)
-        rows = [f"{counts.get(split, 0):,}" for split in ("train", "validation", "test")]
+        built = manifest[task.table]
+        features = len(built["roles"]["features"])
+        rows = [f"{built['rows'].get(split, 0):,}" for split in ("train", "validation", "test")]
         summary.add_row(
-            name, str(features), *rows, task.target, f"{frame[task.target].mean():,.3g}"
+            name, str(features), *rows, task.target, f"{built['label_mean'][task.target]:,.3g}"
         )
     console.print(summary)
 

@@ -12,8 +12,9 @@ group-mean baselines. Output: data/features/<table>.parquet and a manifest of co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,7 @@ import pandas as pd
 from configs import Settings, vocabulary
 from configs.features import FeaturesConfig
 from configs.training import TaskConfig
-from features import cases, deidentify
-from features.io import atomic_folder, write_table
+from features import cases, deidentify, engine, partitions
 
 FEATURES_DIR, MANIFEST = "features", "manifest.json"
 KEYS = ["encounter_key", "patient_key", "prediction_time"]
@@ -275,22 +275,41 @@ def _groups(points: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _group_mean_baseline(table: pd.DataFrame, label: str) -> pd.Series:
-    """Mean label of the principal-diagnosis group in the training split (else the overall mean)."""
+def diagnosis_group(table: pd.DataFrame) -> pd.Series:
+    """Each row's principal-diagnosis group, from its one-hot ``dx_group_*`` columns."""
     dx_columns = [c for c in table.columns if c.startswith("dx_group_")]
-    group = table[dx_columns].idxmax(axis=1)
-    train = table["split"] == "train"
-    means = table.loc[train, label].groupby(group[train]).mean()
-    return group.map(means).fillna(table.loc[train, label].mean())
+    return table[dx_columns].idxmax(axis=1)
+
+
+def group_totals(table: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
+    """Sum and count of the target per diagnosis group in the training split: what the group
+    means need, added up over partitions."""
+    train = table[table["split"] == "train"]
+    return train[task.target].groupby(diagnosis_group(train)).agg(["sum", "count"])
+
+
+def with_group_means(
+    table: pd.DataFrame, task: TaskConfig, config: FeaturesConfig, totals: pd.DataFrame
+) -> pd.DataFrame:
+    """``table`` with its ``baseline_*`` columns: the mean target of the row's principal-diagnosis
+    group in the training split (else the overall training mean), from ``group_totals``."""
+    r = roles(task, config)
+    means = totals["sum"] / totals["count"]
+    overall = totals["sum"].sum() / max(totals["count"].sum(), 1)
+    for baseline in [b for b in r.baselines if b.startswith(GROUP_MEAN_PREFIX)]:
+        table[baseline] = diagnosis_group(table).map(means).fillna(overall)
+    return table[r.columns]
 
 
 def stay_outcomes(
-    encounters: pd.DataFrame, oracle_stays: pd.DataFrame, config: FeaturesConfig
+    encounters: pd.DataFrame,
+    oracle_stays: pd.DataFrame,
+    config: FeaturesConfig,
+    data_end: pd.Timestamp,
 ) -> pd.DataFrame:
     """Every stay-level label a task may declare, and every oracle value (``oracle_<name>``),
-    aligned with ``encounters``."""
+    aligned with ``encounters``; follow-up ends at ``data_end``."""
     t = config.tasks
-    data_end = encounters["admitted_at"].max()
     los_days = (encounters["discharged_at"] - encounters["admitted_at"]).dt.total_seconds() / 86400
     outcomes = pd.concat(
         [
@@ -351,7 +370,8 @@ def task_table(
     config: FeaturesConfig,
 ) -> pd.DataFrame:
     """A task's table from its case type's points: the rows whose target is known and that fall
-    in a split, the group-mean baselines, and the columns of its roles."""
+    in a split, with the columns of its roles but the group-mean baselines (``with_group_means``
+    adds them: they need every partition's training rows)."""
     r = roles(task, config)
     derived = [b for b in r.baselines if b.startswith(GROUP_MEAN_PREFIX)]
     if missing := [c for c in r.columns if c not in points and c not in [*derived, r.split]]:
@@ -365,9 +385,31 @@ def task_table(
         table["patient_key"], table["prediction_time"], data_start, data_end, config
     )
     table = table[table["split"].notna()].reset_index(drop=True)
-    for baseline in derived:
-        table[baseline] = _group_mean_baseline(table, task.target)
-    return table[r.columns]
+    return table[[c for c in r.columns if c not in derived]]
+
+
+def partition_tables(
+    clean: dict[str, pd.DataFrame],
+    oracle: dict[str, pd.DataFrame],
+    config: FeaturesConfig,
+    task_configs: Mapping[str, TaskConfig],
+    data_span: tuple[pd.Timestamp, pd.Timestamp],
+) -> dict[str, pd.DataFrame]:
+    """Every declared task's table from one partition's clean and oracle tables, by table name,
+    without the group-mean baselines. ``oracle`` holds the generator's values keyed by
+    encounter_key (``encounters``) and by encounter_key and observed_at (``vitals``);
+    ``data_span`` is the first day and the last admission of the whole world."""
+    admission = admission_cases(clean, config)
+    outcomes = stay_outcomes(clean["encounters"], oracle["encounters"], config, data_span[1])
+    points: dict[str, pd.DataFrame] = {}
+    tables = {}
+    for task in task_configs.values():
+        if task.case not in points:
+            points[task.case] = prediction_points(
+                task.case, clean, oracle, config, admission, outcomes
+            )
+        tables[task.table] = task_table(points[task.case], task, *data_span, config)
+    return tables
 
 
 def build_tables(
@@ -376,21 +418,19 @@ def build_tables(
     config: FeaturesConfig,
     task_configs: Mapping[str, TaskConfig],
 ) -> dict[str, pd.DataFrame]:
-    """Every declared task's table, by table name. ``oracle`` holds the generator's values keyed
-    by encounter_key (``encounters``) and by encounter_key and observed_at (``vitals``)."""
-    e = clean["encounters"]
-    data_start, data_end = e["admitted_at"].min().normalize(), e["admitted_at"].max()
-    admission = admission_cases(clean, config)
-    outcomes = stay_outcomes(e, oracle["encounters"], config)
-    points: dict[str, pd.DataFrame] = {}
-    tables = {}
-    for task in task_configs.values():
-        if task.case not in points:
-            points[task.case] = prediction_points(
-                task.case, clean, oracle, config, admission, outcomes
-            )
-        tables[task.table] = task_table(points[task.case], task, data_start, data_end, config)
-    return tables
+    """Every declared task's whole table from a world held in memory as one partition."""
+    tables = partition_tables(clean, oracle, config, task_configs, data_span(clean["encounters"]))
+    return {
+        task.table: with_group_means(
+            tables[task.table], task, config, group_totals(tables[task.table], task)
+        )
+        for task in task_configs.values()
+    }
+
+
+def data_span(encounters: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The world's first day and its last admission: where the splits' periods start and end."""
+    return encounters["admitted_at"].min().normalize(), encounters["admitted_at"].max()
 
 
 def ward_observations(
@@ -454,16 +494,18 @@ def _ward_points(
 # I/O
 
 
-def load_oracle(data_dir: Path, key: bytes) -> dict[str, pd.DataFrame]:
-    """The generator's oracle tables, re-keyed with the same pseudonyms as the clean tables."""
-    encounters = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
+ORACLE_TABLES = ["oracle/encounters", "oracle/vitals"]
+
+
+def load_oracle(split: partitions.Split, part: int, key: bytes) -> dict[str, pd.DataFrame]:
+    """One partition of the generator's oracle tables, keyed by the clean tables' pseudonyms."""
+    encounters = split.read("oracle/encounters", part).drop(columns=partitions.SOURCE_ROW)
     encounters.insert(
         0, "encounter_key", deidentify.pseudonyms(encounters.pop("encounter_id"), "encounter", key)
     )
-    vitals = pd.read_parquet(
-        data_dir / "oracle" / "vitals.parquet",
-        columns=["encounter_id", "observed_at", "p_deterioration_24h"],
-    )
+    vitals = split.read(
+        "oracle/vitals", part, columns=["encounter_id", "observed_at", "p_deterioration_24h"]
+    ).drop(columns=partitions.SOURCE_ROW)
     vitals.insert(
         0, "encounter_key", deidentify.pseudonyms(vitals.pop("encounter_id"), "encounter", key)
     )
@@ -472,28 +514,120 @@ def load_oracle(data_dir: Path, key: bytes) -> dict[str, pd.DataFrame]:
 
 
 def run_build(
-    settings: Settings, data_dir: Path, key_root: Path = Path()
-) -> dict[str, pd.DataFrame]:
-    config = settings.features
+    settings: Settings,
+    data_dir: Path,
+    key_root: Path = Path(),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, dict]:
+    """Write data/features partition by partition (the clean tables' partitions); return the
+    manifest: per table, rows by split, label means and column roles."""
+    config, data_dir = settings.features, data_dir.resolve()
     clean_dir = data_dir / "clean"
     if not (clean_dir / "encounters.parquet").exists():
         raise FileNotFoundError(f"no clean tables in {clean_dir}: run `make etl` first")
-    clean = {path.stem: pd.read_parquet(path) for path in sorted(clean_dir.glob("*.parquet"))}
-    oracle = load_oracle(data_dir, deidentify.load_key(config.etl, key_root))
+    n = len(list((clean_dir / "encounters.parquet").glob("*.parquet")))
+    split = partitions.split_world(
+        data_dir, ORACLE_TABLES, n, progress and functools.partial(progress, "split by patient")
+    )
+    key = deidentify.load_key(config.etl, key_root)
     declared = {name: settings.tasks[name] for name in settings.task_names}
-    tables = build_tables(clean, oracle, config, declared)
-    with atomic_folder(data_dir / FEATURES_DIR) as folder:
-        manifest = {}
-        for task in declared.values():
-            table = tables[task.table]
-            write_table(table, folder / f"{task.table}.parquet")
-            r = roles(task, config)
-            manifest[task.table] = {
-                "rows": {
-                    split: int(n) for split, n in table["split"].value_counts().sort_index().items()
-                },
-                "label_mean": {label: float(table[label].mean()) for label in r.labels},
-                "roles": dataclasses.asdict(r),
-            }
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return tables
+    with partitions.duckdb_connection(settings.engine) as sql:
+        first, last = sql.execute(
+            "SELECT min(admitted_at), max(admitted_at) FROM read_parquet(?)",
+            [str(clean_dir / "encounters.parquet" / "*.parquet")],
+        ).fetchone()
+    span = (pd.Timestamp(first).normalize(), pd.Timestamp(last))
+    staged = partitions.StagedParts(
+        data_dir,
+        "features",
+        {
+            "clean": {str(p): partitions.file_stamp(p) for p in clean_dir.rglob("*.parquet")},
+            "oracle": split.identity,
+            "features": config.model_dump(mode="json"),
+            "tasks": {name: task.model_dump(mode="json") for name, task in declared.items()},
+            "key": deidentify.key_id(key),
+        },
+    )
+    points = functools.partial(
+        _points_partition, clean_dir, split, staged, config, declared, span, key
+    )
+    engine.map_partitions(
+        points, staged.todo(n, "points"), settings.engine, "features",
+        progress and functools.partial(progress, "partitions"),
+    )  # fmt: skip
+    done = [staged.result(part, "points") for part in range(n)]
+    totals = {
+        task.table: _added([pd.DataFrame(d[task.table]["totals"]) for d in done])
+        for task in declared.values()
+    }
+    finish = functools.partial(_baselines_partition, staged, config, declared, totals)
+    engine.map_partitions(
+        finish, staged.todo(n, "tables"), settings.engine, "features-baselines",
+        progress and functools.partial(progress, "group means"),
+    )  # fmt: skip
+    manifest = {}
+    for task in declared.values():
+        counts = _added([pd.Series(d[task.table]["rows"], dtype="int64") for d in done])
+        sums = _added([pd.Series(d[task.table]["label_sums"], dtype="float64") for d in done])
+        labelled = _added([pd.Series(d[task.table]["label_counts"], dtype="int64") for d in done])
+        manifest[task.table] = {
+            "rows": {split: int(counts[split]) for split in sorted(counts.index)},
+            "label_mean": {label: float(sums[label] / labelled[label]) for label in sums.index},
+            "roles": dataclasses.asdict(roles(task, config)),
+        }
+    (staged.folder / FEATURES_DIR / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    staged.publish(FEATURES_DIR, data_dir / FEATURES_DIR)
+    staged.discard()
+    return manifest
+
+
+def _points_partition(
+    clean_dir: Path,
+    split: partitions.Split,
+    staged: partitions.StagedParts,
+    config: FeaturesConfig,
+    declared: Mapping[str, TaskConfig],
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    key: bytes,
+    part: int,
+) -> None:
+    """One partition's task tables, staged without baselines; its group totals and counts noted."""
+    clean = {
+        path.stem: pd.read_parquet(
+            path / partitions.PART.format(0 if path.stem == "facilities" else part)
+        )
+        for path in sorted(clean_dir.glob("*.parquet"))
+    }
+    tables = partition_tables(clean, load_oracle(split, part, key), config, declared, span)
+    result = {}
+    for task in declared.values():
+        table = tables[task.table]
+        staged.write("points", task.table, part, table)
+        labels = table[roles(task, config).labels]
+        result[task.table] = {
+            "totals": group_totals(table, task).to_dict(),
+            "rows": {str(k): int(v) for k, v in table["split"].value_counts().items()},
+            "label_sums": labels.sum().to_dict(),
+            "label_counts": labels.count().to_dict(),
+        }
+    staged.complete(part, result, "points")
+
+
+def _baselines_partition(
+    staged: partitions.StagedParts,
+    config: FeaturesConfig,
+    declared: Mapping[str, TaskConfig],
+    totals: dict[str, pd.DataFrame],
+    part: int,
+) -> None:
+    """One partition's task tables completed with the group means of the whole training split."""
+    for task in declared.values():
+        table = pd.read_parquet(staged.path("points", task.table, part))
+        table = with_group_means(table, task, config, totals[task.table])
+        staged.write(FEATURES_DIR, task.table, part, table)
+    staged.complete(part, {}, "tables")
+
+
+def _added(parts: list[pd.DataFrame | pd.Series]) -> pd.DataFrame | pd.Series:
+    """Partitions' counts and sums added up, by their index."""
+    return pd.concat(parts).groupby(level=0).sum()

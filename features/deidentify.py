@@ -57,6 +57,11 @@ def load_key(etl: Etl, root: Path) -> bytes:
     return key.encode()
 
 
+def key_id(key: bytes) -> str:
+    """Names a key (to tell whether staged work used it) without revealing it."""
+    return hmac.new(key, b"key-id", hashlib.sha256).hexdigest()[:16]
+
+
 def pseudonyms(values: pd.Series, domain: str, key: bytes) -> pd.Series:
     """Keyed pseudonym of each value (missing stays missing); ``domain`` separates id spaces."""
     present = values.dropna()

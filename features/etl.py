@@ -8,19 +8,26 @@ anything clean is written.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from configs import Settings
+from configs.engine import EngineConfig
 from configs.features import Etl
-from features import deidentify, validation
-from features.io import atomic_folder, write_table
+from features import deidentify, engine, partitions, validation
 
 CLEAN, QUARANTINE, SUMMARY = "clean", "quarantine", "summary.json"
+# Every table but the facilities (a few rows, validated once for all partitions) is partitioned.
+PARTITIONED = [t for t in validation.TABLE_ORDER if t != "facilities"]
+SUMMARY_COLUMNS = ["table", "rows_in", "accepted", "quarantined", "quarantined_share"]
+REASON_COLUMNS = ["table", "column", "check", "rows"]
 
 # Cross-table rules: (table, column, parent table, parent key, what an orphan lacks).
 REFERENCES = [
@@ -54,19 +61,39 @@ class EtlResult:
         return self.summary[self.summary["quarantined_share"] > limit]
 
 
-def validate_world(raw: dict[str, pd.DataFrame], etl: Etl) -> EtlResult:
-    """Check every table, then the rules between tables, parents before children."""
+def validate_world(
+    raw: dict[str, pd.DataFrame],
+    etl: Etl,
+    accepted_parents: dict[str, pd.DataFrame] | None = None,
+    repeated_rows: dict[str, set[int]] | None = None,
+) -> EtlResult:
+    """Check every table of ``raw``, then the rules between tables, parents before children.
+
+    ``accepted_parents`` holds parent tables validated elsewhere (the facilities, once for every
+    partition); ``repeated_rows``, per table, the ``source_row`` of rows that repeat the key of an
+    earlier row in another partition. Rows may carry their position in the raw table as a
+    ``source_row`` column (partitions do); otherwise it is their position in ``raw``.
+    """
     schemas = validation.schemas(etl)
-    accepted, quarantine, summary, reasons = {}, {}, [], []
-    for table in validation.TABLE_ORDER:
+    accepted = dict(accepted_parents or {})
+    quarantine, summary, reasons = {}, [], []
+    for table in [t for t in validation.TABLE_ORDER if t in raw]:
         frame = raw[table].reset_index(drop=True)
+        if partitions.SOURCE_ROW in frame:
+            source_rows = frame.pop(partitions.SOURCE_ROW).to_numpy()
+        else:
+            source_rows = np.arange(len(frame))
         valid, failures = validation.validate_table(frame, schemas[table], table)
         for column, check, failing in _cross_table_failures(table, valid, accepted):
             failures.add(valid.index[failing], column, check)
+        if repeated := (repeated_rows or {}).get(table):
+            key = ", ".join(validation.KEYS[table])
+            repeats = np.flatnonzero(np.isin(source_rows, list(repeated)))
+            failures.add(repeats, "*", f"{key} is repeated")
         accepted[table] = valid.drop(index=failures.positions, errors="ignore").reset_index(
             drop=True
         )
-        quarantine[table] = _quarantined_rows(frame, failures)
+        quarantine[table] = _quarantined_rows(frame, source_rows, failures)
         summary.append(
             {
                 "table": table,
@@ -80,10 +107,10 @@ def validate_world(raw: dict[str, pd.DataFrame], etl: Etl) -> EtlResult:
         for (column, check), rows in counted.value_counts().items():
             reasons.append({"table": table, "column": column, "check": check, "rows": int(rows)})
     return EtlResult(
-        accepted,
+        {t: accepted[t] for t in raw if t in accepted},
         quarantine,
-        pd.DataFrame(summary),
-        pd.DataFrame(reasons, columns=["table", "column", "check", "rows"]),
+        pd.DataFrame(summary, columns=SUMMARY_COLUMNS),
+        pd.DataFrame(reasons, columns=REASON_COLUMNS),
     )
 
 
@@ -105,10 +132,12 @@ def _cross_table_failures(
     return failures
 
 
-def _quarantined_rows(frame: pd.DataFrame, failures: validation.Failures) -> pd.DataFrame:
+def _quarantined_rows(
+    frame: pd.DataFrame, source_rows: np.ndarray, failures: validation.Failures
+) -> pd.DataFrame:
     positions = failures.positions
     rows = frame.iloc[positions].copy()
-    rows.insert(0, "source_row", positions)
+    rows.insert(0, partitions.SOURCE_ROW, source_rows[positions])
     rows["failed_checks"] = [
         "; ".join(f"{column}: {check}" for column, check in sorted(set(failures.reasons[p])))
         for p in positions.tolist()
@@ -116,36 +145,140 @@ def _quarantined_rows(frame: pd.DataFrame, failures: validation.Failures) -> pd.
     return rows.reset_index(drop=True)
 
 
-def run_etl(settings: Settings, data_dir: Path, key_root: Path = Path()) -> EtlResult:
-    """Read data/raw, write data/quarantine and (when within the limit) data/clean."""
-    etl = settings.features.etl
+def run_etl(
+    settings: Settings,
+    data_dir: Path,
+    key_root: Path = Path(),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EtlResult:
+    """Read data/raw, write data/quarantine and (when within the limit) data/clean, partition by
+    partition (see ``features.partitions``); the result holds the counts, not the rows."""
+    etl, data_dir = settings.features.etl, data_dir.resolve()
     raw_dir = data_dir / "raw"
     missing = [t for t in validation.TABLE_ORDER if not (raw_dir / f"{t}.parquet").exists()]
     if missing:
         raise FileNotFoundError(f"{raw_dir} lacks {', '.join(missing)}: run `make data` first")
-    raw = {t: pd.read_parquet(raw_dir / f"{t}.parquet") for t in validation.TABLE_ORDER}
-    result = validate_world(raw, etl)
+    key = deidentify.load_key(etl, key_root)
+    n_patients = pq.ParquetFile(raw_dir / "patients.parquet").metadata.num_rows
+    split = partitions.split_world(
+        data_dir,
+        [f"raw/{t}" for t in PARTITIONED],
+        partitions.partition_count(n_patients, settings.engine),
+        _stage(progress, "split by patient"),
+    )
+    facilities = pd.read_parquet(raw_dir / "facilities.parquet")
+    facilities = validate_world({"facilities": facilities}, etl)
+    repeated = _repeated_rows(split, settings.engine)
+    staged = partitions.StagedParts(
+        data_dir,
+        "etl",
+        {
+            "split": split.identity,
+            "etl": etl.model_dump(mode="json"),
+            "key": deidentify.key_id(key),
+        },
+    )
+    work = functools.partial(
+        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated, key
+    )
+    engine.map_partitions(
+        work, staged.todo(split.n), settings.engine, "etl", _stage(progress, "partitions")
+    )
+    done = [staged.result(part) for part in range(split.n)]
+    summary = pd.concat(
+        [facilities.summary, *(pd.DataFrame(d["summary"], columns=SUMMARY_COLUMNS) for d in done)]
+    )
+    summary = summary.groupby("table", sort=False)[["rows_in", "accepted", "quarantined"]].sum()
+    summary["quarantined_share"] = summary["quarantined"] / summary["rows_in"].clip(lower=1)
+    summary = summary.reset_index()
+    reasons = pd.concat(
+        [facilities.reasons, *(pd.DataFrame(d["reasons"], columns=REASON_COLUMNS) for d in done)]
+    )
+    reasons = reasons.groupby(["table", "column", "check"], as_index=False, sort=True)["rows"].sum()
+    result = EtlResult({}, {}, summary, reasons)
 
-    with atomic_folder(data_dir / QUARANTINE) as folder:
-        for table, rows in result.quarantine.items():
-            write_table(rows, folder / f"{table}.parquet")
-        report = {
-            "tables": result.summary.to_dict(orient="records"),
-            "reasons": result.reasons.to_dict(orient="records"),
-            "max_quarantine_share": etl.max_quarantine_share,
-        }
-        (folder / SUMMARY).write_text(json.dumps(report, indent=2) + "\n")
-
+    staged.write(QUARANTINE, "facilities", 0, facilities.quarantine["facilities"])
+    (staged.folder / QUARANTINE / SUMMARY).write_text(
+        json.dumps(
+            {
+                "tables": summary.to_dict(orient="records"),
+                "reasons": reasons.to_dict(orient="records"),
+                "max_quarantine_share": etl.max_quarantine_share,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    staged.publish(QUARANTINE, data_dir / QUARANTINE)
     over = result.over_limit(etl.max_quarantine_share)
     if len(over):
+        staged.discard()
         shares = ", ".join(f"{r.table} {r.quarantined_share:.1%}" for r in over.itertuples())
         raise QuarantineLimitError(
             f"quarantined share above the limit of {etl.max_quarantine_share:.1%} "
             f"(features.etl.max_quarantine_share): {shares}. Nothing clean was written; "
             f"see {data_dir / QUARANTINE / SUMMARY} and the rows in {data_dir / QUARANTINE}/."
         )
-    clean = deidentify.deidentify(result.accepted, etl, deidentify.load_key(etl, key_root))
-    with atomic_folder(data_dir / CLEAN) as folder:
-        for table, frame in clean.items():
-            write_table(frame, folder / f"{table}.parquet")
+    staged.write(CLEAN, "facilities", 0, facilities.accepted["facilities"])
+    staged.publish(CLEAN, data_dir / CLEAN)
+    staged.discard()
     return result
+
+
+def _etl_partition(
+    split: partitions.Split,
+    staged: partitions.StagedParts,
+    etl: Etl,
+    facilities: pd.DataFrame,
+    repeated: dict[str, set[int]],
+    key: bytes,
+    part: int,
+) -> None:
+    """Validate, quarantine and de-identify one partition; its parts and counts go to ``staged``."""
+    raw = {table: split.read(f"raw/{table}", part) for table in PARTITIONED}
+    result = validate_world(raw, etl, {"facilities": facilities}, repeated)
+    clean = deidentify.deidentify({**result.accepted, "facilities": facilities}, etl, key)
+    for table in PARTITIONED:
+        staged.write(CLEAN, table, part, clean[table])
+        staged.write(QUARANTINE, table, part, result.quarantine[table])
+    staged.complete(
+        part,
+        {
+            "summary": result.summary.to_dict(orient="records"),
+            "reasons": result.reasons.to_dict(orient="records"),
+        },
+    )
+
+
+def _repeated_rows(split: partitions.Split, engine_config: EngineConfig) -> dict[str, set[int]]:
+    """Per table, the rows whose key repeats an earlier row's in another partition (a partition
+    sees the repeats within it itself): DuckDB over the raw files, out of core."""
+    if split.n == 1:
+        return {}
+    repeated = {}
+    with partitions.duckdb_connection(engine_config) as sql:
+        for table in PARTITIONED:
+            keys = validation.KEYS[table]
+            if partitions.ROUTES[f"raw/{table}"] == keys[0]:
+                continue  # rows with the same key share a partition
+            cast = ", ".join(f"TRY_CAST({k} AS BIGINT) AS {k}" for k in keys)
+            rows = sql.execute(
+                f"""
+                WITH rows AS (
+                    SELECT {cast}, file_row_number AS row
+                    FROM read_parquet(?, file_row_number = true)
+                )
+                SELECT row FROM rows WHERE {" AND ".join(f"{k} IS NOT NULL" for k in keys)}
+                QUALIFY row_number() OVER (PARTITION BY {", ".join(keys)} ORDER BY row) > 1
+                """,
+                [str(split.sources[f"raw/{table}"])],
+            ).fetchall()
+            if rows:
+                repeated[table] = {row for (row,) in rows}
+    return repeated
+
+
+def _stage(
+    progress: Callable[[str, int, int], None] | None, stage: str
+) -> Callable[[int, int], None] | None:
+    return None if progress is None else functools.partial(progress, stage)

@@ -32,6 +32,17 @@ TABLE_ORDER = (
     "labs",
     "ed_visits",
 )
+# Each table's key: a row repeating an earlier row's key is quarantined.
+KEYS = {
+    "facilities": ["facility_id"],
+    "patients": ["patient_id"],
+    "encounters": ["encounter_id"],
+    "diagnoses": ["encounter_id", "position"],
+    "procedures": ["procedure_id"],
+    "vitals": ["observation_id"],
+    "labs": ["lab_id"],
+    "ed_visits": ["ed_visit_id"],
+}
 
 
 def _unique(frame: pd.DataFrame, columns: list[str]) -> pd.Series:

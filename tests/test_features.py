@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from configs import load_settings, vocabulary
-from features import build, cases, deidentify, dictionary, report
+from features import build, cases, deidentify, dictionary, partitions, report
 from features.build import admission_cases, discharge_cases, ward_observations
 
 TASKS = load_settings("small").task_names
@@ -224,7 +224,9 @@ def test_a_task_declaring_a_label_its_case_type_lacks_is_refused_by_name(
     small_clean, small_settings, key_root, small_world_dir
 ):
     oracle = build.load_oracle(
-        small_world_dir, deidentify.load_key(small_settings.features.etl, key_root)
+        partitions.split_world(small_world_dir, build.ORACLE_TABLES, 1),
+        0,
+        deidentify.load_key(small_settings.features.etl, key_root),
     )
     wrong = small_settings.tasks["los"].model_copy(
         update={"target": "days_to_recovery", "labels": []}

@@ -1,0 +1,100 @@
+"""Where the partitions of a batch stage run: here, on a local Dask cluster, or on a running one.
+
+One code path: a stage hands ``map_partitions`` a function of one partition, and the same function
+runs wherever the engine sends it. With ``engine.scheduler_address`` (or $HOSPITAL_DASK_SCHEDULER)
+it goes to that Dask scheduler; otherwise to a ``LocalCluster`` of worker processes on this
+machine; a world of one partition, with no scheduler named, runs in this process (a cluster would
+add only its start-up). Workers read and write the data folder at the same path as the caller: on
+another machine it must be a shared volume. A task whose worker dies, or that fails, is tried
+``engine.retries`` more times; a partition that still fails stops the stage with its name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+from configs.engine import SCHEDULER_ENV, EngineConfig
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class EngineError(RuntimeError):
+    """The engine could not run a stage's partitions (no scheduler, or a partition failed)."""
+
+
+def scheduler_address(engine: EngineConfig) -> str | None:
+    return os.environ.get(SCHEDULER_ENV) or engine.scheduler_address
+
+
+def map_partitions(
+    function: Callable[[Item], Result],
+    items: Sequence[Item],
+    engine: EngineConfig,
+    stage: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Result]:
+    """``function`` applied to every item (a partition), in item order, wherever the engine runs."""
+    address = scheduler_address(engine)
+    if address is None and len(items) <= 1:
+        results = []
+        for item in items:
+            results.append(function(item))
+            if progress:
+                progress(len(results), len(items))
+        return results
+    from distributed import as_completed
+
+    with _client(engine, address, len(items)) as client:
+        futures = client.map(
+            function,
+            items,
+            key=[f"{stage}-{index:05d}" for index in range(len(items))],
+            retries=engine.retries,
+            pure=False,
+        )
+        for done, future in enumerate(as_completed(futures), start=1):
+            if future.status != "finished":
+                index = futures.index(future)
+                error = future.exception()
+                raise EngineError(
+                    f"{stage}: partition {index} failed after {engine.retries} retries: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            if progress:
+                progress(done, len(items))
+        return client.gather(futures)
+
+
+@contextmanager
+def _client(engine: EngineConfig, address: str | None, n_items: int) -> Iterator[object]:
+    from distributed import Client, LocalCluster
+
+    if address is not None:
+        try:
+            client = Client(address, timeout=engine.connect_timeout_seconds)
+        except OSError as error:
+            source = SCHEDULER_ENV if os.environ.get(SCHEDULER_ENV) else "engine.scheduler_address"
+            raise EngineError(
+                f"no Dask scheduler answers at {address} ({source}) within "
+                f"{engine.connect_timeout_seconds:g} s: {error}"
+            ) from None
+        with client:
+            yield client
+        return
+    workers = min(engine.local_workers or os.cpu_count() or 1, n_items)
+    memory = f"{engine.worker_memory_gb}GiB" if engine.worker_memory_gb else 0
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
