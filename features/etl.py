@@ -42,6 +42,10 @@ REFERENCES = [
     ("ed_visits", "facility_id", "facilities", "facility_id", "no such facility"),
     ("ed_visits", "encounter_id", "encounters", "encounter_id", "no such stay"),
 ]
+# Rows that need their parent's accepted row, not only its key: (table, column, parent, key, why).
+NEEDS_ACCEPTED_PARENT = [
+    ("encounters", "patient_id", "patients", "patient_id", "its patient is in quarantine"),
+]
 # Records that must fall inside their stay: (table, time column).
 DURING_STAY = [("vitals", "observed_at"), ("labs", "drawn_at"), ("procedures", "performed_at")]
 
@@ -66,17 +70,24 @@ def validate_world(
     etl: Etl,
     accepted_parents: dict[str, pd.DataFrame] | None = None,
     repeated_rows: dict[str, set[int]] | None = None,
+    parent_keys: dict[str, np.ndarray] | None = None,
 ) -> EtlResult:
     """Check every table of ``raw``, then the rules between tables, parents before children.
 
-    ``accepted_parents`` holds parent tables validated elsewhere (the facilities, once for every
-    partition); ``repeated_rows``, per table, the ``source_row`` of rows that repeat the key of an
-    earlier row in another partition. Rows may carry their position in the raw table as a
-    ``source_row`` column (partitions do); otherwise it is their position in ``raw``.
+    A child row is an orphan only when its parent's key is absent from the raw parent table, not
+    when the parent row was quarantined for another field. ``parent_keys`` holds, per parent
+    table, the keys present in the whole world (a partition sees only its own; by default they
+    are read from ``raw``); ``accepted_parents`` parent tables validated elsewhere (the
+    facilities, once for every partition); ``repeated_rows``, per table, the ``source_row`` of
+    rows that repeat the key of an earlier row in another partition. Rows may carry their
+    position in the raw table as a ``source_row`` column (partitions do); otherwise it is their
+    position in ``raw``.
     """
     schemas = validation.schemas(etl)
     accepted = dict(accepted_parents or {})
+    parent_keys = parent_keys or present_keys({**raw, **accepted})
     quarantine, summary, reasons = {}, [], []
+    stays = stay_periods(raw["encounters"]) if "encounters" in raw else None
     for table in [t for t in validation.TABLE_ORDER if t in raw]:
         frame = raw[table].reset_index(drop=True)
         if partitions.SOURCE_ROW in frame:
@@ -84,7 +95,8 @@ def validate_world(
         else:
             source_rows = np.arange(len(frame))
         valid, failures = validation.validate_table(frame, schemas[table], table)
-        for column, check, failing in _cross_table_failures(table, valid, accepted):
+        checks = _cross_table_failures(table, valid, accepted, parent_keys, stays)
+        for column, check, failing in checks:
             failures.add(valid.index[failing], column, check)
         if repeated := (repeated_rows or {}).get(table):
             key = ", ".join(validation.KEYS[table])
@@ -114,21 +126,62 @@ def validate_world(
     )
 
 
+def present_keys(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """Per parent table of ``REFERENCES``, the keys its rows carry (readable ones, as numbers)."""
+    keys = {}
+    for _, _, parent, key, _ in REFERENCES:
+        if parent in tables:
+            values = pd.to_numeric(tables[parent][key], errors="coerce").dropna()
+            keys[parent] = np.unique(values.to_numpy(dtype="float64"))
+    return keys
+
+
+def stay_periods(encounters: pd.DataFrame) -> pd.DataFrame:
+    """Each stay's period as recorded, by encounter_id, whether or not the stay passes its checks
+    (the times of a stay in quarantine for another field still place its records)."""
+    ids = pd.to_numeric(encounters["encounter_id"], errors="coerce")
+    admitted, discharged = (
+        pd.to_datetime(encounters[c], errors="coerce").to_numpy()
+        for c in ("admitted_at", "discharged_at")
+    )
+    swapped = discharged < admitted  # a stay recorded back to front still spans its records
+    periods = pd.DataFrame(
+        {
+            "start": np.where(swapped, discharged, admitted),
+            "end": np.where(swapped, admitted, discharged),
+        },
+        index=ids.to_numpy(),
+    )
+    return periods[~periods.index.duplicated(keep="first") & ids.notna().to_numpy()]
+
+
 def _cross_table_failures(
-    table: str, frame: pd.DataFrame, accepted: dict[str, pd.DataFrame]
+    table: str,
+    frame: pd.DataFrame,
+    accepted: dict[str, pd.DataFrame],
+    parent_keys: dict[str, np.ndarray],
+    stays: pd.DataFrame | None,
 ) -> list[tuple[str, str, np.ndarray]]:
     failures = []
-    for child, column, parent, key, orphan in REFERENCES:
+    for child, column, parent, _, orphan in REFERENCES:
         if child == table:
-            known = frame[column].isna() | frame[column].isin(accepted[parent][key])
+            known = frame[column].isna() | frame[column].isin(parent_keys[parent])
             failures.append((column, orphan, ~known.to_numpy()))
+    for child, column, parent, key, why in NEEDS_ACCEPTED_PARENT:
+        if child == table:  # the stay's age is computed from its patient's birth date
+            held = frame[column].isin(parent_keys[parent]) & ~frame[column].isin(
+                accepted[parent][key]
+            )
+            failures.append((column, why, held.to_numpy()))
     for child, column in DURING_STAY:
         if child == table:
-            stays = accepted["encounters"].set_index("encounter_id")
-            admitted = frame["encounter_id"].map(stays["admitted_at"])
-            discharged = frame["encounter_id"].map(stays["discharged_at"])
-            inside = (frame[column] >= admitted) & (frame[column] <= discharged)
-            failures.append((column, "outside its stay", ~(inside | admitted.isna()).to_numpy()))
+            admitted = frame["encounter_id"].map(stays["start"])
+            discharged = frame["encounter_id"].map(stays["end"])
+            # A bound that is not recorded (a stay in quarantine for it) cannot be checked.
+            inside = (admitted.isna() | (frame[column] >= admitted)) & (
+                discharged.isna() | (frame[column] <= discharged)
+            )
+            failures.append((column, "outside its stay", ~inside.to_numpy()))
     return failures
 
 
@@ -169,6 +222,7 @@ def run_etl(
     facilities = pd.read_parquet(raw_dir / "facilities.parquet")
     facilities = validate_world({"facilities": facilities}, etl)
     repeated = _repeated_rows(split, settings.engine)
+    keys = _world_keys(split, facilities.accepted, settings.engine)
     staged = partitions.StagedParts(
         data_dir,
         "etl",
@@ -179,7 +233,7 @@ def run_etl(
         },
     )
     work = functools.partial(
-        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated, key
+        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated, keys, key
     )
     engine.map_partitions(
         work, staged.todo(split.n), settings.engine, "etl", _stage(progress, "partitions")
@@ -231,12 +285,13 @@ def _etl_partition(
     etl: Etl,
     facilities: pd.DataFrame,
     repeated: dict[str, set[int]],
+    parent_keys: dict[str, np.ndarray],
     key: bytes,
     part: int,
 ) -> None:
     """Validate, quarantine and de-identify one partition; its parts and counts go to ``staged``."""
     raw = {table: split.read(f"raw/{table}", part) for table in PARTITIONED}
-    result = validate_world(raw, etl, {"facilities": facilities}, repeated)
+    result = validate_world(raw, etl, {"facilities": facilities}, repeated, parent_keys)
     clean = deidentify.deidentify({**result.accepted, "facilities": facilities}, etl, key)
     for table in PARTITIONED:
         staged.write(CLEAN, table, part, clean[table])
@@ -276,6 +331,27 @@ def _repeated_rows(split: partitions.Split, engine_config: EngineConfig) -> dict
             if rows:
                 repeated[table] = {row for (row,) in rows}
     return repeated
+
+
+def _world_keys(
+    split: partitions.Split, facilities: dict[str, pd.DataFrame], engine_config: EngineConfig
+) -> dict[str, np.ndarray]:
+    """The keys of the parent tables in the whole world (8 bytes a patient or a stay): DuckDB
+    over the raw files, or the tables themselves when the world is one partition."""
+    if split.n == 1:
+        return {}  # validate_world reads them from the partition, which is the world
+    keys = present_keys(facilities)
+    with partitions.duckdb_connection(engine_config) as sql:
+        for _, _, parent, key, _ in REFERENCES:
+            if parent not in keys:
+                keys[parent] = np.sort(
+                    sql.execute(
+                        f"SELECT DISTINCT TRY_CAST({key} AS DOUBLE) AS k FROM read_parquet(?) "
+                        "WHERE k IS NOT NULL",
+                        [str(split.sources[f"raw/{parent}"])],
+                    ).fetchnumpy()["k"]
+                )
+    return keys
 
 
 def _stage(

@@ -36,12 +36,13 @@ PART = "part-{:05d}.parquet"
 # Each row's position in its raw table: quarantined rows are reported by it.
 SOURCE_ROW = "source_row"
 SPLIT_DIR = "partitions"
-# How each partitioned table finds its patient: by its own patient identifier, or by its stay's.
+# How each partitioned table finds its patient: by its own patient identifier, or by its stay's
+# patient (an ED visit by the stay it led to, if any, so that the two meet in one partition).
 BY_PATIENT, BY_STAY = "patient_id", "encounter_id"
 ROUTES = {
     "raw/patients": BY_PATIENT,
     "raw/encounters": BY_PATIENT,
-    "raw/ed_visits": BY_PATIENT,
+    "raw/ed_visits": BY_STAY,
     "raw/diagnoses": BY_STAY,
     "raw/procedures": BY_STAY,
     "raw/vitals": BY_STAY,
@@ -112,13 +113,13 @@ def split_world(
     partitions: split under data/partitions, each table once for its source and ``n``."""
     data_dir = data_dir.resolve()
     sources = {table: data_dir / f"{table}.parquet" for table in tables}
+    if n == 1:
+        return Split(1, sources, None, {t: file_stamp(p) for t, p in sources.items()})
     stays = data_dir / "raw" / "encounters.parquet"  # how rows find their stay's patient
     identities = {
         table: {"partitions": n, "source": file_stamp(path), "stays": file_stamp(stays)}
         for table, path in sources.items()
     }
-    if n == 1:
-        return Split(1, sources, None, identities)
     folder = data_dir / SPLIT_DIR
     stale = [t for t in tables if _recorded(folder / f"{t}.json") != identities[t]]
     routes = _stay_routes(stays, n) if any(ROUTES[t] == BY_STAY for t in stale) else None
@@ -156,10 +157,14 @@ def _split_table(
         offset = 0
         for batch in file.iter_batches(batch_size=BATCH_ROWS):
             keys = batch.column(route).to_pandas()
+            # A row whose stay is not in the world goes by its patient if it names one.
+            fallback = (
+                batch.column(BY_PATIENT).to_pandas() if BY_PATIENT in batch.schema.names else keys
+            )
             if route == BY_PATIENT:
                 parts = patient_partition(keys, n)
             else:
-                parts = _stay_partition(keys, n, *routes)
+                parts = _stay_partition(keys, fallback, n, *routes)
             rows = pa.array(np.arange(offset, offset + batch.num_rows, dtype=np.int64))
             table = pa.Table.from_batches([batch]).append_column(SOURCE_ROW, rows)
             for part in np.unique(parts).tolist():
@@ -171,16 +176,16 @@ def _split_table(
 
 
 def _stay_partition(
-    keys: pd.Series, n: int, stay_ids: np.ndarray, stay_parts: np.ndarray
+    keys: pd.Series, fallback: pd.Series, n: int, stay_ids: np.ndarray, stay_parts: np.ndarray
 ) -> np.ndarray:
-    """The partition of each row's stay's patient; a row whose stay is not in the world (it will
-    be quarantined as an orphan wherever it lies) goes by its own stay identifier."""
+    """The partition of each row's stay's patient; a row whose stay is not in the world goes by
+    ``fallback`` (its patient, or else its stay identifier: it is an orphan wherever it lies)."""
     if len(stay_ids) == 0:
-        return patient_partition(keys, n)
+        return patient_partition(fallback, n)
     numbers = pd.to_numeric(keys, errors="coerce").to_numpy(dtype="float64")
     at = np.minimum(np.searchsorted(stay_ids, numbers), len(stay_ids) - 1)
     known = stay_ids[at] == numbers
-    return np.where(known, stay_parts[at], patient_partition(keys, n))
+    return np.where(known, stay_parts[at], patient_partition(fallback, n))
 
 
 def file_stamp(path: Path) -> list[int]:

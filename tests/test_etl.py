@@ -111,16 +111,31 @@ def test_a_repeated_key_keeps_the_first_row_and_quarantines_the_copy(
     assert quarantined["failed_checks"].iloc[0] == f"*: {key} is repeated"
 
 
-def test_children_of_a_quarantined_stay_are_quarantined_too(tiny_raw, etl_config):
+def test_children_of_a_quarantined_stay_stay_clean_and_only_those_of_an_absent_one_are_orphans(
+    tiny_raw, etl_config
+):
     damaged = dict(tiny_raw)
     encounters = tiny_raw["encounters"].copy()
     encounters.loc[0, "total_cost_usd"] = -1.0
-    damaged["encounters"] = encounters
+    damaged["encounters"] = encounters.drop(index=1)
     result = etl.validate_world(damaged, etl_config)
-    stay = encounters.loc[0, "encounter_id"]
+    held, absent = encounters.loc[[0, 1], "encounter_id"]
+    assert result.quarantine["encounters"]["encounter_id"].tolist() == [held]
+    vitals = tiny_raw["vitals"]["encounter_id"]
+    assert (result.accepted["vitals"]["encounter_id"] == held).sum() == (vitals == held).sum() > 0
     orphans = result.quarantine["vitals"]
-    assert len(orphans) == (tiny_raw["vitals"]["encounter_id"] == stay).sum() > 0
+    assert len(orphans) == (vitals == absent).sum() > 0
     assert set(orphans["failed_checks"]) == {"encounter_id: no such stay"}
+
+
+def test_the_stays_of_a_quarantined_patient_are_held_back_with_the_reason(tiny_raw, etl_config):
+    patients = tiny_raw["patients"].copy()
+    patients.loc[0, "sex"] = "unknown"
+    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config)
+    stays = tiny_raw["encounters"]["patient_id"] == patients.loc[0, "patient_id"]
+    held = result.quarantine["encounters"]
+    assert len(held) == stays.sum() > 0
+    assert set(held["failed_checks"]) == {"patient_id: its patient is in quarantine"}
 
 
 @settings(
@@ -130,6 +145,12 @@ def test_children_of_a_quarantined_stay_are_quarantined_too(tiny_raw, etl_config
 def test_every_row_is_accounted_for_whatever_faults_are_injected(tiny_raw, etl_config, rate, seed):
     damaged, faulted, _ = corrupt_tables(tiny_raw, rate, seed)
     result = etl.validate_world(damaged, etl_config)
+    # A record's time cannot be checked against a stay whose own times were damaged.
+    periods = etl.stay_periods(damaged["encounters"])
+    unknowable = periods.index[periods["start"].isna() | periods["end"].isna()]
+    for table, _ in etl.DURING_STAY:
+        stay = pd.to_numeric(damaged[table]["encounter_id"], errors="coerce")
+        faulted[table] = np.setdiff1d(faulted[table], np.flatnonzero(stay.isin(unknowable)))
     for table in validation.TABLE_ORDER:
         summary = result.summary.set_index("table").loc[table]
         assert summary["rows_in"] == len(damaged[table])
