@@ -1,9 +1,12 @@
-"""ETL and feature benchmark on one profile: time, rows per second and peak memory per step.
+"""Generation, ETL and feature build on one profile: time, rows per second and peak memory of each
+step's whole process tree (the engine's worker processes included).
 
-    python -m benchmarks.bench_features [--profile default]
+    python -m benchmarks.bench_features [--profile default] [--patients N ...]
 
-Generates the profile's world if needed (not timed), then runs ``python -m features etl`` and
-``python -m features build`` as a user would, each in its own process.
+Each step runs as a user would run it (``python -m data_gen generate``, ``python -m features etl``,
+``python -m features build``), in its own process, in a temporary data folder. With several
+``--patients`` the same profile is measured at each size, side by side in one run, with the time
+per patient of each size against the smallest (scaling) and the peak memory.
 """
 
 from __future__ import annotations
@@ -22,55 +25,75 @@ from rich.table import Table
 from benchmarks.common import run_measured, write_results
 
 console = Console()
+STEPS = ("generate", "etl", "build")
 
 
 def _rows(folder: Path) -> int:
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in folder.glob("*.parquet"))
+    files = [path for path in folder.rglob("*.parquet") if path.is_file()]
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 
-def main(profile: Annotated[str, typer.Option(help="configuration profile")] = "default") -> None:
-    with tempfile.TemporaryDirectory(prefix=f"bench-features-{profile}-") as tmp:
+def measure(profile: str, patients: int | None) -> dict:
+    """Every step on one world; the data folder is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-features-{profile}-", dir="data") as tmp:
         data = Path(tmp)
-        common = ["--profile", profile, "--data-dir", str(data)]
-        run_measured([sys.executable, "-m", "data_gen", "generate", *common])
+        size = [f"data_gen.n_patients={patients}"] if patients else []
         # Keep the benchmark's key out of the repository.
         key = [f"features.etl.key_file={data / 'pseudonym.key'}"]
-        etl = run_measured([sys.executable, "-m", "features", "etl", *common, *key])
-        build = run_measured([sys.executable, "-m", "features", "build", *common, *key])
-        raw_rows, clean_rows = _rows(data / "raw"), _rows(data / "clean")
-        feature_rows = _rows(data / "features")
+        common = ["--profile", profile, "--data-dir", str(data)]
+        steps = {
+            "generate": run_measured(
+                [sys.executable, "-m", "data_gen", "generate", *common, *size]
+            ),
+            "etl": run_measured([sys.executable, "-m", "features", "etl", *common, *key]),
+            "build": run_measured([sys.executable, "-m", "features", "build", *common, *key]),
+        }
+        steps["generate"]["rows_out"] = _rows(data / "raw")
+        steps["etl"]["rows_out"] = _rows(data / "clean")
+        steps["build"]["rows_out"] = _rows(data / "features")
         manifest = json.loads((data / "features" / "manifest.json").read_text())
-    results = {
-        "profile": profile,
-        "etl": {**etl, "raw_rows": raw_rows, "rows_per_s": raw_rows / etl["seconds"]},
-        "build": {
-            **build,
-            "clean_rows": clean_rows,
-            "feature_rows": feature_rows,
-            "clean_rows_per_s": clean_rows / build["seconds"],
-            "rows_by_task": {task: sum(entry["rows"].values()) for task, entry in manifest.items()},
-        },
+        n_patients = pq.ParquetFile(data / "raw" / "patients.parquet").metadata.num_rows
+    return {
+        "patients": n_patients,
+        "steps": steps,
+        "seconds": sum(step["seconds"] for step in steps.values()),
+        "peak_rss_mib": max(step["peak_rss_mib"] for step in steps.values()),
+        "rows_by_task": {task: sum(entry["rows"].values()) for task, entry in manifest.items()},
     }
-    path = write_results(f"features_{profile}", results)
-    table = Table(title=f"ETL and features, {profile} profile")
-    for column in ("step", "seconds", "rows in", "rows/s", "peak MiB"):
-        table.add_column(column, justify="left" if column == "step" else "right")
-    table.add_row(
-        "etl",
-        f"{etl['seconds']:.1f}",
-        f"{raw_rows:,}",
-        f"{raw_rows / etl['seconds']:,.0f}",
-        f"{etl['peak_rss_mib']:,.0f}",
-    )
-    table.add_row(
-        "build",
-        f"{build['seconds']:.1f}",
-        f"{clean_rows:,}",
-        f"{clean_rows / build['seconds']:,.0f}",
-        f"{build['peak_rss_mib']:,.0f}",
-    )
+
+
+def main(
+    profile: Annotated[str, typer.Option(help="configuration profile")] = "default",
+    patients: Annotated[
+        list[int] | None, typer.Option(help="world sizes to measure (default: the profile's)")
+    ] = None,
+) -> None:
+    Path("data").mkdir(exist_ok=True)
+    runs = [measure(profile, n) for n in patients or [None]]
+    smallest = runs[0]
+    for run in runs:
+        # Time per patient against the smallest world's: 1.0 is linear scaling.
+        run["scaling_vs_smallest"] = (run["seconds"] / run["patients"]) / (
+            smallest["seconds"] / smallest["patients"]
+        )
+    name = f"features_{profile}" + "".join(f"_{r['patients']}" for r in runs) * bool(patients)
+    path = write_results(name, {"profile": profile, "runs": runs})
+    table = Table(title=f"Generation, ETL and features, {profile} profile")
+    for column in ("patients", "step", "seconds", "rows out", "peak MiB", "scaling"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        for step in STEPS:
+            measured = run["steps"][step]
+            table.add_row(
+                f"{run['patients']:,}", step, f"{measured['seconds']:.1f}",
+                f"{measured['rows_out']:,}", f"{measured['peak_rss_mib']:,.0f}", "",
+            )  # fmt: skip
+        table.add_row(
+            f"{run['patients']:,}", "all", f"{run['seconds']:.1f}", "",
+            f"{run['peak_rss_mib']:,.0f}", f"{run['scaling_vs_smallest']:.2f}",
+        )  # fmt: skip
     console.print(table)
-    console.print(f"feature rows: {results['build']['rows_by_task']}; results: {path}")
+    console.print(f"results: {path}")
 
 
 if __name__ == "__main__":

@@ -57,9 +57,12 @@ def period_command(
 
 def _generate(settings: Settings, data_dir: Path, force: bool, label: str) -> None:
     config = settings.data_gen
-    if not force and gen.is_current(settings, data_dir):
+    reason = "asked to (--force)" if force else gen.stale_reason(settings, data_dir)
+    if reason is None:
         console.print(f"{data_dir}/raw is up to date for {label} (use --force to regenerate)")
         return
+    if (data_dir / "raw" / gen.MANIFEST).exists():
+        console.print(f"regenerating {data_dir}/raw: {reason}")
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]generating[/bold] {task.description}"),

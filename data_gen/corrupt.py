@@ -191,6 +191,37 @@ def corrupt_tables(
     return damaged, positions, counts
 
 
+def damage_values(
+    tables: dict[str, pd.DataFrame], value_rate: float, duplicate_rate: float, seed: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """Generic damage, blind to meaning: about ``value_rate`` of the values of every column of the
+    clinical tables become an absurd number, a blank or a junk string, and ``duplicate_rate`` of
+    the rows are appended again. Returns the damaged tables and, per table, the rows damaged."""
+    rng = np.random.default_rng(seed)
+    damaged, positions = dict(tables), {}
+    for table in FAULTS:
+        frame = tables[table].reset_index(drop=True).copy()
+        hit = np.zeros(len(frame), dtype=bool)
+        for column in frame.columns:
+            rows = np.flatnonzero(rng.random(len(frame)) < value_rate)
+            if not len(rows):
+                continue
+            frame[column] = frame[column].astype(object)
+            kinds = rng.integers(0, 3, len(rows))
+            junk = rng.choice(["#N/A", "??", "-", "NULL!", "1e99x"], len(rows))
+            frame.loc[rows, column] = np.where(
+                kinds == 0, -987654.0, np.where(kinds == 1, None, junk)
+            ).tolist()
+            hit[rows] = True
+        copies = np.flatnonzero(rng.random(len(frame)) < duplicate_rate)
+        frame = pd.concat([frame, frame.iloc[copies]], ignore_index=True)
+        damaged[table] = frame
+        positions[table] = np.concatenate(
+            [np.flatnonzero(hit), np.arange(len(frame) - len(copies), len(frame))]
+        )
+    return damaged, positions
+
+
 def corrupt_world(data_dir: Path, rate: float, seed: int) -> Counter:
     """Damage ``data_dir/raw`` in place, atomically; the manifest records what was injected."""
     raw = data_dir / "raw"

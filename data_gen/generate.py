@@ -55,17 +55,37 @@ def world_fingerprint(settings: Settings) -> str:
 
 
 def is_current(settings: Settings, data_dir: Path) -> bool:
-    """True when data/raw was generated from exactly this configuration and generator code."""
+    """True when data/raw was generated from exactly this configuration and generator code, and
+    every table still has the content its manifest recorded."""
+    return stale_reason(settings, data_dir) is None
+
+
+def stale_reason(settings: Settings, data_dir: Path) -> str | None:
+    """Why data/raw is not the world this configuration makes (None when it is)."""
     manifest = data_dir / "raw" / MANIFEST
     if not manifest.exists():
-        return False
+        return f"{manifest} does not exist"
     try:
         recorded = json.loads(manifest.read_text())
-        files = [data_dir / "raw" / t["file"] for t in recorded["tables"].values()]
+        tables = {data_dir / "raw" / t["file"]: t["sha256"] for t in recorded["tables"].values()}
     except (json.JSONDecodeError, KeyError, TypeError):
-        return False  # an unreadable manifest: regenerate
-    present = all(path.exists() for path in files)
-    return present and recorded.get("fingerprint") == world_fingerprint(settings)
+        return f"{manifest} cannot be read"
+    if recorded.get("fingerprint") != world_fingerprint(settings):
+        return "the configuration or the generator's code changed since it was generated"
+    for path, sha256 in tables.items():
+        if not path.exists():
+            return f"{path} is missing"
+        if _sha256(path) != sha256:
+            return f"{path} differs from the SHA-256 its manifest recorded (edited or damaged)"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _destination(name: str) -> tuple[str, str, pa.Schema]:
@@ -223,7 +243,7 @@ def table_entry(path: Path) -> dict[str, object]:
     """Row count and content hash of one written table, as the manifest records them."""
     return {
         "rows": pq.ParquetFile(path).metadata.num_rows,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": _sha256(path),
     }
 
 

@@ -53,7 +53,7 @@ def etl_command(
 
 def _print_summary(title: str, result: etl.EtlResult) -> None:
     table = Table(title=title)
-    for column in ("table", "rows in", "accepted", "quarantined", "share"):
+    for column in ("table", "rows in", "accepted", "quarantined", "share", "values nulled"):
         table.add_column(column, justify="left" if column == "table" else "right")
     for row in result.summary.itertuples():
         table.add_row(
@@ -62,16 +62,19 @@ def _print_summary(title: str, result: etl.EtlResult) -> None:
             f"{row.accepted:,}",
             f"{row.quarantined:,}",
             f"{row.quarantined_share:.2%}",
+            f"{row.values_nulled:,}",
         )
     console.print(table)
     if len(result.reasons):
-        reasons = Table(title="Quarantine reasons")
-        for column in ("table", "column", "check", "rows"):
+        reasons = Table(
+            title="Quarantine reasons, and values nulled in fields the clean tables drop"
+        )
+        for column in ("table", "column", "check", "action", "rows"):
             reasons.add_column(column, justify="right" if column == "rows" else "left")
         for row in result.reasons.sort_values(
-            ["table", "rows"], ascending=[True, False]
+            ["table", "action", "rows"], ascending=[True, False, False]
         ).itertuples():
-            reasons.add_row(row.table, row.column, row.check, f"{row.rows:,}")
+            reasons.add_row(row.table, row.column, row.check, row.action, f"{row.rows:,}")
         console.print(reasons)
 
 

@@ -1,9 +1,17 @@
 """``python -m features etl``: validate the raw tables, quarantine bad rows, de-identify the rest.
 
 Reads data/raw, writes data/clean (de-identified) and data/quarantine (bad rows with their
-reasons, and a summary), each folder atomically. For every table, rows in = rows accepted + rows
-quarantined; a table whose quarantined share exceeds the configured limit fails the run before
-anything clean is written.
+reasons, and a summary), each folder atomically, partition by patient (``features.partitions``)
+on the engine (``features.engine``). For every table, rows in = rows accepted + rows quarantined;
+a table whose quarantined share exceeds the configured limit fails the run before anything clean
+is written.
+
+What a fault costs is decided per field, in one place: a bad value in a field the clean tables
+drop or may leave empty (``validation.NULLED_WHEN_INVALID``) is nulled and counted; a bad value
+in any other field quarantines its row. A child row is an orphan only when its parent's key is
+absent from the whole raw world, not when the parent row is in quarantine for another field (its
+records stay clean, placed in time by the parent's recorded times); a stay whose patient is in
+quarantine is held back too, since its age comes from the patient's birth date.
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ from features import deidentify, engine, partitions, validation
 CLEAN, QUARANTINE, SUMMARY = "clean", "quarantine", "summary.json"
 # Every table but the facilities (a few rows, validated once for all partitions) is partitioned.
 PARTITIONED = [t for t in validation.TABLE_ORDER if t != "facilities"]
-SUMMARY_COLUMNS = ["table", "rows_in", "accepted", "quarantined", "quarantined_share"]
-REASON_COLUMNS = ["table", "column", "check", "rows"]
+SUMMARY_COLUMNS = [
+    "table", "rows_in", "accepted", "quarantined", "quarantined_share", "values_nulled",
+]  # fmt: skip
+REASON_COLUMNS = ["table", "column", "check", "action", "rows"]
 
 # Cross-table rules: (table, column, parent table, parent key, what an orphan lacks).
 REFERENCES = [
@@ -94,6 +104,7 @@ def validate_world(
             source_rows = frame.pop(partitions.SOURCE_ROW).to_numpy()
         else:
             source_rows = np.arange(len(frame))
+        frame, nulled = validation.null_invalid(frame, schemas[table], table)
         valid, failures = validation.validate_table(frame, schemas[table], table)
         checks = _cross_table_failures(table, valid, accepted, parent_keys, stays)
         for column, check, failing in checks:
@@ -113,11 +124,16 @@ def validate_world(
                 "accepted": len(accepted[table]),
                 "quarantined": len(quarantine[table]),
                 "quarantined_share": len(quarantine[table]) / max(len(frame), 1),
+                "values_nulled": sum(len(set(r)) for r in nulled.reasons.values()),
             }
         )
-        counted = pd.Series([r for rs in failures.reasons.values() for r in set(rs)], dtype=object)
-        for (column, check), rows in counted.value_counts().items():
-            reasons.append({"table": table, "column": column, "check": check, "rows": int(rows)})
+        for action, found in (("quarantined", failures), ("nulled", nulled)):
+            counted = pd.Series([r for rs in found.reasons.values() for r in set(rs)], dtype=object)
+            for (column, check), rows in counted.value_counts().items():
+                reasons.append(
+                    {"table": table, "column": column, "check": check, "action": action,
+                     "rows": int(rows)}
+                )  # fmt: skip
     return EtlResult(
         {t: accepted[t] for t in raw if t in accepted},
         quarantine,
@@ -242,13 +258,14 @@ def run_etl(
     summary = pd.concat(
         [facilities.summary, *(pd.DataFrame(d["summary"], columns=SUMMARY_COLUMNS) for d in done)]
     )
-    summary = summary.groupby("table", sort=False)[["rows_in", "accepted", "quarantined"]].sum()
+    counts = ["rows_in", "accepted", "quarantined", "values_nulled"]
+    summary = summary.groupby("table", sort=False)[counts].sum()
     summary["quarantined_share"] = summary["quarantined"] / summary["rows_in"].clip(lower=1)
-    summary = summary.reset_index()
+    summary = summary.reset_index()[SUMMARY_COLUMNS]
     reasons = pd.concat(
         [facilities.reasons, *(pd.DataFrame(d["reasons"], columns=REASON_COLUMNS) for d in done)]
     )
-    reasons = reasons.groupby(["table", "column", "check"], as_index=False, sort=True)["rows"].sum()
+    reasons = reasons.groupby(REASON_COLUMNS[:-1], as_index=False, sort=True)["rows"].sum()
     result = EtlResult({}, {}, summary, reasons)
 
     staged.write(QUARANTINE, "facilities", 0, facilities.quarantine["facilities"])

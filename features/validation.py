@@ -32,6 +32,15 @@ TABLE_ORDER = (
     "labs",
     "ed_visits",
 )
+# Fields the clean tables drop (direct identifiers; the ZIP code becomes ZIP3) or may leave empty:
+# a bad value there is nulled and counted, not a reason to lose the row, and with a patient or a
+# stay every record that hangs on it. Every other field is needed: a bad value quarantines the row.
+NULLED_WHEN_INVALID = {
+    "patients": ["mrn", "ssn", "first_name", "last_name", "address", "city", "state", "zip",
+                 "phone"],
+    "encounters": ["satisfaction_score"],
+    "procedures": ["description"],
+}  # fmt: skip
 # Each table's key: a row repeating an earlier row's key is quarantined.
 KEYS = {
     "facilities": ["facility_id"],
@@ -258,7 +267,12 @@ def schemas(etl: Etl) -> dict[str, pa.DataFrameSchema]:
             for column in schema.columns
             if column in etl.limits
         }
-        built[table] = schema.update_columns(limited) if limited else schema
+        built[table] = schema.update_columns(
+            {
+                **limited,
+                **{c: {"nullable": True} for c in NULLED_WHEN_INVALID.get(table, [])},
+            }
+        )
     labs = copy.deepcopy(built["labs"])
     labs.checks.append(_lab_limits(etl.limits))
     built["labs"] = labs
@@ -310,6 +324,29 @@ def describe_check(check: str) -> str:
         if re.match(pattern, check):
             return re.sub(pattern, words, check)
     return check
+
+
+def null_invalid(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, table: str
+) -> tuple[pd.DataFrame, Failures]:
+    """``frame`` with the bad values of its ``NULLED_WHEN_INVALID`` fields set to null, and which
+    they were (``frame`` must have a default RangeIndex)."""
+    columns = [c for c in NULLED_WHEN_INVALID.get(table, []) if c in frame]
+    if not columns:
+        return frame, Failures()
+    fields = pa.DataFrameSchema({c: schema.columns[c] for c in columns})
+    _, failures = validate_table(frame[columns], fields, table)
+    if not failures.reasons:
+        return frame, failures
+    nulled = frame.copy()
+    for column in columns:
+        rows = [
+            p for p, reasons in failures.reasons.items() if any(c == column for c, _ in reasons)
+        ]
+        if rows:
+            nulled[column] = nulled[column].astype(object)
+            nulled.loc[rows, column] = None
+    return nulled, failures
 
 
 class TableStructureError(ValueError):

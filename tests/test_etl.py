@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from configs import load_settings
-from data_gen.corrupt import corrupt_tables
+from data_gen.corrupt import corrupt_tables, damage_values
 from features import etl, validation
 
 LATE, EARLY = pd.Timestamp("2030-01-01"), pd.Timestamp("2000-01-01")
@@ -85,7 +85,6 @@ def _set(column, value, row=0):
         ("labs", _set("test", "potassium"), "test: not an allowed value"),
         ("ed_visits", _set("triage_at", EARLY), "*: ED times are out of order"),
         ("ed_visits", _set("esi_level", 7), "esi_level: above 5"),
-        ("patients", _set("ssn", "666-12-3456"), "ssn: malformed"),
         ("patients", _set("sex", "X"), "sex: not an allowed value"),
         ("patients", _set("birth_date", None), "birth_date: missing"),
     ],
@@ -95,6 +94,22 @@ def test_each_check_quarantines_the_bad_row_with_its_reason(
 ):
     reasons = _quarantine_reasons(tiny_raw, etl_config, table, edit)
     assert any(reason in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("ssn", "666-12-3456"), ("zip", "9021"), ("phone", None)]
+)
+def test_a_bad_value_in_a_field_the_clean_tables_drop_is_nulled_and_the_patient_kept(
+    tiny_raw, etl_config, column, value
+):
+    patients = _set(column, value, row=0)(tiny_raw["patients"].copy())
+    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config)
+    assert result.quarantine["patients"].empty
+    assert result.quarantine["encounters"].empty
+    assert pd.isna(result.accepted["patients"][column].iloc[0])
+    nulled = result.reasons.query("action == 'nulled'")
+    expected = 1 if value is not None else 0  # a missing value there is no fault
+    assert nulled["rows"].sum() == expected
 
 
 @pytest.mark.parametrize(
@@ -145,6 +160,10 @@ def test_the_stays_of_a_quarantined_patient_are_held_back_with_the_reason(tiny_r
 def test_every_row_is_accounted_for_whatever_faults_are_injected(tiny_raw, etl_config, rate, seed):
     damaged, faulted, _ = corrupt_tables(tiny_raw, rate, seed)
     result = etl.validate_world(damaged, etl_config)
+    # A malformed SSN is nulled, not quarantined (de-identification drops it anyway).
+    original = tiny_raw["patients"]["ssn"]
+    malformed_ssn = np.flatnonzero(damaged["patients"]["ssn"].iloc[: len(original)] != original)
+    faulted["patients"] = np.setdiff1d(faulted["patients"], malformed_ssn)
     # A record's time cannot be checked against a stay whose own times were damaged.
     periods = etl.stay_periods(damaged["encounters"])
     unknowable = periods.index[periods["start"].isna() | periods["end"].isna()]
@@ -187,3 +206,20 @@ def test_check_names_read_as_words():
     assert validation.describe_check("in_range(20.0, 250.0)") == "outside 20.0 to 250.0"
     assert validation.describe_check("coerce_dtype('int64')") == "not a valid int64"
     assert validation.describe_check("not_nullable") == "missing"
+
+
+def test_generic_damage_quarantines_little_beyond_the_rows_it_touches(small_world, etl_config):
+    raw = {t: small_world[t] for t in validation.TABLE_ORDER}
+    damaged, touched = damage_values(raw, value_rate=0.015, duplicate_rate=0.003, seed=11)
+    result = etl.validate_world(damaged, etl_config)
+    summary = result.summary.set_index("table")
+    assert (summary["rows_in"] == summary["accepted"] + summary["quarantined"]).all()
+    for table in ("vitals", "labs", "diagnoses", "procedures"):
+        touched_share = len(touched[table]) / len(damaged[table])
+        assert summary.loc[table, "quarantined_share"] <= 3 * touched_share, table
+    nulled = result.reasons[result.reasons["action"] == "nulled"]
+    assert set(nulled["column"]) >= {"ssn", "phone", "zip"}
+    assert (
+        summary.loc["patients", "values_nulled"]
+        == nulled.query("table == 'patients'")["rows"].sum()
+    )

@@ -58,6 +58,19 @@ def test_is_current_only_for_the_same_world(small_world_dir, small_settings):
     assert not generate.is_current(load_settings("small", ["data_gen.seed=99"]), small_world_dir)
 
 
+def test_a_table_edited_after_generation_is_not_passed_on_as_current(tmp_path):
+    settings = load_settings("small", ["n_patients=600", "block_size=200"])
+    generate.generate(settings, tmp_path)
+    assert generate.stale_reason(settings, tmp_path) is None
+    vitals = tmp_path / "raw" / "vitals.parquet"
+    frame = pd.read_parquet(vitals)
+    frame.loc[0, "heart_rate"] = 300.0
+    frame.to_parquet(vitals, index=False)
+    assert "vitals.parquet differs from the SHA-256" in generate.stale_reason(settings, tmp_path)
+    vitals.unlink()
+    assert "vitals.parquet is missing" in generate.stale_reason(settings, tmp_path)
+
+
 def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, monkeypatch):
     settings = load_settings("small", ["n_patients=600", "block_size=200"])
     generate.generate(settings, tmp_path)
