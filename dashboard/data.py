@@ -70,9 +70,10 @@ def _settings(profile: str | None, overrides: tuple[str, ...]) -> Settings:
 
 
 def version(folder: Path) -> float:
-    """When a folder's files last changed (0 when it is missing): part of every cache key, so
-    that a new ``make train`` or ``make monitor`` is picked up without a restart."""
-    times = [p.stat().st_mtime for p in folder.glob("*") if p.is_file()]
+    """When a folder's files (its tables' part files included) last changed (0 when it is
+    missing): part of every cache key, so that a new ``make train`` or ``make monitor`` is picked
+    up without a restart."""
+    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
     return max(times, default=0.0)
 
 
