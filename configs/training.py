@@ -62,6 +62,15 @@ class Budget(Strict):
     max_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
+class Scale(Strict):
+    """How a feature table too large to hold whole is trained on (see the README, at scale)."""
+
+    in_memory_rows: Annotated[int, Field(ge=10_000)]
+    validation_rows: Annotated[int, Field(ge=1_000)]
+    test_rows: Annotated[int, Field(ge=1_000)]
+    linear_rows: Annotated[int, Field(ge=1_000)]
+
+
 GREATER_IS_BETTER = ("auroc", "auprc", "r2")  # the other metrics are errors: lower is better
 
 
@@ -153,3 +162,4 @@ class TrainingConfig(Strict):
     champion_alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     tasks: Annotated[list[str], Field(min_length=1)] | None
     budget: Budget = Field(default_factory=Budget)
+    scale: Scale

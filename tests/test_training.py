@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 import registry
 from configs import load_settings
 from training import evaluate, models, pipeline, tune
+from training.data import load_task_data
 
 # ---------------------------------------------------------------------------------------------
 # Metric arithmetic against hand-computed values
@@ -333,7 +334,10 @@ def test_the_same_config_and_seed_give_the_same_validation_score(
 ):
     # A small budget: the same seed must give the same result whatever the budget.
     config = load_settings("small").tasks["los"].model_copy(update={"trials": 2, "max_rounds": 200})
-    data, fingerprint = pipeline.load_task_data(small_world_dir, config)
+    settings = load_settings("small")
+    data, fingerprint = load_task_data(
+        small_world_dir, config, settings.training.scale, settings.training.seed
+    )
     train, validation = data.split("train"), data.split("validation")
     splits = [
         tune.Split(data.matrix(frame), frame[config.target].to_numpy())
@@ -347,3 +351,66 @@ def test_the_same_config_and_seed_give_the_same_validation_score(
         for n in range(2)
     ]  # fmt: skip
     assert scores[0] == scores[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# A table too large to hold whole
+
+
+AT_SCALE = [
+    "training.scale.in_memory_rows=10000",  # the small world's ward table (31k rows) is "large"
+    "training.scale.validation_rows=2000",
+    "training.scale.test_rows=3000",
+    "training.scale.linear_rows=4000",
+]
+
+
+def test_a_table_read_part_by_part_gives_the_rows_held_in_memory(small_features, small_world_dir):
+    settings = load_settings("small", AT_SCALE)
+    config, t = settings.tasks["deterioration"], settings.training
+    streamed, _ = load_task_data(small_world_dir, config, t.scale, t.seed)
+    whole, _ = load_task_data(small_world_dir, config, load_settings("small").training.scale, 0)
+    assert streamed.at_scale
+    assert not whole.at_scale
+    for splits in (["train"], ["train", "validation"]):
+        x, y = streamed.rows_of(splits)
+        x_whole, y_whole = whole.rows_of(splits)
+        np.testing.assert_array_equal(x, x_whole)
+        np.testing.assert_array_equal(y, y_whole)
+
+
+def test_samples_at_scale_are_seeded_and_of_the_configured_size(small_features, small_world_dir):
+    settings = load_settings("small", AT_SCALE)
+    config, t = settings.tasks["deterioration"], settings.training
+    samples = [load_task_data(small_world_dir, config, t.scale, t.seed)[0] for _ in range(2)]
+    test = [data.split("test") for data in samples]
+    assert test[0].equals(test[1])
+    assert set(test[0]["split"]) == {"test"}
+    assert abs(len(test[0]) - 3000) < 300
+    x, _ = samples[0].rows_of(["train", "validation"], limit=4000)
+    assert abs(len(x) - 4000) < 400
+
+
+@pytest.mark.slow
+def test_a_task_trained_at_scale_fits_every_row_and_evaluates_on_a_sample(
+    small_features, small_world_dir, tmp_path
+):
+    settings = load_settings(
+        "small",
+        [
+            *AT_SCALE,
+            f"training.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            f"training.artifact_location={tmp_path / 'artifacts'}",
+            f"training.optuna_storage=sqlite:///{tmp_path / 'optuna.db'}",
+        ],
+    )
+    result = pipeline.train_task(
+        settings, "deterioration", small_world_dir, progress=lambda _: None
+    )
+    run = mlflow.get_run(result.run_id)
+    assert run.data.params["trained_at_scale"] == "True"
+    assert abs(int(run.data.params["evaluated_test_rows"]) - 3000) < 300
+    assert int(run.data.params["train_rows"]) > 15_000
+    auroc, low, high = result.test
+    assert 0.7 < auroc < 0.95
+    assert low < auroc < high

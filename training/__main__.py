@@ -11,8 +11,9 @@ from rich.table import Table
 
 from configs import cli, load_settings_or_exit
 from features.dictionary import baseline_name
+from training.data import TrainingDataError
 from training.model_card import TaskResult
-from training.pipeline import TrainingDataError, train_task
+from training.pipeline import train_task
 
 app = cli.app(__doc__)
 console, errors = cli.consoles()

@@ -75,8 +75,14 @@ def fit(
     monotone: dict[str, int],
     seed: int,
     callbacks: list[Callable] | None = None,
+    quantised: bool = False,
 ) -> Fitted:
-    """Fit one family; with ``validation`` boosting stops early on it, else runs ``max_rounds``."""
+    """Fit one family; with ``validation`` boosting stops early on it, else runs ``max_rounds``.
+
+    ``quantised``: XGBoost bins the features straight into its histogram matrix
+    (``QuantileDMatrix``, a quarter of the float32 matrix's memory, with no copy of it in
+    between), for a table at scale.
+    """
     x, y = train
     constraints = [monotone.get(f, 0) for f in features]
     if family == "xgboost":
@@ -89,11 +95,18 @@ def fit(
             "monotone_constraints": "(" + ",".join(map(str, constraints)) + ")",
             **params,
         }
-        dtrain = xgb.DMatrix(x, label=y, feature_names=features)
+        if quantised:
+            dtrain = xgb.QuantileDMatrix(x, label=y, feature_names=features, nthread=2)
+        else:
+            dtrain = xgb.DMatrix(x, label=y, feature_names=features)
         evals = (
             [
                 (
-                    xgb.DMatrix(validation[0], label=validation[1], feature_names=features),
+                    xgb.QuantileDMatrix(
+                        validation[0], label=validation[1], feature_names=features, ref=dtrain
+                    )
+                    if quantised
+                    else xgb.DMatrix(validation[0], label=validation[1], feature_names=features),
                     "validation",
                 )
             ]

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import subprocess
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from configs import Settings
 from configs.training import TaskConfig
 from features import dictionary
 from training import evaluate, models, pyfunc_model, tune
+from training.data import SPLITS, TaskData, TrainingDataError, load_task_data
 from training.model_card import TaskResult, model_card
 
 PACKAGES = (
@@ -39,45 +38,6 @@ PACKAGES = (
     "shap",
     "fairlearn",
 )
-
-
-class TrainingDataError(RuntimeError):
-    """The feature table a task needs is missing or unusable."""
-
-
-@dataclass
-class TaskData:
-    table: pd.DataFrame
-    roles: dict[str, list[str] | str]
-    features: list[str]
-
-    def split(self, name: str) -> pd.DataFrame:
-        return self.table[self.table["split"] == name]
-
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return frame[self.features].to_numpy(dtype=np.float32, na_value=np.nan)
-
-
-def load_task_data(data_dir: Path, config: TaskConfig) -> tuple[TaskData, str]:
-    """The task's feature table, its column roles, and a fingerprint of both and of the config."""
-    folder = data_dir / "features"
-    path, manifest_path = folder / f"{config.table}.parquet", folder / "manifest.json"
-    if not path.exists() or not manifest_path.exists():
-        raise TrainingDataError(f"no feature table {path}: run `make features` first")
-    manifest = json.loads(manifest_path.read_text())[config.table]
-    roles = manifest["roles"]
-    table = pd.read_parquet(path)
-    for column in [config.target, config.oracle, *config.baselines]:
-        if column not in table.columns:
-            raise TrainingDataError(
-                f"{path} has no column {column!r} (configs/tasks: {config.table})"
-            )
-    if set(table["split"]) != {"train", "validation", "test"}:
-        raise TrainingDataError(f"{path} lacks a train, validation or test split")
-    fingerprint = hashlib.sha256(
-        json.dumps([manifest, config.model_dump(mode="json")], sort_keys=True).encode()
-    ).hexdigest()
-    return TaskData(table, roles, list(roles["features"])), fingerprint
 
 
 def _tracking(settings: Settings, task: str) -> str:
@@ -122,8 +82,8 @@ def _sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
 def train_task(settings: Settings, task: str, data_dir: Path, progress=print) -> TaskResult:
     t = settings.training
     config = settings.tasks[task].within(t.budget)
-    data, fingerprint = load_task_data(data_dir, config)
-    train, validation, test = (data.split(s) for s in ("train", "validation", "test"))
+    data, fingerprint = load_task_data(data_dir, config, t.scale, t.seed)
+    train, validation, test = (data.split(s) for s in SPLITS)
     tuning = _sample(train, config.tuning_rows, t.seed)
     train_split = tune.Split(data.matrix(tuning), tuning[config.target].to_numpy())
     validation_split = tune.Split(data.matrix(validation), validation[config.target].to_numpy())
@@ -142,9 +102,9 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
                 "target": config.target,
                 "metric": config.metric,
                 "trials_per_family": config.trials,
-                "train_rows": len(train),
-                "validation_rows": len(validation),
-                "test_rows": len(test),
+                **{f"{split}_rows": data.rows[split] for split in SPLITS},
+                "trained_at_scale": data.at_scale,
+                "evaluated_test_rows": len(test),
             }
         )
 
@@ -194,9 +154,12 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
             early_stopping_rounds=config.early_stopping_rounds,
             monotone=config.monotone,
             seed=t.seed,
+            quantised=data.at_scale,
         )
+        # At scale the linear family fits on a sample; the boosters on every row, quantised.
+        limit = t.scale.linear_rows if family == "linear" else None
         train_only = fit(
-            (data.matrix(train), train[config.target].to_numpy()),
+            data.rows_of(["train"], limit),
             (validation_split.x, validation_split.y),
             max_rounds=config.max_rounds,
         )
@@ -212,13 +175,9 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
             )
 
         # Refit on training and validation rows, the rounds scaled to the larger data.
-        development = pd.concat([train, validation])
-        rounds = max(round(train_only.rounds * len(development) / len(train)), 1)
-        final = fit(
-            (data.matrix(development), development[config.target].to_numpy()),
-            None,
-            max_rounds=rounds,
-        )
+        development_rows = data.rows["train"] + data.rows["validation"]
+        rounds = max(round(train_only.rounds * development_rows / data.rows["train"]), 1)
+        final = fit(data.rows_of(["train", "validation"], limit), None, max_rounds=rounds)
         model = final.model(calibration)
 
         result = _evaluate(task, settings, config, data, test, model, family)
