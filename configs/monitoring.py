@@ -28,6 +28,7 @@ class DriftConfig(Strict):
     alert_metric_loss: Share
     min_labelled_rows: Annotated[int, Field(ge=10)]
     max_reference_rows: Annotated[int, Field(ge=1000)]
+    max_current_rows: Annotated[int, Field(ge=1000)]
     fail_on: Literal["never", "warn", "alert"]
 
     @model_validator(mode="after")

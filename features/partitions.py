@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.engine import EngineConfig
@@ -192,6 +193,42 @@ def file_stamp(path: Path) -> list[int]:
     """Size and modification time: what tells a file rewritten since it was last read."""
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
+
+
+def read_sample(
+    folder: Path,
+    cap: int,
+    seed: int | list[int],
+    where: tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]] | None = None,
+) -> pd.DataFrame:
+    """About ``cap`` rows (at most all) of a partitioned table, of the rows whose ``where``
+    column passes its test if given, every part file sampled at the same seeded rate: one part in
+    memory at a time, never the whole table."""
+    parts = sorted(folder.glob("*.parquet"))
+
+    def kept(table: pa.Table) -> pa.ChunkedArray | None:
+        return None if where is None else where[1](table[where[0]])
+
+    if where is None:
+        total = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    else:
+        total = sum(
+            pc.sum(kept(pq.read_table(part, columns=[where[0]]))).as_py() or 0 for part in parts
+        )
+    share = min(1.0, cap / max(total, 1))
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for part in parts:
+        table = pq.read_table(part)
+        if where is not None:
+            table = table.filter(kept(table))
+        pieces.append(table.filter(rng.random(table.num_rows) < share).to_pandas())
+    return pd.concat(pieces, ignore_index=True)
+
+
+def split_is(name: str) -> tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]]:
+    """A ``read_sample`` filter: the rows of one split of a feature table."""
+    return "split", lambda column: pc.equal(column, name)
 
 
 # --------------------------------------------------------------------------------------------

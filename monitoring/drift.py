@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score, root_mean_squared_error
 
 from configs import Settings
 from configs.monitoring import DriftConfig
 from configs.training import GREATER_IS_BETTER, TaskConfig
+from features import partitions
 
 PREDICTION = "prediction"
 TARGET = "target"
@@ -223,18 +226,17 @@ def write_task(snapshots: dict[str, Any], summary: TaskDrift, folder: Path) -> N
 
 
 def reference_frame(settings: Settings, task: str, data_dir: Path) -> pd.DataFrame:
-    """The task's test split (a seeded sample of at most ``max_reference_rows``)."""
+    """The task's test split: a seeded sample of about ``max_reference_rows``, read by part."""
     path = data_dir / "features" / f"{settings.tasks[task].table}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"no feature table {path}: run `make train` first")
-    table = pd.read_parquet(path)
-    table = table[table["split"] == "test"]
     limit = settings.monitoring.drift.max_reference_rows
-    return table.sample(limit, random_state=0) if len(table) > limit else table
+    return partitions.read_sample(path, limit, 0, partitions.split_is("test"))
 
 
 def period_frame(settings: Settings, task: str, data_dir: Path, scenario: str) -> pd.DataFrame:
-    """The prediction points of a generated next period (from its first day on)."""
+    """The prediction points of a generated next period (from its first day on; a seeded sample
+    of about ``max_current_rows`` above that)."""
     folder = data_dir / "periods" / scenario
     path = folder / "features" / f"{settings.tasks[task].table}.parquet"
     if not path.exists():
@@ -242,8 +244,9 @@ def period_frame(settings: Settings, task: str, data_dir: Path, scenario: str) -
             f"no features for the {scenario!r} period in {folder}: run `make monitor "
             f"ARGS=scenario={scenario}` (or `python -m monitoring run scenario={scenario}`)"
         )
-    table = pd.read_parquet(path)
-    return table[table["prediction_time"] >= pd.Timestamp(settings.data_gen.end_date)]
+    start = pa.scalar(pd.Timestamp(settings.data_gen.end_date).to_pydatetime())
+    after_start = ("prediction_time", lambda column: pc.greater_equal(column, start))
+    return partitions.read_sample(path, settings.monitoring.drift.max_current_rows, 0, after_start)
 
 
 def audit_frame(settings: Settings, task: str) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.training import Scale, TaskConfig
+from features import partitions
 
 SPLITS = ("train", "validation", "test")
 
@@ -77,16 +78,8 @@ class TaskData:
         return sorted(self.path.glob("*.parquet"))
 
     def _sample(self, split: str, cap: int) -> pd.DataFrame:
-        """At most ``cap`` rows of a split, each part file sampled at the same seeded rate."""
-        share = min(1.0, cap / max(self.rows[split], 1))
-        rng = np.random.default_rng([self.seed, SPLITS.index(split)])
-        pieces = []
-        for part in self._parts():
-            table = pq.read_table(part)
-            table = table.filter(pc.equal(table["split"], split))
-            keep = rng.random(table.num_rows) < share
-            pieces.append(table.filter(keep).to_pandas())
-        return pd.concat(pieces, ignore_index=True)
+        seed = [self.seed, SPLITS.index(split)]
+        return partitions.read_sample(self.path, cap, seed, partitions.split_is(split))
 
     def _stream(self, splits: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every row of ``splits``, read part by part into one preallocated float32 matrix."""
