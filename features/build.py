@@ -525,7 +525,7 @@ def run_build(
     clean_dir = data_dir / "clean"
     if not (clean_dir / "encounters.parquet").exists():
         raise FileNotFoundError(f"no clean tables in {clean_dir}: run `make etl` first")
-    n = len(list((clean_dir / "encounters.parquet").glob("*.parquet")))
+    n = partitions.part_count(clean_dir / "encounters.parquet")
     split = partitions.split_world(
         data_dir, ORACLE_TABLES, n, progress and functools.partial(progress, "split by patient")
     )
@@ -592,12 +592,7 @@ def _points_partition(
     part: int,
 ) -> None:
     """One partition's task tables, staged without baselines; its group totals and counts noted."""
-    clean = {
-        path.stem: pd.read_parquet(
-            path / partitions.PART.format(0 if path.stem == "facilities" else part)
-        )
-        for path in sorted(clean_dir.glob("*.parquet"))
-    }
+    clean = partitions.read_part(clean_dir, part)
     tables = partition_tables(clean, load_oracle(split, part, key), config, declared, span)
     result = {}
     for task in declared.values():

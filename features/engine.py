@@ -6,7 +6,8 @@ it goes to that Dask scheduler; otherwise to a ``LocalCluster`` of worker proces
 machine; a world of one partition, with no scheduler named, runs in this process (a cluster would
 add only its start-up). Workers read and write the data folder at the same path as the caller: on
 another machine it must be a shared volume. A task whose worker dies, or that fails, is tried
-``engine.retries`` more times; a partition that still fails stops the stage with its name.
+``engine.retries`` more times; the partitions that still fail stop the stage, named, once the
+others are done.
 """
 
 from __future__ import annotations
@@ -56,16 +57,18 @@ def map_partitions(
             retries=engine.retries,
             pure=False,
         )
+        failed = []
         for done, future in enumerate(as_completed(futures), start=1):
             if future.status != "finished":
-                index = futures.index(future)
                 error = future.exception()
-                raise EngineError(
-                    f"{stage}: partition {index} failed after {engine.retries} retries: "
-                    f"{type(error).__name__}: {error}"
-                ) from error
+                failed.append(f"partition {futures.index(future)}: {type(error).__name__}: {error}")
             if progress:
                 progress(done, len(items))
+        if failed:  # the others are done (and kept by their stage): a rerun redoes only these
+            raise EngineError(
+                f"{stage}: {len(failed)} of {len(items)} partitions failed after "
+                f"{engine.retries} retries; " + "; ".join(sorted(failed))
+            )
         return client.gather(futures)
 
 

@@ -195,6 +195,21 @@ def file_stamp(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+def part_count(folder: Path) -> int:
+    """How many partitions a partitioned table has."""
+    return len(list(folder.glob("*.parquet")))
+
+
+def read_part(folder: Path, part: int) -> dict[str, pd.DataFrame]:
+    """One partition of every table of a stage's folder (data/clean), by table name; a table of
+    one part (the facilities) is whole in every partition."""
+    tables = {}
+    for path in sorted(folder.glob("*.parquet")):
+        whole = part_count(path) == 1
+        tables[path.stem] = pd.read_parquet(path / PART.format(0 if whole else part))
+    return tables
+
+
 def read_sample(
     folder: Path,
     cap: int,

@@ -16,6 +16,7 @@ from rich.table import Table
 
 import registry
 from configs import cli, load_settings_or_exit
+from features.engine import EngineError
 from features.io import atomic_folder
 from monitoring import drift, kpis
 
@@ -58,7 +59,7 @@ def run_command(
     summaries, snapshots_by_task = [], {}
     target = Path(config.reports_dir) / run
     try:
-        tables = kpis.load_tables(data_dir / "clean", settings.features)
+        tables = kpis.load_tables(data_dir / "clean", settings)
         with atomic_folder(target) as folder:
             for task in settings.task_names:
                 began = time.perf_counter()
@@ -93,7 +94,7 @@ def run_command(
             drift.write_summary(folder / "summary.md", scenario, summaries, headline)
             timings["total"] = time.perf_counter() - started
             (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    except (FileNotFoundError, registry.ChampionNotFoundError) as error:
+    except (FileNotFoundError, registry.ChampionNotFoundError, EngineError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     drift.add_to_workspace(Path(config.workspace), snapshots_by_task)
@@ -154,8 +155,8 @@ def kpis_command(
     run = run or _now()
     started = time.perf_counter()
     try:
-        tables = kpis.load_tables(data_dir / "clean", settings.features)
-    except FileNotFoundError as error:
+        tables = kpis.load_tables(data_dir / "clean", settings)
+    except (FileNotFoundError, EngineError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     results = kpis.run_duckdb(tables)

@@ -10,6 +10,7 @@ is known at admission) and ``calendar_days`` (the days of the data period).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +22,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from configs import FeaturesConfig, vocabulary
-from features import build, cases
+from configs import FeaturesConfig, Settings, vocabulary
+from features import build, cases, engine, partitions
 
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = ("encounters", "patients", "facilities", "ed_visits", "procedures")
 TOTAL = "all"
+# A table for the SQL: a frame in memory, or a partitioned table's folder, read out of core.
+Source = pd.DataFrame | Path
 
 
 def queries() -> dict[str, str]:
@@ -34,33 +37,44 @@ def queries() -> dict[str, str]:
     return {path.stem: path.read_text() for path in sorted(SQL_DIR.glob("*.sql"))}
 
 
-def expected_mortality(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
-    """Each stay's expected risk of in-hospital death, from a logistic regression on what is
-    known at admission (age, sex, admission type and source, principal diagnosis group,
-    comorbidities, prior use, first vitals and labs), fitted on all stays of the period: the
-    usual indirect standardisation, so that a facility's observed/expected ratio compares it with
-    the whole system's patients like its own."""
+def case_mix(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+    """Per stay: whether the patient died in hospital, and what is known at admission (age, sex,
+    admission type and source, principal diagnosis group, comorbidities, prior use, first vitals
+    and labs): the inputs of ``expected_mortality``, computable partition by partition."""
     stays = build.admission_cases(clean, config)
     features = cases.admission_features(stays)
-    case_mix = [
+    columns = [
         c
         for c in features.columns
         if not c.startswith(("facility", "unit_", "protocol_", "payer_"))
     ]
-    died = (
-        stays["encounter_key"].map(
-            clean["encounters"].set_index("encounter_key")["discharge_disposition"]
-        )
-        == vocabulary.EXPIRED
-    ).to_numpy()
+    died = stays["encounter_key"].map(
+        clean["encounters"].set_index("encounter_key")["discharge_disposition"]
+    )
+    return pd.concat(
+        [
+            stays[["encounter_key"]],
+            pd.DataFrame({"died": (died == vocabulary.EXPIRED).to_numpy()}, index=stays.index),
+            features[columns],
+        ],
+        axis=1,
+    ).reset_index(drop=True)
+
+
+def expected_mortality(case_mix_rows: pd.DataFrame) -> pd.DataFrame:
+    """Each stay's expected risk of in-hospital death, from a logistic regression on its case mix
+    (``case_mix``), fitted on all stays of the period: the usual indirect standardisation, so that
+    a facility's observed/expected ratio compares it with the whole system's patients like its
+    own."""
+    x = case_mix_rows.drop(columns=["encounter_key", "died"]).to_numpy()
     model = make_pipeline(
         SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000)
     )
-    model.fit(features[case_mix].to_numpy(), died)
+    model.fit(x, case_mix_rows["died"].to_numpy())
     return pd.DataFrame(
         {
-            "encounter_key": stays["encounter_key"].to_numpy(),
-            "expected_death": model.predict_proba(features[case_mix].to_numpy())[:, 1],
+            "encounter_key": case_mix_rows["encounter_key"].to_numpy(),
+            "expected_death": model.predict_proba(x)[:, 1],
         }
     )
 
@@ -78,8 +92,9 @@ def calendar_days(encounters: pd.DataFrame) -> pd.DataFrame:
 def helper_tables(
     clean: dict[str, pd.DataFrame], config: FeaturesConfig
 ) -> dict[str, pd.DataFrame]:
+    """The helper tables of clean tables held in memory."""
     return {
-        "expected_mortality": expected_mortality(clean, config),
+        "expected_mortality": expected_mortality(case_mix(clean, config)),
         "calendar_days": calendar_days(clean["encounters"]),
     }
 
@@ -88,17 +103,23 @@ def helper_tables(
 # Engines
 
 
-def run_duckdb(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Every KPI query on DuckDB, in memory, over the given tables."""
+def run_duckdb(tables: dict[str, Source]) -> dict[str, pd.DataFrame]:
+    """Every KPI query on DuckDB over the given tables: frames in memory, partitioned folders
+    read out of core (DuckDB streams their part files and spills to disk beyond its memory)."""
     import duckdb
 
     with duckdb.connect() as connection:
         for name, table in tables.items():
-            connection.register(name, table)
+            if isinstance(table, Path):
+                connection.execute(
+                    f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{table}/*.parquet')"
+                )
+            else:
+                connection.register(name, table)
         return {name: tidy(connection.sql(sql).df()) for name, sql in queries().items()}
 
 
-def run_postgres(tables: dict[str, pd.DataFrame], url: str, schema: str) -> dict[str, pd.DataFrame]:
+def run_postgres(tables: dict[str, Source], url: str, schema: str) -> dict[str, pd.DataFrame]:
     """Copy the tables into ``schema`` on PostgreSQL (replacing it whole, in one transaction),
     then run every KPI query there."""
     import psycopg2
@@ -126,17 +147,25 @@ def _postgres_type(column: pd.Series) -> str:
     return next((sql for test, sql in _POSTGRES_TYPES if test(column)), "text")
 
 
-def load_postgres(cursor, tables: dict[str, pd.DataFrame], schema: str) -> None:
-    """Replace ``schema`` with the tables (COPY, as CSV); the caller commits."""
+def load_postgres(cursor, tables: dict[str, Source], schema: str) -> None:
+    """Replace ``schema`` with the tables (COPY, as CSV; a partitioned folder one part file at a
+    time); the caller commits."""
     cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     cursor.execute(f'CREATE SCHEMA "{schema}"')
-    for name, table in tables.items():
-        columns = ", ".join(f'"{c}" {_postgres_type(table[c])}' for c in table.columns)
-        cursor.execute(f'CREATE TABLE "{schema}"."{name}" ({columns})')
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
-        buffer.seek(0)
-        cursor.copy_expert(f'COPY "{schema}"."{name}" FROM STDIN WITH (FORMAT csv)', buffer)
+    for name, source in tables.items():
+        pieces = (
+            (pd.read_parquet(part) for part in sorted(source.glob("*.parquet")))
+            if isinstance(source, Path)
+            else iter([source])
+        )
+        for index, table in enumerate(pieces):
+            if index == 0:
+                columns = ", ".join(f'"{c}" {_postgres_type(table[c])}' for c in table.columns)
+                cursor.execute(f'CREATE TABLE "{schema}"."{name}" ({columns})')
+            buffer = io.StringIO()
+            table.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+            buffer.seek(0)
+            cursor.copy_expert(f'COPY "{schema}"."{name}" FROM STDIN WITH (FORMAT csv)', buffer)
 
 
 LABELS = ("facility", "month", "protocol", "procedure_code", "procedure", "payer")
@@ -162,15 +191,33 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
 # A run: read the clean tables, compute, write CSV and Markdown
 
 
-def load_tables(clean_dir: Path, config: FeaturesConfig) -> dict[str, pd.DataFrame]:
-    """The clean tables the KPI SQL reads, and the helper tables."""
+def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
+    """The clean tables the KPI SQL reads, as partitioned folders read out of core, and the helper
+    tables, computed partition by partition on the engine."""
     missing = [name for name in SOURCE_TABLES if not (clean_dir / f"{name}.parquet").exists()]
     if missing:
         raise FileNotFoundError(
             f"no clean {', '.join(missing)} table in {clean_dir}: run `make etl` first"
         )
-    clean = {path.stem: pd.read_parquet(path) for path in sorted(clean_dir.glob("*.parquet"))}
-    return {name: clean[name] for name in SOURCE_TABLES} | helper_tables(clean, config)
+    clean_dir = clean_dir.resolve()
+    n = partitions.part_count(clean_dir / "encounters.parquet")
+    work = functools.partial(_case_mix_part, clean_dir, settings.features)
+    mix = engine.map_partitions(work, list(range(n)), settings.engine, "kpis-case-mix")
+    encounters = clean_dir / "encounters.parquet"
+    with partitions.duckdb_connection(settings.engine) as sql:
+        first, last = sql.execute(
+            "SELECT min(admitted_at), max(admitted_at) FROM read_parquet(?)",
+            [str(encounters / "*.parquet")],
+        ).fetchone()
+    period = pd.DataFrame({"admitted_at": [pd.Timestamp(first), pd.Timestamp(last)]})
+    return {name: clean_dir / f"{name}.parquet" for name in SOURCE_TABLES} | {
+        "expected_mortality": expected_mortality(pd.concat(mix, ignore_index=True)),
+        "calendar_days": calendar_days(period),
+    }
+
+
+def _case_mix_part(clean_dir: Path, config: FeaturesConfig, part: int) -> pd.DataFrame:
+    return case_mix(partitions.read_part(clean_dir, part), config)
 
 
 def write_kpis(results: dict[str, pd.DataFrame], folder: Path) -> None:
