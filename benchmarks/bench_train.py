@@ -1,9 +1,12 @@
-"""``make train`` stage by stage on one profile: wall time and peak memory of each, as JSON.
+"""``make train`` stage by stage: wall time and peak memory of each, and what the models reach.
 
-    python -m benchmarks.bench_train [--profile default]
+    python -m benchmarks.bench_train [--profile default] [--patients N ...]
 
 Runs every stage as a user would, each in its own process, in a temporary folder (its own data,
-MLflow store and Optuna studies), with the environment already set up.
+MLflow store and Optuna studies), with the environment already set up. With several
+``--patients`` it is a learning curve: the same world (configuration and seed) at each size, side
+by side in one run, with each task's test metric (95% interval) and its share of the oracle's
+ceiling, read from the run training logged.
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
+import mlflow
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import registry
 from benchmarks.common import run_measured, write_results
+from configs import Settings, load_settings
 
 console = Console()
 
 
-def main(profile: Annotated[str, typer.Option(help="configuration profile")] = "default") -> None:
-    with tempfile.TemporaryDirectory(prefix=f"bench-train-{profile}-") as tmp:
-        folder = Path(tmp)
+def measure(profile: str, patients: int | None) -> dict:
+    """Every stage of ``make train`` on one world, and each task's figures from MLflow."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-train-{profile}-", dir="data") as tmp:
+        folder = Path(tmp).resolve()
+        size = [f"data_gen.n_patients={patients}"] if patients else []
         common = ["--profile", profile, "--data-dir", str(folder / "data")]
         key = [f"features.etl.key_file={folder / 'pseudonym.key'}"]
         store = [
@@ -35,7 +42,7 @@ def main(profile: Annotated[str, typer.Option(help="configuration profile")] = "
             f"training.optuna_storage=sqlite:///{folder / 'optuna.db'}",
         ]
         stages = {
-            "generate": ["data_gen", "generate", *common],
+            "generate": ["data_gen", "generate", *common, *size],
             "etl": ["features", "etl", *common, *key],
             "features": ["features", "build", *common, *key],
             "train": ["training", *common, *store],
@@ -44,17 +51,77 @@ def main(profile: Annotated[str, typer.Option(help="configuration profile")] = "
         results = {
             name: run_measured([sys.executable, "-m", *args]) for name, args in stages.items()
         }
-    total = sum(r["seconds"] for r in results.values())
-    path = write_results(
-        f"train_{profile}", {"profile": profile, "stages": results, "total_seconds": total}
-    )
+        tasks = _task_figures(load_settings(profile, store))
+    return {
+        "patients": patients or load_settings(profile).data_gen.n_patients,
+        "stages": results,
+        "total_seconds": sum(r["seconds"] for r in results.values()),
+        "tasks": tasks,
+    }
+
+
+def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
+    """Each task's latest run: its metric on the test split with the interval, and its share
+    of the ceiling (the oracle's lift over chance)."""
+    mlflow.set_tracking_uri(registry.tracking_uri(settings))
+    figures = {}
+    for task in settings.task_names:
+        runs = mlflow.search_runs(
+            experiment_names=[registry.experiment_name(settings, task)],
+            order_by=["start_time DESC"],
+            max_results=1,
+        )
+        metric = settings.tasks[task].metric
+        row = runs.iloc[0]
+        lift = "auroc" if settings.tasks[task].kind == "binary" else "r2"
+        figures[task] = {
+            "metric": metric,
+            "test": row[f"metrics.{registry.metric_on_test(metric)}"],
+            "low": row[f"metrics.{registry.metric_on_test(metric, 'low')}"],
+            "high": row[f"metrics.{registry.metric_on_test(metric, 'high')}"],
+            "ceiling_fraction": row.get(f"metrics.{registry.ceiling_fraction(lift)}"),
+        }
+    return figures
+
+
+def main(
+    profile: Annotated[str, typer.Option(help="configuration profile")] = "default",
+    patients: Annotated[
+        list[int] | None, typer.Option(help="world sizes to measure (default: the profile's)")
+    ] = None,
+) -> None:
+    Path("data").mkdir(exist_ok=True)
+    name = f"train_{profile}" + "".join(f"_{n}" for n in patients or [])
+    runs = []
+    for n in patients or [None]:  # the results so far are written after each size
+        runs.append(measure(profile, n))
+        path = write_results(name, {"profile": profile, "runs": runs})
     table = Table(title=f"make train, {profile} profile, environment set up")
-    for column in ("stage", "seconds", "peak MiB"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    for name, result in results.items():
-        table.add_row(name, f"{result['seconds']:.1f}", f"{result['peak_rss_mib']:,.0f}")
-    table.add_row("total", f"{total:.1f}", "")
+    for column in ("patients", "stage", "seconds", "peak MiB"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        for stage, result in run["stages"].items():
+            table.add_row(
+                f"{run['patients']:,}", stage, f"{result['seconds']:.1f}",
+                f"{result['peak_rss_mib']:,.0f}",
+            )  # fmt: skip
+        table.add_row(f"{run['patients']:,}", "total", f"{run['total_seconds']:.1f}", "")
     console.print(table)
+    curve = Table(title="What the models reach: test metric (95% interval), share of the ceiling")
+    curve.add_column("task")
+    for run in runs:
+        curve.add_column(f"{run['patients']:,} patients", justify="right")
+    for task in runs[0]["tasks"]:
+        cells = []
+        for run in runs:
+            f = run["tasks"][task]
+            share = f["ceiling_fraction"]
+            cells.append(
+                f"{f['metric']} {f['test']:.3f} ({f['low']:.3f}-{f['high']:.3f}), "
+                + ("-" if share is None or share != share else f"{share:.0%}")
+            )
+        curve.add_row(task, *cells)
+    console.print(curve)
     console.print(f"results: {path}")
 
 
