@@ -66,8 +66,9 @@ def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
     mlflow.set_tracking_uri(registry.tracking_uri(settings))
     figures = {}
     for task in settings.task_names:
-        runs = mlflow.search_runs(
+        runs = mlflow.search_runs(  # the task's run, not its trials' nested runs
             experiment_names=[registry.experiment_name(settings, task)],
+            filter_string=f"tags.task = '{task}'",
             order_by=["start_time DESC"],
             max_results=1,
         )
