@@ -549,7 +549,7 @@ def run_build(
         },
     )
     points = functools.partial(
-        _points_partition, clean_dir, split, staged, config, declared, span, key
+        _points_partition, clean_dir, split, staged, config, declared, span, key, n == 1
     )
     engine.map_partitions(
         points, staged.todo(n, "points"), settings.engine, "features",
@@ -589,23 +589,32 @@ def _points_partition(
     declared: Mapping[str, TaskConfig],
     span: tuple[pd.Timestamp, pd.Timestamp],
     key: bytes,
+    whole_world: bool,
     part: int,
 ) -> None:
-    """One partition's task tables, staged without baselines; its group totals and counts noted."""
+    """One partition's task tables, staged without baselines; its group totals and counts noted.
+    A partition that is the whole world knows the group means already: its tables are final."""
     clean = partitions.read_part(clean_dir, part)
     tables = partition_tables(clean, load_oracle(split, part, key), config, declared, span)
     result = {}
     for task in declared.values():
-        table = tables[task.table]
-        staged.write("points", task.table, part, table)
+        table, totals = tables[task.table], group_totals(tables[task.table], task)
+        if whole_world:
+            staged.write(
+                FEATURES_DIR, task.table, part, with_group_means(table, task, config, totals)
+            )
+        else:
+            staged.write("points", task.table, part, table)
         labels = table[roles(task, config).labels]
         result[task.table] = {
-            "totals": group_totals(table, task).to_dict(),
+            "totals": totals.to_dict(),
             "rows": {str(k): int(v) for k, v in table["split"].value_counts().items()},
             "label_sums": labels.sum().to_dict(),
             "label_counts": labels.count().to_dict(),
         }
     staged.complete(part, result, "points")
+    if whole_world:
+        staged.complete(part, {}, "tables")
 
 
 def _baselines_partition(
