@@ -13,11 +13,12 @@ others are done.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from configs.engine import SCHEDULER_ENV, EngineConfig
+from configs.engine import SCHEDULER_ADDRESS, SCHEDULER_ENV, EngineConfig
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -28,7 +29,14 @@ class EngineError(RuntimeError):
 
 
 def scheduler_address(engine: EngineConfig) -> str | None:
-    return os.environ.get(SCHEDULER_ENV) or engine.scheduler_address
+    """$HOSPITAL_DASK_SCHEDULER if set (checked as the configuration's key is), else the key."""
+    address = os.environ.get(SCHEDULER_ENV)
+    if address and not re.match(SCHEDULER_ADDRESS, address):
+        raise EngineError(
+            f"${SCHEDULER_ENV} is {address!r}: a scheduler address is protocol://host:port, "
+            "e.g. tcp://127.0.0.1:8786"
+        )
+    return address or engine.scheduler_address
 
 
 def map_partitions(

@@ -123,6 +123,9 @@ def test_the_scheduler_address_in_the_environment_wins_over_the_configuration(mo
     assert engine.scheduler_address(settings.engine) == "tcp://10.0.0.1:8786"
     monkeypatch.setenv("HOSPITAL_DASK_SCHEDULER", "tcp://127.0.0.1:9999")
     assert engine.scheduler_address(settings.engine) == "tcp://127.0.0.1:9999"
+    monkeypatch.setenv("HOSPITAL_DASK_SCHEDULER", "127.0.0.1")
+    with pytest.raises(engine.EngineError, match=r"\$HOSPITAL_DASK_SCHEDULER is '127.0.0.1'"):
+        engine.scheduler_address(settings.engine)
 
 
 def _dies_once(marker_dir: Path, item: int) -> int:
