@@ -1,17 +1,16 @@
-"""Fitting a booster on a ward table too large to hold whole: three ways, side by side in one run.
+"""Fitting a booster on a ward table too large to hold whole: two ways, side by side in one run.
 
     python -m benchmarks.bench_boosters main [--patients 1000000] [--rounds 100]
 
 Builds the large profile's world at the given size (not timed), then fits the same XGBoost model
-(the same parameters, a fixed number of rounds, on the deterioration table's training split) three
-ways, each in its own process, with its wall time, the peak memory of its process tree (Dask's
-workers included) and the AUROC on a seeded sample of the validation split:
+(the same parameters, a fixed number of rounds, on the deterioration table's training split) two
+ways, each in its own process, with its wall time, its peak memory and the AUROC on a seeded
+sample of the validation split:
 
 - ``in_memory``: the whole table read with pandas, a ``DMatrix`` (what training does below
   ``training.scale.in_memory_rows``);
 - ``quantised``: the feature columns streamed part by part into float32, a ``QuantileDMatrix``
-  (what training does above it);
-- ``dask``: ``xgboost.dask`` on a two-worker ``LocalCluster``, the part files read by Dask.
+  (what training does above it).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from benchmarks.common import run_measured, write_results
 
 console = Console()
 app = typer.Typer(add_completion=False)
-VARIANTS = ("in_memory", "quantised", "dask")
+VARIANTS = ("in_memory", "quantised")
 PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5,
           "learning_rate": 0.1, "nthread": 2, "seed": 0}  # fmt: skip
 
@@ -67,28 +66,12 @@ def fit(variant: str, data_dir: Path, rounds: int, result: Path) -> None:
             feature_names=features,
         )
         booster = xgb.train(PARAMS, matrix, num_boost_round=rounds)
-    elif variant == "quantised":
+    else:
         scale = settings.training.scale.model_copy(update={"in_memory_rows": 10_000})
         data, _ = load_task_data(data_dir, settings.tasks["deterioration"], scale, 0)
         x, y = data.rows_of(["train"])
         matrix = xgb.QuantileDMatrix(x, label=y, nthread=2, feature_names=features)
         booster = xgb.train(PARAMS, matrix, num_boost_round=rounds)
-    else:
-        import dask.dataframe as dd
-        import xgboost.dask as dxgb
-        from distributed import Client, LocalCluster
-
-        with (
-            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
-            Client(cluster) as client,
-        ):
-            frame = dd.read_parquet(str(path / "*.parquet"), columns=[*features, target, "split"])
-            train = frame[frame["split"] == "train"]
-            matrix = dxgb.DaskQuantileDMatrix(
-                client, train[features].astype("float32"), train[target]
-            )
-            params = {**PARAMS, "nthread": 1}
-            booster = dxgb.train(client, params, matrix, num_boost_round=rounds)["booster"]
     seconds = time.perf_counter() - started
     check = partitions.read_sample(path, 200_000, 1, partitions.split_is("validation"))
     scores = booster.predict(
