@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import run_measured, write_results
+from benchmarks.common import Patients, run_measured, write_results
 
 console = Console()
 STEPS = ("generate", "etl", "build")
@@ -64,9 +64,7 @@ def measure(profile: str, patients: int | None) -> dict:
 
 def main(
     profile: Annotated[str, typer.Option(help="configuration profile")] = "default",
-    patients: Annotated[
-        list[int] | None, typer.Option(help="world sizes to measure (default: the profile's)")
-    ] = None,
+    patients: Patients = None,
 ) -> None:
     Path("data").mkdir(exist_ok=True)
     runs = [measure(profile, n) for n in patients or [None]]

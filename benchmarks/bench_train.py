@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 import registry
-from benchmarks.common import run_measured, write_results
+from benchmarks.common import Patients, run_measured, write_results
 from configs import Settings, load_settings
 
 console = Console()
@@ -87,9 +87,7 @@ def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
 
 def main(
     profile: Annotated[str, typer.Option(help="configuration profile")] = "default",
-    patients: Annotated[
-        list[int] | None, typer.Option(help="world sizes to measure (default: the profile's)")
-    ] = None,
+    patients: Patients = None,
 ) -> None:
     Path("data").mkdir(exist_ok=True)
     name = f"train_{profile}" + "".join(f"_{n}" for n in patients or [])

@@ -8,8 +8,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Annotated
 
 import psutil
+import typer
+
+# The world sizes a benchmark measures, side by side in one run.
+Patients = Annotated[
+    list[int] | None, typer.Option(help="world sizes to measure (default: the profile's)")
+]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

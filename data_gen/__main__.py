@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from configs import ConfigError, Settings, cli, load_settings_or_exit
@@ -64,20 +64,9 @@ def _generate(settings: Settings, data_dir: Path, force: bool, label: str) -> No
     if (data_dir / "raw" / gen.MANIFEST).exists():
         console.print(f"regenerating {data_dir}/raw: {reason}")
     started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]generating[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(f"{config.n_patients:,} patients", total=None)
-        manifest = gen.generate(
-            settings,
-            data_dir,
-            lambda done, total: progress.update(task, completed=done, total=total),
-        )
+    with cli.stage_progress(console, "generating") as progress:
+        blocks = functools.partial(progress, f"{config.n_patients:,} patients")
+        manifest = gen.generate(settings, data_dir, blocks)
     elapsed = time.perf_counter() - started
     table = Table(title=f"{label} in {data_dir}/ ({elapsed:.1f} s, {config.workers} worker(s))")
     table.add_column("table")

@@ -527,7 +527,7 @@ def run_build(
         raise FileNotFoundError(f"no clean tables in {clean_dir}: run `make etl` first")
     n = partitions.part_count(clean_dir / "encounters.parquet")
     split = partitions.split_world(
-        data_dir, ORACLE_TABLES, n, progress and functools.partial(progress, "split by patient")
+        data_dir, ORACLE_TABLES, n, engine.step_progress(progress, "split by patient")
     )
     key = deidentify.load_key(config.etl, key_root)
     declared = {name: settings.tasks[name] for name in settings.task_names}
@@ -553,7 +553,7 @@ def run_build(
     )
     engine.map_partitions(
         points, staged.todo(n, "points"), settings.engine, "features",
-        progress and functools.partial(progress, "partitions"),
+        engine.step_progress(progress, "partitions"),
     )  # fmt: skip
     done = [staged.result(part, "points") for part in range(n)]
     totals = {
@@ -563,7 +563,7 @@ def run_build(
     finish = functools.partial(_baselines_partition, staged, config, declared, totals)
     engine.map_partitions(
         finish, staged.todo(n, "tables"), settings.engine, "features-baselines",
-        progress and functools.partial(progress, "group means"),
+        engine.step_progress(progress, "group means"),
     )  # fmt: skip
     manifest = {}
     for task in declared.values():

@@ -12,6 +12,7 @@ others are done.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,13 @@ def scheduler_address(engine: EngineConfig) -> str | None:
             "e.g. tcp://127.0.0.1:8786"
         )
     return address or engine.scheduler_address
+
+
+def step_progress(
+    progress: Callable[[str, int, int], None] | None, step: str
+) -> Callable[[int, int], None] | None:
+    """A stage's ``progress(step, done, total)`` narrowed to one of its steps."""
+    return None if progress is None else functools.partial(progress, step)
 
 
 def map_partitions(

@@ -233,7 +233,7 @@ def run_etl(
         data_dir,
         [f"raw/{t}" for t in PARTITIONED],
         partitions.partition_count(n_patients, settings.engine),
-        _stage(progress, "split by patient"),
+        engine.step_progress(progress, "split by patient"),
     )
     facilities = pd.read_parquet(raw_dir / "facilities.parquet")
     facilities = validate_world({"facilities": facilities}, etl)
@@ -252,7 +252,11 @@ def run_etl(
         _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated, keys, key
     )
     engine.map_partitions(
-        work, staged.todo(split.n), settings.engine, "etl", _stage(progress, "partitions")
+        work,
+        staged.todo(split.n),
+        settings.engine,
+        "etl",
+        engine.step_progress(progress, "partitions"),
     )
     done = [staged.result(part) for part in range(split.n)]
     summary = pd.concat(
@@ -369,9 +373,3 @@ def _world_keys(
                     ).fetchnumpy()["k"]
                 )
     return keys
-
-
-def _stage(
-    progress: Callable[[str, int, int], None] | None, stage: str
-) -> Callable[[int, int], None] | None:
-    return None if progress is None else functools.partial(progress, stage)
