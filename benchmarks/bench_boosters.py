@@ -1,16 +1,18 @@
-"""Fitting a booster on a ward table too large to hold whole: two ways, side by side in one run.
+"""Fitting a booster on a ward table too large to hold whole: three ways, side by side in one run.
 
     python -m benchmarks.bench_boosters main [--patients 1000000] [--rounds 100]
 
 Builds the large profile's world at the given size (not timed), then fits the same XGBoost model
-(the same parameters, a fixed number of rounds, on the deterioration table's training split) two
-ways, each in its own process, with its wall time, its peak memory and the AUROC on a seeded
-sample of the validation split:
+(the same parameters, a fixed number of rounds, on the deterioration table's training split) three
+ways, each in its own process, with its wall time, the peak memory of its process tree (Dask's
+workers included) and the AUROC on a seeded sample of the validation split:
 
 - ``in_memory``: the whole table read with pandas, a ``DMatrix`` (what training does below
   ``training.scale.in_memory_rows``);
 - ``quantised``: the feature columns streamed part by part into float32, a ``QuantileDMatrix``
-  (what training does above it).
+  (what training does above it);
+- ``dask``: ``xgboost.dask`` on a ``LocalCluster`` of one single-threaded worker per core, the
+  part files read by Dask (what a cluster would run).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import run_measured, write_results
+from benchmarks.common import run_measured, world_commands, write_results
 
 console = Console()
 app = typer.Typer(add_completion=False)
-VARIANTS = ("in_memory", "quantised")
+VARIANTS = ("in_memory", "quantised", "dask")
 PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5,
           "learning_rate": 0.1, "nthread": 2, "seed": 0}  # fmt: skip
 
@@ -66,12 +68,14 @@ def fit(variant: str, data_dir: Path, rounds: int, result: Path) -> None:
             feature_names=features,
         )
         booster = xgb.train(PARAMS, matrix, num_boost_round=rounds)
-    else:
+    elif variant == "quantised":
         scale = settings.training.scale.model_copy(update={"in_memory_rows": 10_000})
         data, _ = load_task_data(data_dir, settings.tasks["deterioration"], scale, 0)
         x, y = data.rows_of(["train"])
         matrix = xgb.QuantileDMatrix(x, label=y, nthread=2, feature_names=features)
         booster = xgb.train(PARAMS, matrix, num_boost_round=rounds)
+    else:
+        booster = _fit_on_dask(path, features, target, rounds)
     seconds = time.perf_counter() - started
     check = partitions.read_sample(path, 200_000, 1, partitions.split_is("validation"))
     scores = booster.predict(
@@ -79,6 +83,26 @@ def fit(variant: str, data_dir: Path, rounds: int, result: Path) -> None:
     )
     auroc = float(roc_auc_score(check[target], scores))
     result.write_text(json.dumps({"fit_seconds": seconds, "validation_auroc": auroc}))
+
+
+def _fit_on_dask(path: Path, features: list[str], target: str, rounds: int):
+    import dask.dataframe as dd
+    import xgboost.dask as dxgb
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        frame = dd.read_parquet(str(path / "*.parquet"), columns=[*features, target, "split"])
+        # Persisted once, so that the features and the label are cut into the same partitions.
+        train = client.persist(frame[frame["split"] == "train"].drop(columns="split"))
+        matrix = dxgb.DaskQuantileDMatrix(
+            client, train[features].astype("float32"), train[target], feature_names=features
+        )
+        return dxgb.train(client, {**PARAMS, "nthread": 1}, matrix, num_boost_round=rounds)[
+            "booster"
+        ]
 
 
 @app.command()
@@ -90,12 +114,8 @@ def main(
     Path("data").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-boosters-", dir="data") as tmp:
         data = Path(tmp).resolve()
-        common = ["--profile", "large", "--data-dir", str(data)]
-        key = [f"features.etl.key_file={data / 'pseudonym.key'}"]
-        size = [f"data_gen.n_patients={patients}"]
-        for command in (["data_gen", "generate", *common, *size], ["features", "etl", *common,
-                        *key], ["features", "build", *common, *key]):  # fmt: skip
-            run_measured([sys.executable, "-m", *command])
+        for command in world_commands(data, "large", patients).values():
+            run_measured(command)
         results = {}
         for variant in VARIANTS:
             out = data / f"{variant}.json"

@@ -12,7 +12,6 @@ per patient of each size against the smallest (scaling) and the peak memory.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -22,35 +21,27 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import Patients, run_measured, write_results
+from benchmarks.common import (
+    Patients,
+    parquet_rows,
+    run_measured,
+    world_commands,
+    write_results,
+)
 
 console = Console()
 STEPS = ("generate", "etl", "build")
-
-
-def _rows(folder: Path) -> int:
-    files = [path for path in folder.rglob("*.parquet") if path.is_file()]
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 
 def measure(profile: str, patients: int | None) -> dict:
     """Every step on one world; the data folder is removed afterwards."""
     with tempfile.TemporaryDirectory(prefix=f"bench-features-{profile}-", dir="data") as tmp:
         data = Path(tmp)
-        size = [f"data_gen.n_patients={patients}"] if patients else []
-        # Keep the benchmark's key out of the repository.
-        key = [f"features.etl.key_file={data / 'pseudonym.key'}"]
-        common = ["--profile", profile, "--data-dir", str(data)]
-        steps = {
-            "generate": run_measured(
-                [sys.executable, "-m", "data_gen", "generate", *common, *size]
-            ),
-            "etl": run_measured([sys.executable, "-m", "features", "etl", *common, *key]),
-            "build": run_measured([sys.executable, "-m", "features", "build", *common, *key]),
-        }
-        steps["generate"]["rows_out"] = _rows(data / "raw")
-        steps["etl"]["rows_out"] = _rows(data / "clean")
-        steps["build"]["rows_out"] = _rows(data / "features")
+        commands = world_commands(data, profile, patients)
+        steps = {step: run_measured(command) for step, command in commands.items()}
+        steps["generate"]["rows_out"] = parquet_rows(data / "raw")
+        steps["etl"]["rows_out"] = parquet_rows(data / "clean")
+        steps["build"]["rows_out"] = parquet_rows(data / "features")
         manifest = json.loads((data / "features" / "manifest.json").read_text())
         n_patients = pq.ParquetFile(data / "raw" / "patients.parquet").metadata.num_rows
     return {

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 import registry
-from benchmarks.common import Patients, run_measured, write_results
+from benchmarks.common import Patients, run_measured, world_commands, write_results
 from configs import Settings, load_settings
 
 console = Console()
@@ -33,24 +33,18 @@ def measure(profile: str, patients: int | None) -> dict:
     """Every stage of ``make train`` on one world, and each task's figures from MLflow."""
     with tempfile.TemporaryDirectory(prefix=f"bench-train-{profile}-", dir="data") as tmp:
         folder = Path(tmp).resolve()
-        size = [f"data_gen.n_patients={patients}"] if patients else []
-        common = ["--profile", profile, "--data-dir", str(folder / "data")]
-        key = [f"features.etl.key_file={folder / 'pseudonym.key'}"]
         store = [
             f"training.tracking_uri=sqlite:///{folder / 'mlflow.db'}",
             f"training.artifact_location={folder / 'artifacts'}",
             f"training.optuna_storage=sqlite:///{folder / 'optuna.db'}",
         ]
-        stages = {
-            "generate": ["data_gen", "generate", *common, *size],
-            "etl": ["features", "etl", *common, *key],
-            "features": ["features", "build", *common, *key],
-            "train": ["training", *common, *store],
+        data = folder / "data"
+        train = ["--profile", profile, "--data-dir", str(data), *store]
+        stages = world_commands(data, profile, patients) | {
+            "train": [sys.executable, "-m", "training", *train]
         }
         os.environ.pop(registry.TRACKING_URI_ENV, None)
-        results = {
-            name: run_measured([sys.executable, "-m", *args]) for name, args in stages.items()
-        }
+        results = {name: run_measured(command) for name, command in stages.items()}
         tasks = _task_figures(load_settings(profile, store))
     return {
         "patients": patients or load_settings(profile).data_gen.n_patients,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
 import psutil
+import pyarrow.parquet as pq
 import typer
 
 # The world sizes a benchmark measures, side by side in one run.
@@ -19,6 +21,19 @@ Patients = Annotated[
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def world_commands(data_dir: Path, profile: str, patients: int | None) -> dict[str, list[str]]:
+    """The commands of ``make train``'s first three stages (generation, ETL, features) on a world
+    of ``patients`` (default: the profile's) in ``data_dir``, its pseudonymisation key there."""
+    size = [f"data_gen.n_patients={patients}"] if patients else []
+    common = ["--profile", profile, "--data-dir", str(data_dir)]
+    key = [f"features.etl.key_file={data_dir / 'pseudonym.key'}"]
+    return {
+        "generate": [sys.executable, "-m", "data_gen", "generate", *common, *size],
+        "etl": [sys.executable, "-m", "features", "etl", *common, *key],
+        "build": [sys.executable, "-m", "features", "build", *common, *key],
+    }
 
 
 def run_measured(command: list[str], sample_seconds: float = 0.05) -> dict[str, float]:
@@ -48,6 +63,12 @@ def run_measured(command: list[str], sample_seconds: float = 0.05) -> dict[str, 
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
     return {"seconds": elapsed, "peak_rss_mib": peak / 2**20}
+
+
+def parquet_rows(folder: Path) -> int:
+    """The rows of every Parquet file under ``folder``, from their footers."""
+    files = [path for path in folder.rglob("*.parquet") if path.is_file()]
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
 
 def machine() -> dict[str, object]:
