@@ -1,6 +1,7 @@
-"""The dashboard's analyses, as pure functions over de-identified frames: treatment effects
-adjusted for severity, the monthly budget forecast, the funnel plot's control limits, and the
-current inpatients' risk lists with their reasons."""
+"""The dashboard's analyses, as pure functions over de-identified frames (a partition's or the
+whole world's): the stay table, treatment effects adjusted for severity, the monthly budget
+forecast, the funnel plot's control limits, and the current inpatients' risk lists with their
+reasons."""
 
 from __future__ import annotations
 
@@ -11,11 +12,58 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from configs import vocabulary
 from configs.features import FeaturesConfig
-from features import build, cases
+from features import build, cases, scores
 
 REFERENCE_PROTOCOL = "standard"
+READMISSION_WINDOWS_DAYS = (30, 60, 90)
 ALL = "all"
+
+
+# --------------------------------------------------------------------------------------------
+# The stays, one row each, as the patient and treatment analyses group them
+
+
+def stay_rows(
+    tables: dict[str, pd.DataFrame], config: FeaturesConfig, data_end: pd.Timestamp
+) -> pd.DataFrame:
+    """One row per stay with what the patient and treatment analyses group by: facility, payer,
+    sex, race, age band, diagnosis group, Charlson index, admission lactate, protocol, outcome,
+    cost, and unplanned readmission within 30, 60 and 90 days (missing without full follow-up by
+    ``data_end``; only for stays ending alive and not in a transfer, as in the KPI table)."""
+    cases = build.admission_cases(tables, config)
+    e = tables["encounters"]
+    patients = tables["patients"].set_index("patient_key")
+    readmitted = build.readmission_labels(e, list(READMISSION_WINDOWS_DAYS), data_end)
+    charlson = scores.charlson_conditions(cases["comorbidity_codes"])["charlson_index"]
+    facility = e["facility_id"].map(tables["facilities"].set_index("facility_id")["name"])
+    return pd.DataFrame(
+        {
+            "patient_key": e["patient_key"].to_numpy(),
+            "facility": facility.to_numpy(),
+            "admitted_at": e["admitted_at"].to_numpy(),
+            "discharge_month": e["discharged_at"].dt.to_period("M").dt.to_timestamp().to_numpy(),
+            "sex": e["patient_key"].map(patients["sex"]).to_numpy(),
+            "race": e["patient_key"].map(patients["race"]).to_numpy(),
+            "payer": e["patient_key"].map(patients["payer"]).to_numpy(),
+            "age_years": e["age_years"].to_numpy(),
+            "age_band": build.age_bands(e["age_years"]).to_numpy(dtype=object),
+            "emergent": (e["admission_type"] != "elective").to_numpy(dtype=float),
+            "diagnosis_group": scores.diagnosis_group(e["primary_dx_code"].tolist()),
+            "charlson_index": charlson,
+            "admit_lactate": cases["admit_lactate"].to_numpy(),
+            "protocol": e["treatment_protocol"].to_numpy(),
+            "survived": (e["discharge_disposition"] != vocabulary.EXPIRED).to_numpy(),
+            "treatment_success": e["treatment_success"].to_numpy(dtype=float),
+            "complication": e["complication"].to_numpy(dtype=float),
+            "total_cost_usd": e["total_cost_usd"].to_numpy(),
+            **{
+                f"readmitted_{w}d": readmitted[f"readmitted_{w}d"].to_numpy()
+                for w in READMISSION_WINDOWS_DAYS
+            },
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,6 +286,18 @@ def current_cases(
         cases.ADMISSION: (at_admission, cases.admission_features(at_admission)),
         cases.DISCHARGE: (at_discharge, cases.discharge_features(at_discharge)),
         cases.WARD: (ward.reset_index(drop=True), features.loc[latest].reset_index(drop=True)),
+    }
+
+
+def combine_cases(
+    pieces: list[dict[str, tuple[pd.DataFrame, pd.DataFrame]]],
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """``current_cases`` of several partitions as one."""
+    return {
+        case: tuple(
+            pd.concat([piece[case][i] for piece in pieces], ignore_index=True) for i in (0, 1)
+        )
+        for case in pieces[0]
     }
 
 

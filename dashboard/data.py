@@ -9,11 +9,13 @@ pages show instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,14 +23,17 @@ import streamlit as st
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import registry
-from configs import ConfigError, Settings, load_settings, vocabulary
+from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
-from features import build, dictionary, scores
+from features import dictionary, engine, partitions
 from monitoring import kpis
 
+# Every clean table a page reads; only the stays and the facilities are held whole, the others
+# a partition at a time.
 CLEAN_TABLES = (*kpis.SOURCE_TABLES, "diagnoses", "labs", "vitals")
-READMISSION_WINDOWS_DAYS = (30, 60, 90)
+WHOLE_TABLES = ("encounters", "facilities")
+T = TypeVar("T")
 
 
 class MissingInputError(RuntimeError):
@@ -83,15 +88,37 @@ def version(folder: Path) -> float:
 
 @st.cache_resource(show_spinner="Reading the clean tables ...", max_entries=2)
 def clean_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
-    """The de-identified tables of ``data/clean`` (kept once in memory, never modified)."""
+    """The stays and facilities of ``data/clean`` (kept once in memory, never modified)."""
     del changed  # a cache key only
-    folder = inputs.clean_dir
+    _require_clean(inputs.clean_dir)
+    return {name: pd.read_parquet(inputs.clean_dir / f"{name}.parquet") for name in WHOLE_TABLES}
+
+
+def _require_clean(folder: Path) -> None:
     missing = [name for name in CLEAN_TABLES if not (folder / f"{name}.parquet").exists()]
     if missing:
         raise MissingInputError(
             f"No clean tables in `{folder}` ({', '.join(missing)} missing): run `make train` first."
         )
-    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in CLEAN_TABLES}
+
+
+def _on_partitions(inputs: Inputs, work: Callable[[dict[str, pd.DataFrame]], T]) -> list[T]:
+    """``work`` on every partition of the clean tables (a patient's whole history is in one), on
+    the engine: in this process for a world of one partition."""
+    _require_clean(inputs.clean_dir)
+    folder = inputs.clean_dir.resolve()
+    count = partitions.part_count(folder / "encounters.parquet")
+    on_part = functools.partial(_work_on_part, folder, work)
+    try:
+        return engine.map_partitions(
+            on_part, list(range(count)), inputs.settings().engine, "dashboard"
+        )
+    except engine.EngineError as error:
+        raise MissingInputError(f"the engine could not read the clean tables: {error}") from None
+
+
+def _work_on_part(folder: Path, work: Callable[[dict[str, pd.DataFrame]], T], part: int) -> T:
+    return work(partitions.read_part(folder, part))
 
 
 def clean(inputs: Inputs) -> dict[str, pd.DataFrame]:
@@ -102,9 +129,8 @@ def clean(inputs: Inputs) -> dict[str, pd.DataFrame]:
 def kpi_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
     """The monitoring KPI tables (the same SQL as ``python -m monitoring kpis``, on DuckDB)."""
     del changed
-    tables = clean(inputs)
-    sources = {name: tables[name] for name in kpis.SOURCE_TABLES}
-    return kpis.run_duckdb(sources | kpis.helper_tables(tables, inputs.settings().features))
+    _require_clean(inputs.clean_dir)
+    return kpis.run_duckdb(kpis.load_tables(inputs.clean_dir, inputs.settings()))
 
 
 def kpi(inputs: Inputs) -> dict[str, pd.DataFrame]:
@@ -165,44 +191,13 @@ def facilities(inputs: Inputs) -> list[str]:
 
 @st.cache_data(show_spinner="Assembling the stays ...", max_entries=4)
 def stay_table(inputs: Inputs, changed: float) -> pd.DataFrame:
-    """One row per stay with what the patient and treatment analyses group by: facility, payer,
-    sex, race, age band, diagnosis group, Charlson index, admission lactate, protocol, outcome,
-    cost, and unplanned readmission within 30, 60 and 90 days (missing without full follow-up;
-    only for stays ending alive and not in a transfer, as in the KPI table)."""
+    """``analysis.stay_rows`` of every stay, partition by partition."""
     del changed
-    tables = clean(inputs)
-    cases = build.admission_cases(tables, inputs.settings().features)
-    e = tables["encounters"]
-    patients = tables["patients"].set_index("patient_key")
-    readmitted = build.readmission_labels(e, list(READMISSION_WINDOWS_DAYS), e["admitted_at"].max())
-    charlson = scores.charlson_conditions(cases["comorbidity_codes"])["charlson_index"]
-    facility = e["facility_id"].map(tables["facilities"].set_index("facility_id")["name"])
-    return pd.DataFrame(
-        {
-            "patient_key": e["patient_key"].to_numpy(),
-            "facility": facility.to_numpy(),
-            "admitted_at": e["admitted_at"].to_numpy(),
-            "discharge_month": e["discharged_at"].dt.to_period("M").dt.to_timestamp().to_numpy(),
-            "sex": e["patient_key"].map(patients["sex"]).to_numpy(),
-            "race": e["patient_key"].map(patients["race"]).to_numpy(),
-            "payer": e["patient_key"].map(patients["payer"]).to_numpy(),
-            "age_years": e["age_years"].to_numpy(),
-            "age_band": build.age_bands(e["age_years"]).to_numpy(dtype=object),
-            "emergent": (e["admission_type"] != "elective").to_numpy(dtype=float),
-            "diagnosis_group": scores.diagnosis_group(e["primary_dx_code"].tolist()),
-            "charlson_index": charlson,
-            "admit_lactate": cases["admit_lactate"].to_numpy(),
-            "protocol": e["treatment_protocol"].to_numpy(),
-            "survived": (e["discharge_disposition"] != vocabulary.EXPIRED).to_numpy(),
-            "treatment_success": e["treatment_success"].to_numpy(dtype=float),
-            "complication": e["complication"].to_numpy(dtype=float),
-            "total_cost_usd": e["total_cost_usd"].to_numpy(),
-            **{
-                f"readmitted_{w}d": readmitted[f"readmitted_{w}d"].to_numpy()
-                for w in READMISSION_WINDOWS_DAYS
-            },
-        }
+    data_end = clean(inputs)["encounters"]["admitted_at"].max()
+    work = functools.partial(
+        analysis.stay_rows, config=inputs.settings().features, data_end=data_end
     )
+    return pd.concat(_on_partitions(inputs, work), ignore_index=True)
 
 
 def stays(inputs: Inputs) -> pd.DataFrame:
@@ -309,7 +304,8 @@ def risk_lists(
     their pseudonyms only."""
     del changed
     settings = inputs.settings()
-    current = analysis.current_cases(clean(inputs), settings.features, at)
+    work = functools.partial(analysis.current_cases, config=settings.features, at=at)
+    current = analysis.combine_cases(_on_partitions(inputs, work))
     meanings = {
         row["column"]: row["meaning"]
         for row in dictionary.rows(settings)

@@ -112,7 +112,9 @@ def _client(engine: EngineConfig, address: str | None, n_items: int) -> Iterator
             threads_per_worker=1,
             processes=True,
             memory_limit=memory,
-            dashboard_address=None,
+            # The scheduler always serves HTTP; on any free port, so that two local clusters
+            # (a build and the dashboard's) never contend for the default one.
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):

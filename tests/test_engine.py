@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from configs import Settings, load_settings
+from dashboard import analysis, data
 from data_gen import corrupt
 from features import engine, partitions
 from features.build import run_build
@@ -63,17 +64,51 @@ def _run(settings: Settings, data_dir: Path, key_root: Path) -> None:
     run_build(settings, data_dir, key_root)
 
 
+@pytest.fixture(scope="module")
+def four_partitions(one_partition, key_root, tmp_path_factory) -> Path:
+    """The same world built as four partitions by a two-worker local cluster."""
+    data_dir = _world_copy(one_partition, tmp_path_factory.mktemp("four-partitions"))
+    _run(load_settings("small", FOUR_PARTITIONS), data_dir, key_root)
+    return data_dir
+
+
 @pytest.mark.slow
 def test_a_two_worker_local_cluster_builds_the_same_tables_as_one_partition(
-    one_partition, key_root, tmp_path
+    one_partition, four_partitions
 ):
-    data_dir = _world_copy(one_partition, tmp_path)
-    settings = load_settings("small", FOUR_PARTITIONS)
-    _run(settings, data_dir, key_root)
-    assert len(list((data_dir / "clean" / "vitals.parquet").glob("*.parquet"))) == 4
-    _assert_same_tables(one_partition / "clean", data_dir / "clean")
-    _assert_same_tables(one_partition / "features", data_dir / "features")
-    assert not list(data_dir.glob(".*-parts")), "staged parts are removed once published"
+    assert len(list((four_partitions / "clean" / "vitals.parquet").glob("*.parquet"))) == 4
+    _assert_same_tables(one_partition / "clean", four_partitions / "clean")
+    _assert_same_tables(one_partition / "features", four_partitions / "features")
+    assert not list(four_partitions.glob(".*-parts")), "staged parts are removed once published"
+
+
+@pytest.mark.slow
+def test_the_dashboard_reads_four_partitions_as_one(one_partition, four_partitions):
+    whole = data.Inputs("small", (), str(one_partition))
+    parted = data.Inputs("small", tuple(FOUR_PARTITIONS), str(four_partitions))
+    order = ["patient_key", "admitted_at"]
+
+    def stays(inputs: data.Inputs) -> pd.DataFrame:
+        return data.stays(inputs).sort_values(order, ignore_index=True)
+
+    pd.testing.assert_frame_equal(stays(parted), stays(whole))
+    at = data.clean(whole)["encounters"]["admitted_at"].max()
+    for case, (cases_whole, features_whole) in analysis.current_cases(
+        partitions.read_part(one_partition / "clean", 0), whole.settings().features, at
+    ).items():
+        work = functools.partial(analysis.current_cases, config=parted.settings().features, at=at)
+        cases_parted, features_parted = analysis.combine_cases(data._on_partitions(parted, work))[
+            case
+        ]
+        assert len(cases_parted) == len(cases_whole) > 0, case
+        order = cases_whole.sort_values("encounter_key").index
+        again = cases_parted.sort_values("encounter_key").index
+        pd.testing.assert_frame_equal(
+            features_parted.loc[again].reset_index(drop=True),
+            features_whole.loc[order].reset_index(drop=True),
+            obj=case,
+        )
+    pd.testing.assert_frame_equal(data.kpi(parted)["readmissions"], data.kpi(whole)["readmissions"])
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import analysis, data, ui
 from monitoring import kpis
 
-WINDOWS = [f"readmitted_{w}d" for w in data.READMISSION_WINDOWS_DAYS]
-WINDOW_NAMES = {f"readmitted_{w}d": f"{w} days" for w in data.READMISSION_WINDOWS_DAYS}
+WINDOWS = [f"readmitted_{w}d" for w in analysis.READMISSION_WINDOWS_DAYS]
+WINDOW_NAMES = {f"readmitted_{w}d": f"{w} days" for w in analysis.READMISSION_WINDOWS_DAYS}
 
 source = ui.inputs()
 with ui.page(
