@@ -248,9 +248,13 @@ def run_etl(
             "key": deidentify.key_id(key),
         },
     )
+    # The world's keys travel as a file beside the parts, not inside every worker's task.
+    keys_file = staged.folder / "world_keys.npz"
+    np.savez(keys_file, **keys)
     work = functools.partial(
-        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated, keys, key
-    )
+        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated,
+        keys_file, key,
+    )  # fmt: skip
     engine.map_partitions(
         work,
         staged.todo(split.n),
@@ -306,12 +310,14 @@ def _etl_partition(
     etl: Etl,
     facilities: pd.DataFrame,
     repeated: dict[str, set[int]],
-    parent_keys: dict[str, np.ndarray],
+    keys_file: Path,
     key: bytes,
     part: int,
 ) -> None:
     """Validate, quarantine and de-identify one partition; its parts and counts go to ``staged``."""
     raw = {table: split.read(f"raw/{table}", part) for table in PARTITIONED}
+    with np.load(keys_file) as keys:
+        parent_keys = {parent: keys[parent] for parent in keys.files}
     result = validate_world(raw, etl, {"facilities": facilities}, repeated, parent_keys)
     clean = deidentify.deidentify({**result.accepted, "facilities": facilities}, etl, key)
     for table in PARTITIONED:
