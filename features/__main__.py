@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -124,8 +123,11 @@ def report_command(
     paths = {task.table: folder / f"{task.table}.parquet" for task in checked.values()}
     if missing := [str(path) for path in paths.values() if not path.exists()]:
         raise _fail(f"no feature tables {missing}: run `make features` first")
-    checks = report.realism({table: pd.read_parquet(p) for table, p in paths.items()}, checked)
-    table = Table(title="AUROC of clinical scores on the synthetic world (all splits)")
+    checks = report.realism(report.read_scored(paths, checked), checked)
+    table = Table(
+        title=f"AUROC of clinical scores on the synthetic world (all splits; at most "
+        f"{report.MAX_ROWS:,} rows a table, a seeded sample beyond)"
+    )
     for column in ("score", "outcome", "AUROC", "95% CI", "published", "plausible", "oracle", ""):
         table.add_column(column, no_wrap=True)
     colours = {"ok": "green", "unsure": "yellow", "off": "red"}

@@ -215,10 +215,11 @@ def read_sample(
     cap: int,
     seed: int | list[int],
     where: tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]] | None = None,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """About ``cap`` rows (at most all) of a partitioned table, of the rows whose ``where``
     column passes its test if given, every part file sampled at the same seeded rate: one part in
-    memory at a time, never the whole table."""
+    memory at a time, never the whole table; ``columns`` only, if given."""
     parts = sorted(folder.glob("*.parquet"))
 
     def kept(table: pa.Table) -> pa.ChunkedArray | None:
@@ -232,12 +233,15 @@ def read_sample(
         )
     share = min(1.0, cap / max(total, 1))
     rng = np.random.default_rng(seed)
+    # The filter's column is read too, then dropped.
+    read = None if columns is None else list(dict.fromkeys([*columns, *(where or ())[:1]]))
     pieces = []
     for part in parts:
-        table = pq.read_table(part)
+        table = pq.read_table(part, columns=read)
         if where is not None:
             table = table.filter(kept(table))
-        pieces.append(table.filter(rng.random(table.num_rows) < share).to_pandas())
+        table = table.filter(rng.random(table.num_rows) < share)
+        pieces.append((table if columns is None else table.select(columns)).to_pandas())
     return pd.concat(pieces, ignore_index=True)
 
 
