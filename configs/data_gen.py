@@ -69,6 +69,7 @@ class Utilisation(Strict):
     urgent_share: Probability
     urgent_transfer_share: Probability
     arrival_by_hour: Annotated[list[NonNegative], Field(min_length=24, max_length=24)]
+    arrival_by_weekday: Annotated[list[Positive], Field(min_length=7, max_length=7)]
     elective_arrival_hours: tuple[
         Annotated[float, Field(ge=0.0, le=24.0)], Annotated[float, Field(ge=0.0, le=24.0)]
     ]
@@ -277,11 +278,38 @@ class EmergencyDepartment(Strict):
     wait_median_minutes_by_esi: tuple[Positive, Positive, Positive, Positive, Positive]
     wait_sigma: Positive
     winter_wait_multiplier: Annotated[float, Field(ge=1.0, le=3.0)]
+    crowding_occupancy: Annotated[float, Field(gt=0.3, lt=1.2)]
+    crowding_wait_per_10_points: NonNegative
     patience_min_minutes: NonNegative
     patience_mean_minutes: Positive
     treatment_median_hours: Positive
-    admit_median_hours: Positive
+    workup_median_hours: Positive
+    boarding_median_hours: Positive
+    boarding_sigma: Positive
+    crowding_boarding_per_10_points: NonNegative
     walk_in_esi_shares: tuple[Probability, Probability, Probability, Probability, Probability]
+
+
+class NurseStaffing(Strict):
+    day_shift_start_hour: Annotated[int, Field(ge=0, le=11)]
+    safe_patients_per_nurse: dict[Literal[UNITS], Annotated[float, Field(ge=1.0, le=12.0)]]
+    unit_min_census: NonNegative
+    budget_cushion: Annotated[float, Field(ge=0.5, le=2.0)]
+    sick_call_rate: Annotated[float, Field(ge=0.0, lt=0.5)]
+    float_fill: Probability
+    overtime_fill: Probability
+    agency_fill: Probability
+    hourly_usd: dict[Literal["staff", "float", "overtime", "agency"], Positive]
+    event_odds_ratio_per_patient: Annotated[float, Field(ge=1.0, le=2.0)]
+    death_odds_ratio_per_patient: Annotated[float, Field(ge=1.0, le=2.0)]
+
+    @model_validator(mode="after")
+    def _every_unit(self) -> NurseStaffing:
+        if missing := set(UNITS) - set(self.safe_patients_per_nurse):
+            raise ValueError(f"safe_patients_per_nurse: no ratio for the units {sorted(missing)}")
+        if missing := {"staff", "float", "overtime", "agency"} - set(self.hourly_usd):
+            raise ValueError(f"hourly_usd: no rate for {sorted(missing)}")
+        return self
 
 
 class VitalSign(Strict):
@@ -383,6 +411,7 @@ class DataGenConfig(Strict):
     disposition: Disposition
     cost: Cost
     emergency_department: EmergencyDepartment
+    staffing: NurseStaffing
     vitals: Vitals
     labs: Labs
     satisfaction: Satisfaction

@@ -14,6 +14,7 @@ FACILITY_TYPES = ("academic", "community", "critical_access")
 ADMISSION_TYPES = ("emergency", "urgent", "elective")
 UNPLANNED_ADMISSION_TYPES = ("emergency", "urgent")  # LACE's "acute", HOSPITAL's "urgent"
 ADMISSION_SOURCES = ("emergency_department", "physician_referral", "transfer")
+SHIFTS = ("day", "night")
 UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
 PROTOCOLS = ("standard", "enhanced", "conservative")
 # Where a patient goes at discharge, alive; a death in hospital is recorded as EXPIRED.

@@ -16,8 +16,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,12 +28,13 @@ import pyarrow.parquet as pq
 
 from configs import Settings
 from configs.data_gen import DataGenConfig
-from data_gen import records, schema, world
+from data_gen import operations, records, schema, stays, world
 
 MANIFEST = "manifest.json"
 # Settings that change how fast the world is made, not what it is.
 NON_IDENTITY_KEYS = ("workers", "next_period")  # speed, and the periods made from it
 BYTE_DEFINING_LIBRARIES = ("numpy", "pandas", "pyarrow", "faker")
+Result = TypeVar("Result")
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True}
 
 
@@ -102,14 +105,28 @@ def _to_arrow(frame: pd.DataFrame, table_schema: pa.Schema) -> pa.Table:
     ).replace_schema_metadata()
 
 
-def _block_tables(args: tuple[DataGenConfig, int]) -> tuple[pd.DataFrame, dict[str, pa.Table]]:
-    """One block's bed-day counts, and its tables in their written schemas."""
-    config, block = args
-    tables = records.generate_block(_plan(config), block)
-    capacity = tables.pop("capacity")
-    return capacity, {
-        name: _to_arrow(frame, _destination(name)[2]) for name, frame in tables.items()
-    }
+def _block_census(args: tuple[DataGenConfig, int, None]) -> np.ndarray:
+    """The first pass over one block: its stays' patient-hours by facility, unit and hour."""
+    config, block, _ = args
+    plan = _plan(config)
+    return operations.block_census(plan, _happened(stays.simulate_block(plan, block)))
+
+
+def _block_tables(
+    args: tuple[DataGenConfig, int, operations.Operations],
+) -> tuple[np.ndarray, dict[str, pa.Table]]:
+    """The second pass over one block: its staffing risk sums, and its tables in their written
+    schemas."""
+    config, block, ops = args
+    plan = replace(_plan(config), operations=ops)
+    simulated = stays.simulate_block(plan, block)
+    tables = records.block_tables(plan, simulated)
+    risk = operations.risk_sums(plan, _happened(simulated))
+    return risk, {name: _to_arrow(frame, _destination(name)[2]) for name, frame in tables.items()}
+
+
+def _happened(block: stays.Block) -> stays.Stays:
+    return block.stays.take(np.flatnonzero(block.kept))
 
 
 _PLAN_CACHE: dict[int, world.WorldPlan] = {}
@@ -125,21 +142,22 @@ def _plan(config: DataGenConfig) -> world.WorldPlan:
 
 
 def _blocks(
-    config: DataGenConfig, n_blocks: int
-) -> Iterator[tuple[pd.DataFrame, dict[str, pa.Table]]]:
-    jobs = [(config, b) for b in range(n_blocks)]
+    work: Callable[[tuple], Result], config: DataGenConfig, n_blocks: int, shared: object = None
+) -> Iterator[Result]:
+    """``work`` on every block in block order, in ``config.workers`` processes."""
+    jobs = [(config, b, shared) for b in range(n_blocks)]
     if config.workers == 1:
-        yield from map(_block_tables, jobs)
+        yield from map(work, jobs)
         return
     with ProcessPoolExecutor(max_workers=config.workers) as pool:
         # Keep only a few blocks in flight so memory stays flat whatever the world's size.
         window = 2 * config.workers
-        futures = [pool.submit(_block_tables, job) for job in jobs[:window]]
+        futures = [pool.submit(work, job) for job in jobs[:window]]
         for index in range(n_blocks):
             result = futures[index].result()
             futures[index] = None
             if index + window < n_blocks:
-                futures.append(pool.submit(_block_tables, jobs[index + window]))
+                futures.append(pool.submit(work, jobs[index + window]))
             yield result
 
 
@@ -156,27 +174,29 @@ def generate(
     (staging / "raw").mkdir()
     (staging / "oracle").mkdir()
     writers: dict[str, pq.ParquetWriter] = {}
-    capacity = None
+    # Progress counts blocks over both passes.
+    first = progress and (lambda done: progress(done, 2 * plan.n_blocks))
+    second = progress and (lambda done: progress(plan.n_blocks + done, 2 * plan.n_blocks))
     try:
-        for index, (block_capacity, tables) in enumerate(_blocks(config, plan.n_blocks)):
-            capacity = block_capacity if capacity is None else capacity.add(block_capacity)
-            for name, table in tables.items():
-                if name not in writers:
-                    folder, stem, _ = _destination(name)
-                    path = staging / folder / f"{stem}.parquet"
-                    writers[name] = pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS)
-                writers[name].write_table(table, row_group_size=max(table.num_rows, 1))
-            if progress:
-                progress(index + 1, plan.n_blocks)
+        census = _summed(_blocks(_block_census, config, plan.n_blocks), first)
+        ops, staffing = operations.plan_operations(plan, census)
+        risk = _summed(
+            _written(_blocks(_block_tables, config, plan.n_blocks, ops), writers, staging), second
+        )
         for writer in writers.values():
             writer.close()
-        capacity["facility_id"] = np.arange(1, len(config.facilities) + 1)
-        facilities = facilities_table(config, capacity, plan.span_days)
-        pq.write_table(
-            _to_arrow(facilities, schema.RAW["facilities"]),
-            staging / "raw" / "facilities.parquet",
-            **PARQUET_OPTIONS,
-        )
+        nurse_staffing, oracle_staffing = operations.staffing_tables(plan, ops, staffing, risk)
+        for name, frame in {
+            "facilities": facilities_table(config, staffing),
+            "nurse_staffing": nurse_staffing,
+            "oracle_staffing": oracle_staffing,
+        }.items():
+            folder, stem, table_schema = _destination(name)
+            pq.write_table(
+                _to_arrow(frame, table_schema),
+                staging / folder / f"{stem}.parquet",
+                **PARQUET_OPTIONS,
+            )
         manifest = _manifest(settings, staging)
         (staging / "raw" / MANIFEST).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n"
@@ -190,6 +210,31 @@ def generate(
     return manifest
 
 
+def _summed(arrays: Iterator[np.ndarray], progress: Callable[[int], None] | None) -> np.ndarray:
+    total = None
+    for done, array in enumerate(arrays, start=1):
+        total = array if total is None else total + array
+        if progress:
+            progress(done)
+    return total
+
+
+def _written(
+    blocks: Iterator[tuple[np.ndarray, dict[str, pa.Table]]],
+    writers: dict[str, pq.ParquetWriter],
+    staging: Path,
+) -> Iterator[np.ndarray]:
+    """Each block's tables written, one row group per block and table; its risk sums passed on."""
+    for risk, tables in blocks:
+        for name, table in tables.items():
+            if name not in writers:
+                folder, stem, _ = _destination(name)
+                path = staging / folder / f"{stem}.parquet"
+                writers[name] = pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS)
+            writers[name].write_table(table, row_group_size=max(table.num_rows, 1))
+        yield risk
+
+
 def swap(source: Path, target: Path) -> None:
     """Replace ``target`` by ``source`` with renames, never leaving a half-written folder."""
     old = target.with_name(f".{target.name}.old")
@@ -201,22 +246,17 @@ def swap(source: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def facilities_table(config: DataGenConfig, capacity: pd.DataFrame, span_days: int) -> pd.DataFrame:
+def facilities_table(config: DataGenConfig, staffing: operations.Staffing) -> pd.DataFrame:
     """Facilities, with staffed and ICU beds sized so that demand fills them to the target."""
-    target = config.capacity
-    beds = np.maximum(
-        np.ceil(capacity["bed_days"] / (span_days * target.target_bed_utilisation)), 1
-    )
-    icu = np.ceil(capacity["icu_days"] / (span_days * target.target_icu_utilisation))
     return pd.DataFrame(
         {
-            "facility_id": capacity["facility_id"].astype(np.int64),
+            "facility_id": np.arange(1, len(config.facilities) + 1, dtype=np.int64),
             "name": [f.name for f in config.facilities],
             "type": [f.type for f in config.facilities],
             "region": [f.region for f in config.facilities],
             "zip3": [f.zip3[0] for f in config.facilities],
-            "staffed_beds": beds.astype(np.int32),
-            "icu_beds": icu.astype(np.int32),
+            "staffed_beds": staffing.staffed_beds.astype(np.int32),
+            "icu_beds": staffing.icu_beds.astype(np.int32),
         }
     )
 

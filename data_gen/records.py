@@ -26,7 +26,12 @@ ANAEMIA_CODE, HYPONATRAEMIA_CODE, AKI_CODE = "D64.9", "E87.1", "N17.9"
 
 def generate_block(plan: WorldPlan, block: int) -> dict[str, pd.DataFrame]:
     """All raw and oracle tables for one block of patients, from the block's own seed."""
-    tables = _tables(plan, simulate_block(plan, block))
+    return block_tables(plan, simulate_block(plan, block))
+
+
+def block_tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
+    """The raw and oracle tables of a simulated block."""
+    tables = _tables(plan, block)
     _apply_coding_changes(plan.config.coding_changes, tables)
     return tables
 
@@ -41,6 +46,17 @@ def _apply_coding_changes(changes: list, tables: dict[str, pd.DataFrame]) -> Non
         recorded_since = diagnoses["encounter_id"].isin(encounters.loc[since, "encounter_id"])
         secondary = recorded_since & diagnoses["code"].str.startswith(change.prefix)
         diagnoses.loc[secondary, "code"] = change.code
+
+
+def _crowding(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Tens of points of the hospital's occupancy above ``crowding_occupancy`` at these hours
+    (none in a world drawn without its first pass)."""
+    if plan.operations is None:
+        return np.zeros(len(hours))
+    occupancy = plan.operations.occupancy
+    hour = np.clip(np.floor(hours).astype(np.int64), 0, occupancy.shape[1] - 1)
+    threshold = plan.config.emergency_department.crowding_occupancy
+    return np.maximum(occupancy[facility, hour] - threshold, 0.0) * 10.0
 
 
 def _at(plan: WorldPlan, hours: np.ndarray) -> np.ndarray:
@@ -107,7 +123,7 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "unit": s.unit,
             "primary_dx_code": primary_dx,
             "discharge_disposition": s.disposition,
-            "icu_days": np.round(s.icu_days, 2),
+            "icu_days": np.floor(s.icu_days * 100) / 100,  # never above the recorded stay
             "deterioration_event": s.event_type,
             "deterioration_at": pd.array(
                 np.where(
@@ -148,16 +164,6 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "charlson_true": patients.charlson.astype(np.int16),
             "unplanned_admissions_per_year": patients.unplanned_rate,
             "ed_visits_per_year": patients.ed_rate,
-        }
-    )
-    span_h = plan.span_days * HOURS_PER_DAY
-    in_span = np.clip(admit_h + los_h, 0, span_h) - np.clip(admit_h, 0, span_h)
-    n_facilities = len(c.facilities)
-    tables["capacity"] = pd.DataFrame(
-        {
-            "facility_id": np.arange(1, n_facilities + 1),
-            "bed_days": np.bincount(s.facility, in_span / HOURS_PER_DAY, n_facilities),
-            "icu_days": np.bincount(s.facility, s.icu_days * in_span / los_h, n_facilities),
         }
     )
     return tables
@@ -353,19 +359,27 @@ def _ed_visits(
     s: Stays,
     encounter_id: np.ndarray,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """ED visits that led to these admissions and visits that did not; each stay's ED wait (h)."""
+    """ED visits that led to these admissions and visits that did not; each stay's ED wait (h).
+    Above ``crowding_occupancy``, the hospital's occupancy at arrival (from the first pass)
+    lengthens the waits, and at the decision to admit the boarding."""
     c, ed = plan.config, plan.config.emergency_department
     admitted = np.flatnonzero(s.source == "emergency_department")
     years = plan.span_days / 365.25
     walk_in = np.repeat(np.arange(len(patients.index)), rng.poisson(patients.ed_rate * years))
-    day = rng.integers(0, plan.span_days, len(walk_in))
+    day = np.searchsorted(plan.walk_in_day_cdf, rng.random(len(walk_in)), side="right") - 1
     hour = choose(rng, hour_weights(plan, len(walk_in)))
     walk_in_h = day * HOURS_PER_DAY + hour + rng.random(len(walk_in))
 
     admit_h = s.admit_h[admitted]
-    # Work-up and boarding take at least an hour between ED arrival and the inpatient bed.
-    boarding_h = np.maximum(1.0, rng.lognormal(np.log(ed.admit_median_hours), 0.45, len(admitted)))
-    arrival_h = np.concatenate([admit_h - boarding_h, walk_in_h])
+    # Work-up to the decision to admit (at least an hour), then boarding until the bed is ready.
+    workup_h = np.maximum(1.0, rng.lognormal(np.log(ed.workup_median_hours), 0.45, len(admitted)))
+    board_u = rng.normal(0.0, ed.boarding_sigma, len(admitted))
+    boarding_h = ed.boarding_median_hours * np.exp(
+        board_u
+        + ed.crowding_boarding_per_10_points * _crowding(plan, s.facility[admitted], admit_h)
+    )
+    decision_h = admit_h - boarding_h
+    arrival_h = np.concatenate([decision_h - workup_h, walk_in_h])
     patient = np.concatenate([s.patient[admitted], walk_in])
     is_admitted = np.arange(len(patient)) < len(admitted)
     academic = next(i for i, f in enumerate(c.facilities) if f.type == "academic")
@@ -384,6 +398,7 @@ def _ed_visits(
     wait_median = (
         np.asarray(ed.wait_median_minutes_by_esi)[esi - 1]
         * np.array([f.ed_wait_multiplier for f in c.facilities])[facility]
+        * np.exp(ed.crowding_wait_per_10_points * _crowding(plan, facility, arrival_h))
     )
     wait_h = (
         rng.lognormal(np.log(wait_median), ed.wait_sigma)
@@ -405,8 +420,9 @@ def _ed_visits(
             provider_h + rng.lognormal(np.log(ed.treatment_median_hours), 0.5, len(patient)),
         ),
     )
-    # Admitted patients are seen before they go upstairs, however long the queue.
-    provider_h = np.where(is_admitted, np.minimum(provider_h, departure_h - 0.25), provider_h)
+    decided_h = np.concatenate([decision_h, np.full(len(walk_in), np.nan)])
+    # Admitted patients are seen before the decision to admit them, however long the queue.
+    provider_h = np.where(is_admitted, np.minimum(provider_h, decided_h - 0.25), provider_h)
     triage_h = np.minimum(triage_h, provider_h)
 
     # Drop walk-in visits that fall inside a stay or after the patient's death.
@@ -437,6 +453,10 @@ def _ed_visits(
             "triage_at": _at(plan, triage_h),
             "provider_at": pd.array(
                 np.where(left, np.datetime64("NaT"), _at(plan, provider_h)), dtype="datetime64[s]"
+            ),
+            "admit_decision_at": pd.array(
+                np.where(is_admitted, _at(plan, np.nan_to_num(decided_h)), np.datetime64("NaT")),
+                dtype="datetime64[s]",
             ),
             "departure_at": _at(plan, departure_h),
             "esi_level": esi.astype(np.int8),

@@ -17,7 +17,7 @@ import numpy as np
 
 from configs.data_gen import DataGenConfig
 from configs.vocabulary import DISPOSITIONS, EXPIRED, PROTOCOLS
-from data_gen import severity
+from data_gen import operations, severity
 from data_gen.severity import EVENT_TYPES
 from data_gen.world import (
     HOURS_PER_DAY,
@@ -303,6 +303,7 @@ class Course:
     los_h: np.ndarray
     n_obs: np.ndarray  # vitals observations recorded
     icu_days: np.ndarray
+    icu_until_h: np.ndarray  # a direct ICU admission's planned hours in ICU (0 for the others)
 
     @property
     def los_days(self) -> np.ndarray:
@@ -310,46 +311,61 @@ class Course:
 
 
 def _run_course(
-    plan: WorldPlan, rng: np.random.Generator, acuity: Acuity, planned: PlannedStay
+    plan: WorldPlan,
+    rng: np.random.Generator,
+    group: np.ndarray,
+    a: Arrival,
+    admit_h: np.ndarray,
+    acuity: Acuity,
+    planned: PlannedStay,
 ) -> Course:
     """One chain step per vitals interval; the first event ends the chain's say over the stay
-    (a death ends the stay itself); ICU days follow a direct admission or a transfer."""
-    sev, chain, step = plan.config.severity, plan.chain, plan.step_hours
+    (a death ends the stay itself); ICU days follow a direct admission or a transfer. In the
+    second pass, each step's patients per nurse above the safe ratio raise the odds of an event
+    and of its being a death (``operations.staffed_risk``)."""
+    sev, step = plan.config.severity, plan.step_hours
     n, width = len(planned.days), int(planned.steps.max(initial=1))
+    planned_h = planned.days * HOURS_PER_DAY
+    direct_share = np.where(acuity.direct_icu, rng.uniform(*sev.direct_icu_fraction, n), 0.0)
+    icu_until_h = direct_share * planned_h
+    ward_unit = plan.groups["unit_index"][group]
     states = np.zeros((n, width), dtype=np.int8)
     state = acuity.start_state.astype(np.int64)
     event_step = np.full(n, -1)
+    event_excess = np.zeros(n)
     up = np.asarray(sev.up_probability)[acuity.det_group]
     down = np.asarray(sev.down_probability)[acuity.det_group]
     for j in range(width):
         states[:, j] = state
-        event = (event_step < 0) & (j < planned.steps) & (rng.random(n) < chain.hazard[state])
+        excess = operations.exposure(plan, a.facility, ward_unit, icu_until_h, admit_h, j)
+        hazard, _ = operations.staffed_risk(plan, state, excess)
+        event = (event_step < 0) & (j < planned.steps) & (rng.random(n) < hazard)
         event_step[event] = j
+        event_excess[event] = excess[event]
         move = rng.random(n)
         state = (
             state + ((move < up) & (state < 4)) - ((move >= up) & (move < up + down) & (state > 0))
         )
     has_event = event_step >= 0
     event_state = states[np.arange(n), np.maximum(event_step, 0)]
-    event_type = np.array(EVENT_TYPES, dtype=object)[choose(rng, chain.type_share[event_state])]
+    _, type_share = operations.staffed_risk(plan, event_state, event_excess)
+    event_type = np.array(EVENT_TYPES, dtype=object)[choose(rng, type_share)]
     event_type = np.where(has_event, event_type, None)
     event_type = np.where(
         acuity.direct_icu & (event_type == "icu_transfer"), "rapid_response", event_type
     )
-    planned_h = planned.days * HOURS_PER_DAY
     lower = event_step * step + severity.STEP_LEAD_HOURS
     upper = np.minimum((event_step + 1) * step, planned_h)
     event_h = np.where(has_event, lower + rng.random(n) * (upper - lower), np.nan)
     died = event_type == "death"
     los_h = np.where(died, event_h, planned_h)
-    direct_share = np.where(acuity.direct_icu, rng.uniform(*sev.direct_icu_fraction, n), 0.0)
     transfer_days = np.minimum(
         rng.exponential(sev.icu_transfer_mean_days, n),
         (los_h - np.nan_to_num(event_h)) / HOURS_PER_DAY,
     )
     icu_days = np.where(
         acuity.direct_icu,
-        direct_share * (los_h / HOURS_PER_DAY),
+        np.minimum(icu_until_h, los_h) / HOURS_PER_DAY,
         np.where(event_type == "icu_transfer", transfer_days, 0.0),
     )
     return Course(
@@ -361,6 +377,7 @@ def _run_course(
         los_h=los_h,
         n_obs=np.where(died, event_step + 1, planned.steps),
         icu_days=icu_days,
+        icu_until_h=icu_until_h,
     )
 
 
@@ -405,51 +422,72 @@ class Labs:
     rows: LabRows
     admission: np.ndarray  # [stay, lab test]: the first values
     discharge: np.ndarray  # [stay, lab test]: the last values
+    discharge_if_alive: np.ndarray  # [stay, lab test]: the last values of the planned stay
 
 
 def _draw_labs(
     plan: WorldPlan,
     rng: np.random.Generator,
     treatment: Treatment,
+    planned: PlannedStay,
     course: Course,
 ) -> Labs:
     """Labs at admission, then daily; the last draw is the discharge value. Lactate is measured
-    once, at admission, with the value that also guided the protocol choice."""
-    interval, los_h = plan.config.labs.draw_interval_hours, course.los_h
-    first = np.minimum(1.0, los_h / 2)
-    draws = 1 + np.maximum(0, np.ceil((los_h - 2.0 - first) / interval) - 1).astype(np.int64)
-    stay = np.repeat(np.arange(len(los_h)), draws)
-    ordinal = np.arange(len(stay)) - np.repeat(np.cumsum(draws) - draws, draws)
-    drawn_h = first[stay] + interval * ordinal
-    step = np.minimum((drawn_h // plan.step_hours).astype(np.int64), course.n_obs[stay] - 1)
+    once, at admission, with the value that also guided the protocol choice. The draws are made
+    for the planned stay, so that a death (which keeps only the draws before it) never shifts the
+    random numbers of the stays drawn after."""
+    planned_rows = _lab_draws(plan, planned.days * HOURS_PER_DAY)
+    stay, drawn_h, ordinal = planned_rows
+    step = np.minimum((drawn_h // plan.step_hours).astype(np.int64), planned.steps[stay] - 1)
     state = course.states[stay, step]
     values = {}
     for t, test in enumerate(list(LAB_TESTS)[:-1]):
         values[test] = _lab_values(plan.config, test, treatment.lab_base[stay, t], state, rng)
     values["lactate"] = np.where(ordinal == 0, treatment.admission_lactate[stay], np.nan)
-    last = np.cumsum(draws) - 1
-    first_row = last - draws + 1
     matrix = np.stack([values[t] for t in LAB_TESTS], axis=1)
-    return Labs(LabRows(stay, drawn_h, ordinal, values), matrix[first_row], matrix[last])
+    # A death keeps the draws a stay of its length would have had (the first one moved earlier
+    # when the stay ends within two hours).
+    kept_draws = np.bincount(_lab_draws(plan, course.los_h)[0], minlength=len(course.los_h))
+    kept = ordinal < kept_draws[stay]
+    first = np.minimum(1.0, course.los_h / 2)[stay]
+    drawn_h = np.where(ordinal == 0, np.minimum(drawn_h, first), drawn_h)
+    rows = LabRows(
+        stay[kept], drawn_h[kept], ordinal[kept], {t: v[kept] for t, v in values.items()}
+    )
+    return Labs(
+        rows,
+        admission=matrix[ordinal == 0],
+        discharge=matrix[kept & (ordinal == kept_draws[stay] - 1)],
+        discharge_if_alive=matrix[np.r_[ordinal[1:] == 0, True][: len(ordinal)]],
+    )
+
+
+def _lab_draws(plan: WorldPlan, los_h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lab draws of stays of these lengths: the stay of each, its hour, its ordinal."""
+    interval = plan.config.labs.draw_interval_hours
+    first = np.minimum(1.0, los_h / 2)
+    draws = 1 + np.maximum(0, np.ceil((los_h - 2.0 - first) / interval) - 1).astype(np.int64)
+    stay = np.repeat(np.arange(len(los_h)), draws)
+    ordinal = np.arange(len(stay)) - np.repeat(np.cumsum(draws) - draws, draws)
+    return stay, first[stay] + interval * ordinal, ordinal
 
 
 def _disposition(
-    plan: WorldPlan, rng: np.random.Generator, a: Arrival, course: Course
+    plan: WorldPlan, rng: np.random.Generator, a: Arrival, planned: PlannedStay
 ) -> np.ndarray:
-    """Where each patient goes at discharge; ``expired`` for a death."""
+    """Where each patient would go at discharge if alive (a death makes it ``expired``)."""
     disp = plan.config.disposition
     logits = np.stack(
         [
             disp.intercept.get(d, 0.0)
             + disp.age_per_decade.get(d, 0.0) * a.decades
-            + disp.log_los_days.get(d, 0.0) * np.log(course.los_days)
+            + disp.log_los_days.get(d, 0.0) * np.log(planned.days)
             + disp.frailty.get(d, 0.0) * a.frailty
             for d in DISPOSITIONS
         ],
         axis=1,
     )
-    disposition = np.array(DISPOSITIONS, dtype=object)[choose(rng, np.exp(logits))]
-    return np.where(course.died, EXPIRED, disposition)
+    return np.array(DISPOSITIONS, dtype=object)[choose(rng, np.exp(logits))]
 
 
 def _related_readmission_risk(
@@ -459,22 +497,24 @@ def _related_readmission_risk(
     a: Arrival,
     treatment: Treatment,
     procedure: Procedure,
-    course: Course,
+    planned: PlannedStay,
     labs: Labs,
     disposition: np.ndarray,
 ) -> np.ndarray:
-    """The probability of a related unplanned readmission (0 after a death)."""
+    """The probability of a related unplanned readmission after the planned stay, discharged
+    alive (a death makes it 0; drawing readmissions from this keeps the next generation's random
+    numbers the same whoever dies)."""
     readm, G, group = plan.config.readmission, plan.groups, batch.group
     logit = (
         readm.intercept
         + G["readmit_log_odds"][group]
         + readm.age_per_decade * a.decades
         + readm.charlson * np.minimum(a.charlson, readm.charlson_cap)
-        + readm.log_los_days * np.log(course.los_days)
+        + readm.log_los_days * np.log(planned.days)
         + readm.emergent * a.emergent
         + readm.frailty * a.frailty
-        + readm.low_haemoglobin * (labs.discharge[:, 0] < 12.0)
-        + readm.low_sodium * (labs.discharge[:, 1] < 135.0)
+        + readm.low_haemoglobin * (labs.discharge_if_alive[:, 0] < 12.0)
+        + readm.low_sodium * (labs.discharge_if_alive[:, 1] < 135.0)
         + readm.oncology * G["oncology"][group]
         + readm.procedure * (procedure.slot > 0)
         + readm.complication * procedure.complication
@@ -482,7 +522,7 @@ def _related_readmission_risk(
         + lookup(disposition, readm.disposition)
         + lookup(treatment.protocol, readm.protocol)
     )
-    return np.where(course.died, 0.0, sigmoid(logit))
+    return sigmoid(logit)
 
 
 @dataclass(frozen=True)
@@ -615,9 +655,12 @@ class Stays:
     event_h: np.ndarray
     died: np.ndarray
     los_h: np.ndarray
+    planned_h: np.ndarray
     icu_days: np.ndarray
+    icu_until_h: np.ndarray
     disposition: np.ndarray
     p_related: np.ndarray
+    p_related_if_alive: np.ndarray
     success: np.ndarray
     cost_usd: np.ndarray
     admission_labs: np.ndarray
@@ -681,11 +724,11 @@ def _simulate_stays(
     treatment = _treat(plan, rng, patients, batch, arrival, acuity)
     procedure = _operate(plan, rng, group, arrival, acuity)
     planned = _plan_stay(plan, rng, group, arrival, acuity, treatment, procedure)
-    course = _run_course(plan, rng, acuity, planned)
-    labs = _draw_labs(plan, rng, treatment, course)
-    disposition = _disposition(plan, rng, arrival, course)
-    p_related = _related_readmission_risk(
-        plan, patients, batch, arrival, treatment, procedure, course, labs, disposition
+    course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned)
+    labs = _draw_labs(plan, rng, treatment, planned, course)
+    disposition_if_alive = _disposition(plan, rng, arrival, planned)
+    p_related_if_alive = _related_readmission_risk(
+        plan, patients, batch, arrival, treatment, procedure, planned, labs, disposition_if_alive
     )
     outcome = _outcome(plan, rng, group, arrival, acuity, treatment, procedure, course)
     return Stays(
@@ -710,9 +753,12 @@ def _simulate_stays(
         event_h=course.event_h,
         died=course.died,
         los_h=course.los_h,
+        planned_h=planned.days * HOURS_PER_DAY,
         icu_days=course.icu_days,
-        disposition=disposition,
-        p_related=p_related,
+        icu_until_h=course.icu_until_h,
+        disposition=np.where(course.died, EXPIRED, disposition_if_alive),
+        p_related=np.where(course.died, 0.0, p_related_if_alive),
+        p_related_if_alive=p_related_if_alive,
         success=outcome.success,
         cost_usd=outcome.cost_usd,
         admission_labs=labs.admission,
@@ -729,14 +775,16 @@ def _simulate_stays(
 def _readmissions(
     plan: WorldPlan, rng: np.random.Generator, patients: Patients, stays: Stays, offset: int
 ) -> Batch:
-    """Related readmissions caused by a batch of stays: real later stays of the same patients."""
+    """Related readmissions caused by a batch of stays: real later stays of the same patients.
+    They are drawn as if every stay ended alive as planned, so that a death changes no other
+    stay's draws; the timeline then drops those that would follow a death."""
     readm = plan.config.readmission
     span_h = plan.span_days * HOURS_PER_DAY
-    related = rng.random(len(stays.patient)) < stays.p_related
+    related = rng.random(len(stays.patient)) < stays.p_related_if_alive
     gap_cdf_max = _weibull_cdf(plan, readm.max_gap_days)
     u = rng.random(len(related)) * gap_cdf_max
     gap_days = readm.gap_weibull_scale_days * (-np.log1p(-u)) ** (1.0 / readm.gap_weibull_shape)
-    admit_h = stays.discharge_h + gap_days * HOURS_PER_DAY
+    admit_h = stays.admit_h + stays.planned_h + gap_days * HOURS_PER_DAY
     keep = related & (admit_h < span_h)
     patient = stays.patient[keep]
     fresh = plan.unplanned_groups[choose(rng, patients.dx_probabilities[patient])]

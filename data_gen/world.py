@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from configs.data_gen import DataGenConfig
-from configs.vocabulary import PAYERS, RACES
+from configs.vocabulary import PAYERS, RACES, UNITS
 from data_gen import identifiers, severity
 from data_gen.severity import ChainTables
+
+if TYPE_CHECKING:
+    from data_gen.operations import Operations
 
 HOURS_PER_DAY = 24.0
 LAB_TESTS = {  # name: (unit, LOINC code); lactate last: it is drawn at admission only
@@ -49,6 +53,9 @@ class WorldPlan:
     groups: dict[str, np.ndarray]
     comorbidity_lab_shifts: np.ndarray  # [comorbidity, lab test]
     dx_log_weights: np.ndarray  # [unplanned group]: calibrated base log-weights
+    walk_in_day_cdf: np.ndarray  # [day]: cumulative density of ED visits that end at home
+    # The first pass's census, beds and roster; None in the first pass itself.
+    operations: Operations | None = None
 
     @property
     def n_blocks(self) -> int:
@@ -68,15 +75,16 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
     days = np.array([config.start_date + dt.timedelta(days=d) for d in range(span_days)])
     day_of_year = np.array([d.timetuple().tm_yday for d in days])
     weekday = np.array([d.weekday() < 5 for d in days])
+    by_weekday = np.asarray(config.utilisation.arrival_by_weekday)[[d.weekday() for d in days]]
     cdfs = []
     for group in config.diagnoses:
         if group.elective:
             density = weekday.astype(float)
-        else:  # winter peak in mid-January
-            density = 1.0 + group.seasonal_amplitude * np.cos(
-                2 * np.pi * (day_of_year - 15) / 365.25
+        else:  # winter peak in mid-January, busiest on Mondays
+            density = by_weekday * (
+                1.0 + group.seasonal_amplitude * np.cos(2 * np.pi * (day_of_year - 15) / 365.25)
             )
-        cdfs.append(np.concatenate([[0.0], np.cumsum(density) / density.sum()]))
+        cdfs.append(_cdf(density))
 
     names = [c.name for c in config.comorbidities]
     charlson_weights = np.array([c.charlson_weight for c in config.comorbidities], dtype=float)
@@ -125,6 +133,7 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
             "elective",
         )
     }
+    groups["unit_index"] = np.array([UNITS.index(g.unit) for g in config.diagnoses])
     groups["lab_shifts"] = _lab_shift_matrix([g.lab_shifts for g in config.diagnoses])
     groups.update(procedure)
     return WorldPlan(
@@ -144,7 +153,13 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
         dx_log_weights=_calibrated_dx_weights(
             config, superseded_by, charlson_weights, affinity, np.flatnonzero(~elective)
         ),
+        walk_in_day_cdf=_cdf(by_weekday),
     )
+
+
+def _cdf(density: np.ndarray) -> np.ndarray:
+    """The cumulative density over the span's days, from 0 before the first to 1 after the last."""
+    return np.concatenate([[0.0], np.cumsum(density) / density.sum()])
 
 
 def _lab_shift_matrix(shifts: list[dict[str, float]]) -> np.ndarray:

@@ -32,8 +32,10 @@ from configs.features import Etl
 from features import deidentify, engine, partitions, validation
 
 CLEAN, QUARANTINE, SUMMARY = "clean", "quarantine", "summary.json"
-# Every table but the facilities (a few rows, validated once for all partitions) is partitioned.
-PARTITIONED = [t for t in validation.TABLE_ORDER if t != "facilities"]
+# The tables of the hospital, not of its patients, are validated once, whole, for every partition
+# (their size does not grow with the patients); the others are partitioned.
+WHOLE = ("facilities", "nurse_staffing")
+PARTITIONED = [t for t in validation.TABLE_ORDER if t not in WHOLE]
 SUMMARY_COLUMNS = [
     "table", "rows_in", "accepted", "quarantined", "quarantined_share", "values_nulled",
 ]  # fmt: skip
@@ -41,6 +43,7 @@ REASON_COLUMNS = ["table", "column", "check", "action", "rows"]
 
 # Cross-table rules: (table, column, parent table, parent key, what an orphan lacks).
 REFERENCES = [
+    ("nurse_staffing", "facility_id", "facilities", "facility_id", "no such facility"),
     ("patients", "home_facility_id", "facilities", "facility_id", "no such facility"),
     ("encounters", "patient_id", "patients", "patient_id", "no such patient"),
     ("encounters", "facility_id", "facilities", "facility_id", "no such facility"),
@@ -235,10 +238,11 @@ def run_etl(
         partitions.partition_count(n_patients, settings.engine),
         engine.step_progress(progress, "split by patient"),
     )
-    facilities = pd.read_parquet(raw_dir / "facilities.parquet")
-    facilities = validate_world({"facilities": facilities}, etl)
+    hospital = validate_world(
+        {table: pd.read_parquet(raw_dir / f"{table}.parquet") for table in WHOLE}, etl
+    )
     repeated = _repeated_rows(split, settings.engine)
-    keys = _world_keys(split, facilities.accepted, settings.engine)
+    keys = _world_keys(split, hospital.accepted, settings.engine)
     staged = partitions.StagedParts(
         data_dir,
         "etl",
@@ -252,7 +256,7 @@ def run_etl(
     keys_file = staged.folder / "world_keys.npz"
     np.savez(keys_file, **keys)
     work = functools.partial(
-        _etl_partition, split, staged, etl, facilities.accepted["facilities"], repeated,
+        _etl_partition, split, staged, etl, hospital.accepted["facilities"], repeated,
         keys_file, key,
     )  # fmt: skip
     engine.map_partitions(
@@ -264,19 +268,20 @@ def run_etl(
     )
     done = [staged.result(part) for part in range(split.n)]
     summary = pd.concat(
-        [facilities.summary, *(pd.DataFrame(d["summary"], columns=SUMMARY_COLUMNS) for d in done)]
+        [hospital.summary, *(pd.DataFrame(d["summary"], columns=SUMMARY_COLUMNS) for d in done)]
     )
     counts = ["rows_in", "accepted", "quarantined", "values_nulled"]
     summary = summary.groupby("table", sort=False)[counts].sum()
     summary["quarantined_share"] = summary["quarantined"] / summary["rows_in"].clip(lower=1)
     summary = summary.reset_index()[SUMMARY_COLUMNS]
     reasons = pd.concat(
-        [facilities.reasons, *(pd.DataFrame(d["reasons"], columns=REASON_COLUMNS) for d in done)]
+        [hospital.reasons, *(pd.DataFrame(d["reasons"], columns=REASON_COLUMNS) for d in done)]
     )
     reasons = reasons.groupby(REASON_COLUMNS[:-1], as_index=False, sort=True)["rows"].sum()
     result = EtlResult({}, {}, summary, reasons)
 
-    staged.write(QUARANTINE, "facilities", 0, facilities.quarantine["facilities"])
+    for table in WHOLE:
+        staged.write(QUARANTINE, table, 0, hospital.quarantine[table])
     (staged.folder / QUARANTINE / SUMMARY).write_text(
         json.dumps(
             {
@@ -298,7 +303,8 @@ def run_etl(
             f"(features.etl.max_quarantine_share): {shares}. Nothing clean was written; "
             f"see {data_dir / QUARANTINE / SUMMARY} and the rows in {data_dir / QUARANTINE}/."
         )
-    staged.write(CLEAN, "facilities", 0, facilities.accepted["facilities"])
+    for table in WHOLE:
+        staged.write(CLEAN, table, 0, hospital.accepted[table])
     staged.publish(CLEAN, data_dir / CLEAN)
     staged.discard()
     return result

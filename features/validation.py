@@ -24,6 +24,7 @@ ICD10CM = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
 ICD10PCS = r"^[0-9A-HJ-NP-Z]{7}$"
 TABLE_ORDER = (
     "facilities",
+    "nurse_staffing",
     "patients",
     "encounters",
     "diagnoses",
@@ -44,6 +45,7 @@ NULLED_WHEN_INVALID = {
 # Each table's key: a row repeating an earlier row's key is quarantined.
 KEYS = {
     "facilities": ["facility_id"],
+    "nurse_staffing": ["facility_id", "unit", "shift_start"],
     "patients": ["patient_id"],
     "encounters": ["encounter_id"],
     "diagnoses": ["encounter_id", "position"],
@@ -79,6 +81,37 @@ class Facilities(pa.DataFrameModel):
     @pa.dataframe_check(error="facility_id is repeated")
     def unique_key(cls, frame: pd.DataFrame) -> Series[bool]:
         return _unique(frame, ["facility_id"])
+
+
+class NurseStaffing(pa.DataFrameModel):
+    facility_id: Series[int] = pa.Field(ge=1, coerce=True)
+    unit: Series[str] = pa.Field(isin=v.UNITS)
+    shift_start: Series[pa.DateTime] = pa.Field(coerce=True)
+    shift: Series[str] = pa.Field(isin=v.SHIFTS)
+    scheduled_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    sick_calls: Series[int] = pa.Field(ge=0, coerce=True)
+    float_in_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    float_out_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    overtime_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    agency_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    worked_rn: Series[int] = pa.Field(ge=0, coerce=True)
+    cost_usd: Series[float] = pa.Field(ge=0, coerce=True)
+    rn_hours: Series[float] = pa.Field(ge=0, coerce=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(error="facility_id, unit and shift_start are repeated")
+    def unique_key(cls, frame: pd.DataFrame) -> Series[bool]:
+        return _unique(frame, ["facility_id", "unit", "shift_start"])
+
+    @pa.dataframe_check(
+        error="worked_rn is not scheduled - sick + floats in - out + overtime + agency"
+    )
+    def nurses_add_up(cls, frame: pd.DataFrame) -> Series[bool]:
+        came = frame["scheduled_rn"] - frame["sick_calls"] - frame["float_out_rn"]
+        came += frame["float_in_rn"] + frame["overtime_rn"] + frame["agency_rn"]
+        return frame["worked_rn"] == came
 
 
 class Patients(pa.DataFrameModel):
@@ -222,6 +255,7 @@ class EdVisits(pa.DataFrameModel):
     arrival_at: Series[pa.DateTime] = pa.Field(coerce=True)
     triage_at: Series[pa.DateTime] = pa.Field(coerce=True)
     provider_at: Series[pa.DateTime] = pa.Field(coerce=True, nullable=True)
+    admit_decision_at: Series[pa.DateTime] = pa.Field(coerce=True, nullable=True)
     departure_at: Series[pa.DateTime] = pa.Field(coerce=True)
     esi_level: Series[int] = pa.Field(ge=1, le=5, coerce=True)
     disposition: Series[str] = pa.Field(isin=v.ED_DISPOSITIONS)
@@ -240,11 +274,18 @@ class EdVisits(pa.DataFrameModel):
             _in_order(frame["arrival_at"], frame["triage_at"])
             & _in_order(frame["triage_at"], frame["provider_at"])
             & _in_order(frame["arrival_at"], frame["departure_at"])
+            & _in_order(frame["provider_at"], frame["admit_decision_at"])
+            & _in_order(frame["admit_decision_at"], frame["departure_at"])
         )
+
+    @pa.dataframe_check(error="an admission without a decision to admit, or a decision without one")
+    def decided_when_admitted(cls, frame: pd.DataFrame) -> Series[bool]:
+        return frame["admit_decision_at"].notna() == (frame["disposition"] == "admitted")
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     "facilities": Facilities,
+    "nurse_staffing": NurseStaffing,
     "patients": Patients,
     "encounters": Encounters,
     "diagnoses": Diagnoses,

@@ -24,6 +24,7 @@ def tiny_raw(small_world) -> dict[str, pd.DataFrame]:
     stays = set(encounters["encounter_id"])
     tables = {
         "facilities": small_world["facilities"],
+        "nurse_staffing": small_world["nurse_staffing"].head(500),
         "patients": patients,
         "encounters": encounters,
     }

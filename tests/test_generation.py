@@ -76,7 +76,7 @@ def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, mo
     generate.generate(settings, tmp_path)
     before = _hashes(tmp_path)
     calls = {"n": 0}
-    real = records.generate_block
+    real = records.block_tables
 
     def failing_block(plan, block):
         calls["n"] += 1
@@ -84,7 +84,7 @@ def test_interrupted_generation_leaves_the_previous_world_untouched(tmp_path, mo
             raise KeyboardInterrupt
         return real(plan, block)
 
-    monkeypatch.setattr(records, "generate_block", failing_block)
+    monkeypatch.setattr(records, "block_tables", failing_block)
     with pytest.raises(KeyboardInterrupt):
         generate.generate(
             load_settings("small", ["n_patients=600", "block_size=200", "data_gen.seed=5"]),
