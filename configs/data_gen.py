@@ -293,7 +293,7 @@ class EmergencyDepartment(Strict):
 class NurseStaffing(Strict):
     day_shift_start_hour: Annotated[int, Field(ge=0, le=11)]
     safe_patients_per_nurse: dict[Literal[UNITS], Annotated[float, Field(ge=1.0, le=12.0)]]
-    unit_min_census: NonNegative
+    unit_min_nurses: NonNegative
     budget_cushion: Annotated[float, Field(ge=0.5, le=2.0)]
     sick_call_rate: Annotated[float, Field(ge=0.0, lt=0.5)]
     float_fill: Probability

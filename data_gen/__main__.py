@@ -91,19 +91,26 @@ def report_command(
     checks = rep.calibration(
         rep.load_raw(data_dir), pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
     )
-    table = Table(title=f"Calibration of {data_dir}/raw against the brief's targets")
-    for column in ("figure", "value", "target", ""):
-        table.add_column(column, no_wrap=True)
-    for check in checks:
-        verdict = "[green]ok[/green]" if check.ok else "[red]off[/red]"
-        table.add_row(check.name, check.show(check.value), check.target, verdict)
-    console.print(table)
+    _print_checks(checks, f"Calibration of {data_dir}/raw against the brief's targets")
+    tables = rep.load_raw(data_dir, ("nurse_staffing", "ed_visits"))
+    tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
+    _print_checks(rep.operations(tables), "Nursing and the ED against published figures")
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
     table = Table(title="Principal-diagnosis groups: share of admissions of their kind")
     for column in ("group", "kind", "share", "target"):
         table.add_column(column, justify="left" if column in ("group", "kind") else "right")
     for row in shares.itertuples():
         table.add_row(row.group, row.kind, f"{row.share:.2%}", f"{row.target:.2%}")
+    console.print(table)
+
+
+def _print_checks(checks: list[rep.Check], title: str) -> None:
+    table = Table(title=title)
+    for column in ("figure", "value", "target", ""):
+        table.add_column(column, no_wrap=True)
+    for check in checks:
+        verdict = "[green]ok[/green]" if check.ok else "[red]off[/red]"
+        table.add_row(check.name, check.show(check.value), check.target, verdict)
     console.print(table)
 
 

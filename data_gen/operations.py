@@ -230,9 +230,10 @@ def plan_operations(plan: WorldPlan, census_hours: np.ndarray) -> tuple[Operatio
 
 def host_units(plan: WorldPlan, census: np.ndarray) -> np.ndarray:
     """[facility, unit]: the unit that nurses a unit's patients. A facility runs a unit of its
-    own when its average census reaches ``unit_min_census``; the patients of smaller units are
-    nursed on its medicine unit."""
-    own = census.mean(axis=2) >= plan.config.staffing.unit_min_census
+    own when the unit's average census needs ``unit_min_nurses`` at its safe ratio; the patients
+    of smaller units are nursed on its medicine unit."""
+    needed = census.mean(axis=2) / safe_ratios(plan)[None, :]
+    own = needed >= plan.config.staffing.unit_min_nurses
     own[:, MEDICINE] = True
     return np.where(own, np.arange(len(UNITS))[None, :], MEDICINE)
 

@@ -25,7 +25,7 @@ class Check:
     value: float
     low: float
     high: float
-    unit: str = "ratio"  # ratio, share, days or USD
+    unit: str = "ratio"  # ratio, share, days, hours, minutes or USD
 
     @property
     def ok(self) -> bool:
@@ -38,6 +38,8 @@ class Check:
             return f"${value:,.0f}"
         if self.unit == "days":
             return f"{value:.2f} d"
+        if self.unit in ("hours", "minutes"):
+            return f"{value:.1f} {self.unit[0] if self.unit == 'hours' else 'min'}"
         return f"{value:.3f}"
 
     @property
@@ -137,6 +139,62 @@ def calibration(
             1.15,
             np.inf,
         ),
+    ]
+
+
+MED_SURG_UNITS = ("medicine", "surgery", "orthopedics", "oncology")
+
+
+def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
+    """Nursing and ED figures against published ranges (docs/world.md, Calibration): from the
+    roster, the ED visits and the oracle's census per shift (``oracle_staffing``)."""
+    roster = tables["nurse_staffing"].merge(
+        tables["oracle_staffing"], on=["facility_id", "unit", "shift_start"]
+    )
+    patient_days = roster["census"] * 0.5  # a 12-hour shift is half a day
+
+    def hours_per_patient_day(units: tuple[str, ...]) -> float:
+        rows = roster["unit"].isin(units)
+        return roster.loc[rows, "rn_hours"].sum() / max(patient_days[rows].sum(), 1e-9)
+
+    ed = tables["ed_visits"]
+    door_to_provider = (ed["provider_at"] - ed["arrival_at"]).dt.total_seconds() / 60.0
+    admitted = ed[ed["disposition"] == "admitted"]
+    boarding = (admitted["departure_at"] - admitted["admit_decision_at"]).dt.total_seconds()
+    return [
+        Check(
+            "RN hours per patient day, med-surg",
+            hours_per_patient_day(MED_SURG_UNITS),
+            4.8,
+            8.0,
+            "hours",
+        ),
+        Check(
+            "RN hours per patient day, ICU", hours_per_patient_day(("icu",)), 12.0, 20.0, "hours"
+        ),
+        Check(
+            "shifts above the safe ratio",
+            (roster["excess_patients_per_nurse"] > 0).mean(),
+            0.05,
+            0.25,
+            "share",
+        ),
+        Check(
+            "agency share of RN hours",
+            roster["agency_rn"].sum() / max(roster["worked_rn"].sum(), 1),
+            0.005,
+            0.08,
+            "share",
+        ),
+        Check("ED median door to provider", door_to_provider.median(), 14.0, 31.0, "minutes"),
+        Check(
+            "left without being seen",
+            (ed["disposition"] == "left_without_being_seen").mean(),
+            0.01,
+            0.05,
+            "share",
+        ),
+        Check("ED boarding, median", boarding.median() / 3600.0, 1.0, 4.0, "hours"),
     ]
 
 

@@ -20,8 +20,12 @@ def calibration_world(tmp_path_factory):
     settings = load_settings("small", ["n_patients=20000", "block_size=5000"])
     data_dir = tmp_path_factory.mktemp("calibration-world")
     generate.generate(settings, data_dir)
-    tables = rep.load_raw(data_dir, ("facilities", "patients", "encounters", "vitals", "labs"))
+    tables = rep.load_raw(
+        data_dir,
+        ("facilities", "patients", "encounters", "vitals", "labs", "nurse_staffing", "ed_visits"),
+    )
     tables["oracle"] = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
+    tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
     tables["oracle_vitals"] = pd.read_parquet(data_dir / "oracle" / "vitals.parquet")
     config = settings.data_gen
     return SimpleNamespace(
@@ -36,6 +40,11 @@ def test_headline_figures_meet_the_brief(calibration_world):
     w = calibration_world
     tables = w.tables
     off = [c for c in rep.calibration(tables, w.start, w.end) if not c.ok]
+    assert off == []
+
+
+def test_nursing_and_the_ed_meet_published_figures(calibration_world):
+    off = [c for c in rep.operations(calibration_world.tables) if not c.ok]
     assert off == []
 
 
