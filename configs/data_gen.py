@@ -21,6 +21,7 @@ from configs.vocabulary import (
     PROTOCOLS,
     RACES,
     UNITS,
+    WARD_UNITS,
 )
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -135,7 +136,7 @@ class DiagnosisGroup(Strict):
     success_log_odds: LogOdds = 0.0
     infection: bool = False
     oncology: bool = False
-    unit: Literal[UNITS]
+    unit: Literal[WARD_UNITS]  # the ward unit that nurses the group outside the ICU
     comorbidity_affinity: dict[str, Positive] = Field(default_factory=dict)
     lab_shifts: LabShifts = Field(default_factory=dict)
     procedures: list[Procedure] = Field(default_factory=list)

@@ -16,6 +16,7 @@ UNPLANNED_ADMISSION_TYPES = ("emergency", "urgent")  # LACE's "acute", HOSPITAL'
 ADMISSION_SOURCES = ("emergency_department", "physician_referral", "transfer")
 SHIFTS = ("day", "night")
 UNITS = ("medicine", "cardiology", "surgery", "orthopedics", "neurology", "oncology", "icu")
+WARD_UNITS = UNITS[:-1]  # where a patient is nursed outside the ICU
 PROTOCOLS = ("standard", "enhanced", "conservative")
 # Where a patient goes at discharge, alive; a death in hospital is recorded as EXPIRED.
 DISPOSITIONS = ("home", "home_health", "snf", "rehab", "hospice", "ama", "transfer")

@@ -121,6 +121,7 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "admission_type": s.admission_type,
             "admission_source": s.source,
             "unit": s.unit,
+            "ward_unit": plan.groups["unit"][s.group],
             "primary_dx_code": primary_dx,
             "discharge_disposition": s.disposition,
             "icu_days": np.floor(s.icu_days * 100) / 100,  # never above the recorded stay

@@ -52,6 +52,7 @@ RAW = {
         ("admission_type", pa.string()),
         ("admission_source", pa.string()),
         ("unit", pa.string()),
+        ("ward_unit", pa.string()),
         ("primary_dx_code", pa.string()),
         ("discharge_disposition", pa.string()),
         ("icu_days", pa.float64()),

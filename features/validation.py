@@ -149,6 +149,7 @@ class Encounters(pa.DataFrameModel):
     admission_type: Series[str] = pa.Field(isin=v.ADMISSION_TYPES)
     admission_source: Series[str] = pa.Field(isin=v.ADMISSION_SOURCES)
     unit: Series[str] = pa.Field(isin=v.UNITS)
+    ward_unit: Series[str] = pa.Field(isin=v.WARD_UNITS)
     primary_dx_code: Series[str] = pa.Field(str_matches=ICD10CM)
     discharge_disposition: Series[str] = pa.Field(isin=v.DISCHARGE_DISPOSITIONS)
     icu_days: Series[float] = pa.Field(coerce=True)

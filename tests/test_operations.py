@@ -1,159 +1,126 @@
-"""The world's operations: the second pass draws the first pass's stays, the roster adds up and
-is budgeted as documented, short staffing causes what the oracle says, and crowding makes the ED
-wait."""
+"""Operations analytics: the census from the clean stays, and its forecast against
+seasonal-naive."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from configs import load_settings
-from data_gen import generate, operations, stays, world
-from data_gen.operations import SHIFT_HOURS
+from operations import census, forecast
 
-# Exaggerated so that a small world shows the effect: many sick calls, no one to cover them.
-SHORT_STAFFED = [
-    "staffing.event_odds_ratio_per_patient=1.6",
-    "staffing.death_odds_ratio_per_patient=1.6",
-    "staffing.sick_call_rate=0.35",
-    "staffing.float_fill=0",
-    "staffing.overtime_fill=0",
-    "staffing.agency_fill=0",
-]
+T0 = pd.Timestamp("2024-03-04 07:00")  # a Monday's day shift
 
 
-def _two_passes(overrides: list[str]) -> tuple[world.WorldPlan, world.WorldPlan]:
-    """The first pass's plan and the second's, as ``generate`` makes them."""
-    plan = world.plan_world(load_settings("small", overrides).data_gen)
-    census = sum(
-        operations.block_census(plan, generate._happened(stays.simulate_block(plan, block)))
-        for block in range(plan.n_blocks)
+def _roster(units: list[tuple[int, str]], shifts: int = 6) -> pd.DataFrame:
+    starts = pd.date_range(T0, periods=shifts, freq="12h")
+    return pd.DataFrame(
+        [
+            {
+                "facility_id": f,
+                "unit": u,
+                "shift_start": s,
+                "shift": "day" if s.hour == 7 else "night",
+            }
+            for f, u in units
+            for s in starts
+        ]
     )
-    ops, _ = operations.plan_operations(plan, census)
-    return plan, replace(plan, operations=ops)
 
 
-def _exposed_before_event(plan: world.WorldPlan, s: stays.Stays) -> np.ndarray:
-    """Per stay: did any chain step up to its first event (or its end) meet short staffing?"""
-    last = np.where(s.event_step >= 0, s.event_step, s.n_steps - 1)
-    ward = plan.groups["unit_index"][s.group]
-    exposed = np.zeros(len(last), dtype=bool)
-    for step in range(int(last.max(initial=0)) + 1):
-        excess = operations.exposure(plan, s.facility, ward, s.icu_until_h, s.admit_h, step)
-        exposed |= (step <= last) & (excess > 0)
-    return exposed
+def _stay(**fields) -> dict:
+    stay = {
+        "facility_id": 1, "unit": "medicine", "ward_unit": "medicine", "admitted_at": T0,
+        "discharged_at": T0 + pd.Timedelta(hours=36), "icu_days": 0.0,
+        "deterioration_event": None, "deterioration_at": pd.NaT,
+    }  # fmt: skip
+    return stay | fields
 
 
-@pytest.mark.parametrize("effect", ["none", "short_staffed"])
-def test_the_second_pass_draws_the_first_pass_stays_and_changes_only_exposed_courses(effect):
-    no_effect = [
-        "staffing.event_odds_ratio_per_patient=1",
-        "staffing.death_odds_ratio_per_patient=1",
-    ]
-    first, second = _two_passes(SHORT_STAFFED if effect == "short_staffed" else no_effect)
-    changed_total = 0
-    for block in range(first.n_blocks):
-        before = stays.simulate_block(first, block).stays
-        after = stays.simulate_block(second, block).stays
-        np.testing.assert_array_equal(after.patient, before.patient)
-        np.testing.assert_array_equal(after.admit_h, before.admit_h)
-        np.testing.assert_array_equal(after.planned_h, before.planned_h)
-        changed = (after.event_step != before.event_step) | (after.event_type != before.event_type)
-        assert not (changed & ~_exposed_before_event(second, before)).any()
-        changed_total += changed.sum()
-    assert (changed_total > 0) == (effect == "short_staffed")
+def _census(stays: list[dict], roster: pd.DataFrame) -> pd.Series:
+    frame = census.shift_census(pd.DataFrame(stays), roster)
+    return frame.set_index(["unit", "shift_start"])["census"]
 
 
-def test_deteriorations_and_deaths_on_short_staffed_shifts_match_the_oracle():
-    _, plan = _two_passes(SHORT_STAFFED)
-    risk, events, deaths = 0.0, 0, 0
-    for block in range(plan.n_blocks):
-        happened = generate._happened(stays.simulate_block(plan, block))
-        risk = risk + operations.risk_sums(plan, happened)
-        event = np.flatnonzero(happened.event_step >= 0)
-        ward = plan.groups["unit_index"][happened.group]
-        excess = operations.exposure(
-            plan,
-            happened.facility[event],
-            ward[event],
-            happened.icu_until_h[event],
-            happened.admit_h[event],
-            happened.event_step[event],
-        )
-        events += (excess > 0).sum()
-        deaths += happened.died[event][excess > 0].sum()
-    exposed = plan.operations.excess > 0
-    base_events, expected_events, base_deaths, expected_deaths = (
-        risk[i][exposed].sum() for i in range(len(operations.RISK_SUMS))
-    )
-    assert abs(events - expected_events) < 3 * np.sqrt(expected_events)
-    assert abs(deaths - expected_deaths) < 3 * np.sqrt(expected_deaths)
-    assert events > base_events + 3 * np.sqrt(base_events)  # the staffing caused them
-    assert deaths > base_deaths + 3 * np.sqrt(base_deaths)
-
-
-def test_the_roster_adds_up_and_costs_the_configured_hourly_rates(small_world, small_settings):
-    roster = small_world["nurse_staffing"]
-    came = (
-        roster["scheduled_rn"] - roster["sick_calls"] - roster["float_out_rn"]
-        + roster["float_in_rn"] + roster["overtime_rn"] + roster["agency_rn"]
+def test_a_transfer_counts_on_its_ward_then_the_icu_from_its_deterioration_for_its_icu_days():
+    stay = _stay(
+        ward_unit="cardiology", unit="cardiology", deterioration_event="icu_transfer",
+        deterioration_at=T0 + pd.Timedelta(hours=6), icu_days=0.5,
     )  # fmt: skip
-    assert (roster["worked_rn"] == came).all()
-    rates = small_settings.data_gen.staffing.hourly_usd
-    cost = SHIFT_HOURS * (
-        rates["staff"] * (roster["scheduled_rn"] - roster["sick_calls"] - roster["float_out_rn"])
-        + rates["float"] * roster["float_in_rn"]
-        + rates["overtime"] * roster["overtime_rn"]
-        + rates["agency"] * roster["agency_rn"]
-    )
-    np.testing.assert_allclose(roster["cost_usd"], cost)
-    np.testing.assert_allclose(roster["rn_hours"], SHIFT_HOURS * roster["worked_rn"])
-    # Floats move within a facility and a shift: what one unit lends another receives.
-    moved = roster.groupby(["facility_id", "shift_start"])[["float_in_rn", "float_out_rn"]].sum()
-    assert (moved["float_in_rn"] == moved["float_out_rn"]).all()
-    starts = roster.drop_duplicates("shift_start").sort_values("shift_start")
-    assert (starts["shift_start"].diff().dropna() == pd.Timedelta(hours=SHIFT_HOURS)).all()
-    assert set(starts["shift_start"].dt.hour) == {7, 19}
-    assert not roster.duplicated(["facility_id", "unit", "shift_start"]).any()
+    counted = _census([stay], _roster([(1, "medicine"), (1, "cardiology"), (1, "icu")]))
+    assert counted[("cardiology", T0)] == pytest.approx(0.5)  # 6 of the first 12 hours
+    assert counted[("icu", T0)] == pytest.approx(0.5)  # 6 hours, then 6 into the night
+    assert counted[("icu", T0 + pd.Timedelta(hours=12))] == pytest.approx(0.5)
+    night = counted[("cardiology", T0 + pd.Timedelta(hours=12))]
+    assert night == pytest.approx(0.5)  # back on the ward from hour 18
+    assert counted.sum() == pytest.approx(3.0)  # 36 patient-hours over 12-hour shifts
 
 
-def test_a_roster_budgeted_from_the_average_census_runs_short_on_busy_shifts(small_world):
-    oracle = small_world["oracle_staffing"]
-    average = oracle.groupby(["facility_id", "unit"])["census"].transform("mean")
-    unsafe = oracle["excess_patients_per_nurse"] > 0
-    busy = oracle["census"] > average
-    assert unsafe[busy].mean() > 2 * unsafe[~busy].mean()
+def test_a_direct_icu_admission_counts_on_the_icu_then_on_its_ward_unit():
+    stay = _stay(unit="icu", ward_unit="surgery", icu_days=1.0)
+    counted = _census([stay], _roster([(1, "medicine"), (1, "surgery"), (1, "icu")]))
+    assert counted.xs("icu").iloc[:2].tolist() == [1.0, 1.0]
+    assert counted[("surgery", T0 + pd.Timedelta(hours=24))] == pytest.approx(1.0)
+    assert counted.xs("icu").iloc[2:].sum() == 0
 
 
-def test_boarding_and_waits_grow_with_the_hospitals_occupancy(small_world):
-    occupancy = _occupancy_by_shift(small_world)
-    ed = small_world["ed_visits"]
-    admitted = ed[ed["disposition"] == "admitted"]
-    at_decision = _lookup(occupancy, admitted["facility_id"], admitted["admit_decision_at"])
-    boarding_h = (
-        admitted["departure_at"] - admitted["admit_decision_at"]
-    ).dt.total_seconds() / 3600
-    rho, p = stats.spearmanr(at_decision, boarding_h, nan_policy="omit")  # before the first shift
-    assert rho > 0
-    assert p < 1e-3
-    seen = ed[ed["provider_at"].notna()]
-    wait = (seen["provider_at"] - seen["triage_at"]).dt.total_seconds()
-    crowded = _lookup(occupancy, seen["facility_id"], seen["arrival_at"]) > 0.95
-    assert wait[crowded].median() > 1.2 * wait[~crowded].median()
+def test_the_patients_of_a_unit_the_facility_does_not_run_are_counted_on_medicine():
+    counted = _census([_stay(ward_unit="oncology", unit="oncology")], _roster([(1, "medicine")]))
+    assert counted.xs("medicine").sum() == pytest.approx(3.0)
 
 
-def _occupancy_by_shift(tables: dict[str, pd.DataFrame]) -> pd.Series:
-    census = tables["oracle_staffing"].groupby(["facility_id", "shift_start"])["census"].sum()
-    beds = tables["facilities"].set_index("facility_id")["staffed_beds"]
-    return census / beds.reindex(census.index.get_level_values("facility_id")).to_numpy()
+def test_a_roster_with_a_missing_shift_is_refused_naming_where():
+    roster = _roster([(1, "medicine")]).drop(index=2)
+    with pytest.raises(census.CensusError, match="no shift at 2024-03-05 07:00"):
+        census.shift_census(pd.DataFrame([_stay()]), roster)
 
 
-def _lookup(by_shift: pd.Series, facility: pd.Series, at: pd.Series) -> np.ndarray:
-    """The value of the shift under way at each time, at each facility."""
-    start = (at - pd.Timedelta(hours=7)).dt.floor("12h") + pd.Timedelta(hours=7)
-    keys = pd.MultiIndex.from_arrays([facility.to_numpy(), start.to_numpy()])
-    return by_shift.reindex(keys).to_numpy()
+def test_stays_at_a_facility_without_a_roster_are_refused():
+    with pytest.raises(census.CensusError, match=r"does not staff: \[2\]"):
+        census.shift_census(pd.DataFrame([_stay(facility_id=2)]), _roster([(1, "medicine")]))
+
+
+def test_the_census_from_the_clean_stays_matches_the_census_the_world_staffed(
+    small_clean, small_world
+):
+    counted = census.shift_census(small_clean["encounters"], small_clean["nurse_staffing"])
+    truth = small_world["oracle_staffing"]
+    both = counted.merge(truth, on=["facility_id", "unit", "shift_start"], suffixes=("", "_true"))
+    assert len(both) == len(truth)
+    # The world staffed the census of its first pass; short staffing then moved a few stays.
+    gap = (both["census"] - both["census_true"]).abs().sum() / both["census_true"].sum()
+    assert gap < 0.01
+
+
+def _weekly_series(days: int, seed: int) -> pd.Series:
+    """A census-like series: a weekday pattern, a winter peak and AR(1) drift."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2023-01-02", periods=days, freq="D")
+    drift = np.zeros(days)
+    for t in range(1, days):
+        drift[t] = 0.8 * drift[t - 1] + rng.normal(0, 1.0)
+    weekday = np.array([3.0, 2.0, 1.0, 0.5, 0.0, -3.0, -3.5])[dates.dayofweek]
+    winter = 3.0 * np.cos(2 * np.pi * (dates.dayofyear.to_numpy() - 15) / 365.25)
+    return pd.Series(30 + weekday + winter + drift, index=dates)
+
+
+def test_the_forecast_beats_seasonal_naive_with_intervals_that_cover_as_stated():
+    series = _weekly_series(600, seed=3)
+    origin = series.index[420]
+    runs = forecast.backtest(series, origin, every_days=3, horizon=14)
+    table = forecast.scores(runs, series[series.index < origin])
+    assert (table.loc[[1, 7, 14], "mase"] < 1).all()
+    assert (table["mase"] < table["naive_mase"]).all()
+    assert 0.7 <= table["coverage_80%"].mean() <= 0.9
+    assert table["coverage_95%"].mean() >= 0.88
+
+
+def test_a_census_with_a_missing_day_is_refused_naming_the_gap():
+    series = _weekly_series(120, seed=1).drop(pd.Timestamp("2023-03-15"))
+    with pytest.raises(forecast.ForecastError, match="gap or repeat before 2023-03-16"):
+        forecast.forecast(series, 14)
+
+
+def test_a_census_too_short_to_forecast_is_refused():
+    with pytest.raises(forecast.ForecastError, match="30 days of census are too few"):
+        forecast.forecast(_weekly_series(30, seed=1), 14)
