@@ -30,6 +30,7 @@ from configs.data_gen import DataGenConfig
 from configs.engine import EngineConfig
 from configs.features import FeaturesConfig
 from configs.monitoring import MonitoringConfig
+from configs.operations import OperationsConfig
 from configs.serving import ServingConfig
 from configs.training import TASK_NAME, TaskConfig, TrainingConfig
 
@@ -48,6 +49,7 @@ SECTION_FILES = {
     "training": "training.yaml",
     "serving": "serving.yaml",
     "monitoring": "monitoring.yaml",
+    "operations": "operations.yaml",
     "dashboard": "dashboard.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
@@ -71,6 +73,7 @@ class Settings(BaseModel):
     tasks: dict[str, TaskConfig]
     serving: ServingConfig
     monitoring: MonitoringConfig
+    operations: OperationsConfig
     dashboard: DashboardConfig
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from configs.data_gen import NurseStaffing
 from configs.vocabulary import UNITS
 from data_gen.severity import EVENT_TYPES
 from data_gen.world import HOURS_PER_DAY, WorldPlan
@@ -263,10 +264,26 @@ def draw_roster(plan: WorldPlan, census: np.ndarray) -> dict[str, np.ndarray]:
     scheduled = np.ceil(
         np.round(staffing.budget_cushion * budget / safe_ratios(plan)[None, :, None], 9)
     ).astype(np.int64)
+    return work_shifts(staffing, rng, scheduled, nurses_needed(plan, census))
+
+
+def work_shifts(
+    staffing: NurseStaffing,
+    rng: np.random.Generator,
+    scheduled: np.ndarray,
+    needed: np.ndarray,
+    booked: np.ndarray | int = 0,
+) -> dict[str, np.ndarray]:
+    """What the day does to a schedule ([facility, unit, shift] arrays): scheduled staff call in
+    sick, then each short unit is patched from what the facility's other units can spare that
+    shift (floats), by overtime and by agency, each only sometimes. ``booked`` nurses were booked
+    ahead (a plan's overtime and agency): present without sick calls, and paid by whoever booked
+    them. The world's roster is this applied to its budgeted schedule; a plan can be judged by
+    applying it to the plan's."""
     sick = rng.binomial(scheduled, staffing.sick_call_rate)
     available = scheduled - sick
-    gap = nurses_needed(plan, census) - available
-    short, spare = np.maximum(gap, 0), np.maximum(-gap, 0)
+    gap = needed - available - booked
+    short, spare = np.maximum(gap, 0), np.minimum(np.maximum(-gap, 0), available)
     # Floats: the short units of a facility ask, in unit order, from what the others can spare.
     asked = rng.binomial(short, staffing.float_fill)
     pool = spare.sum(axis=1, keepdims=True)
@@ -276,7 +293,7 @@ def draw_roster(plan: WorldPlan, census: np.ndarray) -> dict[str, np.ndarray]:
     still_short = short - given
     overtime = rng.binomial(still_short, staffing.overtime_fill)
     agency = rng.binomial(still_short - overtime, staffing.agency_fill)
-    worked = available - taken + given + overtime + agency
+    worked = available - taken + given + overtime + agency + booked
     rates = staffing.hourly_usd
     cost = SHIFT_HOURS * (
         rates["staff"] * (available - taken)

@@ -48,8 +48,9 @@ def check_daily(series: pd.Series, minimum_days: int) -> pd.Series:
 
 
 def forecast(history: pd.Series, horizon: int, levels: tuple[float, ...] = LEVELS) -> pd.DataFrame:
-    """The next ``horizon`` days' census after a daily ``history``: the mean and, per level, the
-    prediction interval (never below zero), one row per day."""
+    """The next ``horizon`` days' census after a daily ``history``: the mean, the predictive
+    standard deviation and, per level, the prediction interval (never below zero), one row per
+    day."""
     history = check_daily(history, 8 * SEASON_DAYS)
     future = pd.date_range(history.index[-1] + pd.Timedelta(days=1), periods=horizon, freq="D")
     fitted = AutoReg(history.to_numpy(), lags=1, trend="c", exog=_design(history.index)).fit()
@@ -61,6 +62,7 @@ def forecast(history: pd.Series, horizon: int, levels: tuple[float, ...] = LEVEL
             "date": future,
             "horizon": np.arange(1, horizon + 1),
             "mean": np.maximum(predicted.predicted_mean, 0.0),
+            "sd": np.sqrt(np.asarray(predicted.var_pred_mean)),
         }
     )
     for level in levels:
