@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from operations import census, forecast
+from configs import ConfigError, load_settings
+from configs.operations import Staffing
+from operations import census, evaluation, forecast, staffing
 
 T0 = pd.Timestamp("2024-03-04 07:00")  # a Monday's day shift
 
@@ -124,3 +126,100 @@ def test_a_census_with_a_missing_day_is_refused_naming_the_gap():
 def test_a_census_too_short_to_forecast_is_refused():
     with pytest.raises(forecast.ForecastError, match="30 days of census are too few"):
         forecast.forecast(_weekly_series(30, seed=1), 14)
+
+
+def _staffing_config(**changes) -> Staffing:
+    return load_settings("small").operations.staffing.model_copy(update=changes)
+
+
+def _targets(census_by_unit: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "unit": unit,
+                "shift_start": T0 + pd.Timedelta(hours=12 * s),
+                "shift": "day" if s % 2 == 0 else "night",
+                "census": value,
+            }
+            for unit, values in census_by_unit.items()
+            for s, value in enumerate(values)
+        ]
+    )
+
+
+def _usual(usual_by_unit: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"facility_id": 1, "unit": unit, "shift": shift, "usual_rn": value}
+            for unit, value in usual_by_unit.items()
+            for shift in ("day", "night")
+        ]
+    )
+
+
+def test_the_plan_covers_the_planned_census_with_staff_first_then_floats_then_agency():
+    targets = _targets(
+        {"medicine": [20, 31, 20, 20], "surgery": [5, 5, 5, 12], "icu": [4, 4, 7, 4]}
+    )
+    usual = _usual({"medicine": 4, "surgery": 2, "icu": 2})
+    config = _staffing_config(extra_staff_share=0.0, overtime_share=0.0)
+    plan = staffing.solve(1, targets, usual, config).nurses.set_index(["unit", "shift_start"])
+    assert (plan["planned_rn"] >= plan["needed_rn"] - 1e-9).all()
+    quiet = plan.xs(T0, level="shift_start")
+    assert quiet.loc["medicine", "staff_rn"] == 4  # 20 patients at 1:5
+    assert quiet.loc["surgery", "staff_rn"] == 1  # 5 patients need one of its two
+    busy = plan.xs(T0 + pd.Timedelta(hours=12), level="shift_start")
+    assert busy.loc["medicine", "float_in_rn"] == 1  # 31 patients: surgery's spare nurse floats
+    assert busy.loc["medicine", "agency_rn"] == 2  # the sixth and seventh come from an agency
+    icu = plan.xs("icu")
+    assert icu["float_in_rn"].sum() == 0  # no floats into the ICU: its fourth nurse is agency
+    assert icu["agency_rn"].iloc[2] == 2
+    rates = config.hourly_usd
+    paid = {"staff": "staff_rn", "float": "float_in_rn", "overtime": "overtime_rn",
+            "agency": "agency_rn"}  # fmt: skip
+    expected = 12 * sum(rates[kind] * plan[column].sum() for kind, column in paid.items())
+    assert plan["cost_usd"].sum() == pytest.approx(expected)
+
+
+def test_a_plan_for_a_unit_the_facility_does_not_run_is_refused():
+    with pytest.raises(staffing.PlanError, match=r"runs no unit \['oncology'\]"):
+        staffing.solve(
+            1, _targets({"oncology": [3, 3]}), _usual({"medicine": 4}), _staffing_config()
+        )
+
+
+def test_a_plan_for_a_census_with_gaps_is_refused():
+    targets = _targets({"medicine": [20, 20], "surgery": [5, 5]}).drop(index=3)
+    with pytest.raises(staffing.PlanError, match="gaps"):
+        staffing.solve(1, targets, _usual({"medicine": 4, "surgery": 2}), _staffing_config())
+
+
+def test_a_plan_for_an_unknown_facility_is_refused(small_clean):
+    roster = small_clean["nurse_staffing"]
+    by_shift = census.shift_census(small_clean["encounters"], roster)
+    config = load_settings("small").operations
+    with pytest.raises(staffing.PlanError, match="no facility 99"):
+        staffing.plan_facility(by_shift, roster, 99, pd.Timestamp("2024-06-03"), config)
+
+
+def test_an_impossible_ratio_target_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"safe_patients_per_nurse\.icu"):
+        load_settings("small", ["operations.staffing.safe_patients_per_nurse.icu=0.5"])
+
+
+def test_the_plans_judged_in_the_world_cover_every_test_shift(small_world_dir, small_clean):
+    roster = small_clean["nurse_staffing"]
+    by_shift = census.shift_census(small_clean["encounters"], roster)
+    config = load_settings("small", ["operations.forecast.test_weeks=3"]).operations
+    plans, seconds = evaluation.weekly_plans(by_shift, roster, config)
+    oracle = pd.read_parquet(small_world_dir / "oracle" / "staffing.parquet")
+    world = evaluation.world_staffing(small_world_dir)
+    table = evaluation.judge(plans, by_shift, roster, oracle, world, config).set_index("facility")
+    units = roster[["facility_id", "unit"]].drop_duplicates()
+    assert table.loc["all", "shifts"] == len(units) * 3 * 7 * 2
+    assert len(seconds) == 3 * roster["facility_id"].nunique()
+    weeks = roster["shift_start"].isin(plans["shift_start"])
+    assert table.loc["all", "roster_cost_usd"] == pytest.approx(roster.loc[weeks, "cost_usd"].sum())
+    for name in ("plan_unsafe_shifts", "plan_cost_usd", "events_avoided"):
+        assert (table[f"{name}_low"] <= table[name]).all()
+        assert (table[name] <= table[f"{name}_high"]).all()
