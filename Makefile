@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,10 @@ bento: $(INSTALLED) ## build a Bento of the risk service (serving code and its d
 
 monitor: $(INSTALLED) ## after make train: drift and performance of the champions on a next period, the KPI tables, a summary in reports/<run>/
 	$(BIN)/python -m monitoring run $(ARGS)
+
+operations: $(INSTALLED) ## after make etl: the census forecast's backtest, and the nurse staffing plans judged in the world over the test weeks, in reports/operations/
+	$(BIN)/python -m operations forecast $(ARGS)
+	$(BIN)/python -m operations evaluate $(ARGS)
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000

@@ -209,6 +209,12 @@ def plan_facility(
     mine = mine[mine["shift_start"] >= first]
     daily = census.daily_census(mine)
     daily = daily[daily["date"] < start]
+    records_end = by_shift["shift_start"].max().normalize()
+    if daily.empty or start > records_end:
+        raise PlanError(
+            f"a plan starts within the records, after {config.forecast.warmup_days} days of "
+            f"warm-up and before {records_end:%Y-%m-%d} (asked: {start:%Y-%m-%d})"
+        )
     horizon = config.forecast.horizon_days
     forecasts = []
     for unit, history in daily.groupby("unit"):

@@ -223,3 +223,26 @@ def test_the_plans_judged_in_the_world_cover_every_test_shift(small_world_dir, s
     for name in ("plan_unsafe_shifts", "plan_cost_usd", "events_avoided"):
         assert (table[f"{name}_low"] <= table[name]).all()
         assert (table[name] <= table[f"{name}_high"]).all()
+
+
+def test_the_cli_plans_a_facility_and_names_what_is_wrong(small_world_dir, small_etl, tmp_path):
+    from typer.testing import CliRunner
+
+    from operations.__main__ import app
+
+    common = ["--profile", "small", "--data-dir", str(small_world_dir)]
+    reports = [f"operations.reports_dir={tmp_path}"]
+    planned = CliRunner().invoke(
+        app, ["plan", "--facility", "1", "--start", "2024-06-03", *common, *reports]
+    )
+    assert planned.exit_code == 0, planned.output
+    shifts = pd.read_csv(tmp_path / "plans" / "facility-1-2024-06-03" / "shifts.csv")
+    assert len(shifts) == shifts["unit"].nunique() * 14 * 2
+    unknown = CliRunner().invoke(
+        app, ["plan", "--facility", "42", "--start", "2024-06-03", *common]
+    )
+    assert unknown.exit_code == 1
+    assert "no facility 42" in unknown.output
+    bad_day = CliRunner().invoke(app, ["plan", "--facility", "1", "--start", "June", *common])
+    assert bad_day.exit_code == 2
+    assert "not a date" in bad_day.output
