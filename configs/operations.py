@@ -41,4 +41,4 @@ class Staffing(Strict):
 class OperationsConfig(Strict):
     forecast: Forecast
     staffing: Staffing
-    reports_dir: str
+    tables_dir: str

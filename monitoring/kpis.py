@@ -23,10 +23,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from configs import FeaturesConfig, Settings, vocabulary
-from features import build, cases, engine, partitions
+from features import build, cases, census, engine, partitions
 
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
-SOURCE_TABLES = ("encounters", "patients", "facilities", "ed_visits", "procedures")
+SOURCE_TABLES = (
+    "encounters", "patients", "facilities", "ed_visits", "procedures", "nurse_staffing",
+)  # fmt: skip
+# What the census needs of the stays (``features.census``).
+CENSUS_COLUMNS = [
+    "facility_id", "unit", "ward_unit", "admitted_at", "discharged_at", "icu_days",
+    "deterioration_event", "deterioration_at",
+]  # fmt: skip
 TOTAL = "all"
 # A table for the SQL: a frame in memory, or a partitioned table's folder, read out of core.
 Source = pd.DataFrame | Path
@@ -89,13 +96,26 @@ def calendar_days(encounters: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"day": days, "month": days.to_period("M").to_timestamp()})
 
 
-def helper_tables(
-    clean: dict[str, pd.DataFrame], config: FeaturesConfig
+def staffing_helpers(
+    encounters: pd.DataFrame, roster: pd.DataFrame, settings: Settings
 ) -> dict[str, pd.DataFrame]:
+    """The census of every staffed unit in every shift (``features.census``) and the hospital's
+    ratio targets (``operations.staffing.safe_patients_per_nurse``)."""
+    targets = settings.operations.staffing.safe_patients_per_nurse
+    return {
+        "shift_census": census.shift_census(encounters[CENSUS_COLUMNS], roster),
+        "ratio_targets": pd.DataFrame(
+            {"unit": list(targets), "safe_patients_per_nurse": list(targets.values())}
+        ),
+    }
+
+
+def helper_tables(clean: dict[str, pd.DataFrame], settings: Settings) -> dict[str, pd.DataFrame]:
     """The helper tables of clean tables held in memory."""
     return {
-        "expected_mortality": expected_mortality(case_mix(clean, config)),
+        "expected_mortality": expected_mortality(case_mix(clean, settings.features)),
         "calendar_days": calendar_days(clean["encounters"]),
+        **staffing_helpers(clean["encounters"], clean["nurse_staffing"], settings),
     }
 
 
@@ -168,7 +188,10 @@ def load_postgres(cursor, tables: dict[str, Source], schema: str) -> None:
             cursor.copy_expert(f'COPY "{schema}"."{name}" FROM STDIN WITH (FORMAT csv)', buffer)
 
 
-LABELS = ("facility", "month", "protocol", "procedure_code", "procedure", "payer")
+LABELS = (
+    "facility", "unit", "month", "day", "protocol", "procedure_code", "procedure", "payer",
+    "esi_level", "weekday", "hour",
+)  # fmt: skip
 
 
 def tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -176,10 +199,13 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
     columns = {}
     for name in table.columns:
         values = table[name].tolist()
-        if name == "month":
+        if name in ("month", "day"):
+            shown = "%Y-%m" if name == "month" else "%Y-%m-%d"
             columns[name] = [
-                TOTAL if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m") for v in values
+                TOTAL if pd.isna(v) else pd.Timestamp(v).strftime(shown) for v in values
             ]
+        elif name in ("esi_level", "weekday", "hour"):
+            columns[name] = [TOTAL if pd.isna(v) else str(int(v)) for v in values]
         elif name in LABELS:
             columns[name] = [TOTAL if pd.isna(v) else str(v) for v in values]
         else:
@@ -210,9 +236,12 @@ def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
             [str(encounters / "*.parquet")],
         ).fetchone()
     period = pd.DataFrame({"admitted_at": [pd.Timestamp(first), pd.Timestamp(last)]})
+    stays = pd.read_parquet(encounters, columns=CENSUS_COLUMNS)  # a few columns, held whole
+    roster = pd.read_parquet(clean_dir / "nurse_staffing.parquet")
     return {name: clean_dir / f"{name}.parquet" for name in SOURCE_TABLES} | {
         "expected_mortality": expected_mortality(pd.concat(mix, ignore_index=True)),
         "calendar_days": calendar_days(period),
+        **staffing_helpers(stays, roster, settings),
     }
 
 

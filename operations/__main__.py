@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 
 from configs import cli, load_settings_or_exit
+from features import census
 from features.io import atomic_folder
-from operations import census, evaluation, forecast, staffing
+from operations import evaluation, forecast, staffing
 
 app = cli.app(__doc__)
 console, errors = cli.consoles()
@@ -73,7 +74,7 @@ def forecast_command(
     runs = pd.concat(runs, ignore_index=True)
     by_unit = pd.concat(by_unit)
     scores = by_unit.drop(columns=["facility_id", "unit"]).groupby(level="horizon").mean()
-    with atomic_folder(Path(config.reports_dir) / "forecast") as folder:
+    with atomic_folder(Path(config.tables_dir) / "forecast") as folder:
         runs.to_csv(folder / "backtest.csv", index=False)
         by_unit.to_csv(folder / "scores_by_unit.csv")
         pd.concat(ahead, ignore_index=True).to_csv(folder / "forecast.csv", index=False)
@@ -90,7 +91,7 @@ def forecast_command(
             f"{row['coverage_80%']:.0%}", f"{row['coverage_95%']:.0%}",
         )  # fmt: skip
     console.print(table)
-    console.print(f"tables in {config.reports_dir}/forecast/")
+    console.print(f"tables in {config.tables_dir}/forecast/")
 
 
 @app.command("plan")
@@ -115,7 +116,7 @@ def plan_command(
     except FAILURES as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    target = Path(config.reports_dir) / "plans" / f"facility-{facility}-{day:%Y-%m-%d}"
+    target = Path(config.tables_dir) / "plans" / f"facility-{facility}-{day:%Y-%m-%d}"
     with atomic_folder(target) as folder:
         plan.nurses.to_csv(folder / "shifts.csv", index=False)
     by_unit = plan.nurses.groupby("unit")[
@@ -172,7 +173,7 @@ def evaluate_command(
     except FAILURES as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    with atomic_folder(Path(config.reports_dir) / "evaluation") as folder:
+    with atomic_folder(Path(config.tables_dir) / "evaluation") as folder:
         plans.to_csv(folder / "plans.csv", index=False)
         judged.to_csv(folder / "summary.csv", index=False)
     table = Table(title=f"Plans ({config.staffing.census_quantile:.0%} of the forecast census) "
@@ -190,7 +191,7 @@ def evaluate_command(
     console.print(table)
     console.print(
         f"{len(seconds)} plans, solver {sum(seconds):.1f} s in all (at most {max(seconds):.2f} s); "
-        f"tables in {config.reports_dir}/evaluation/"
+        f"tables in {config.tables_dir}/evaluation/"
     )
 
 

@@ -27,8 +27,8 @@ from configs.data_gen import NurseStaffing
 from configs.operations import OperationsConfig
 from configs.vocabulary import UNITS
 from data_gen import operations
+from features.census import SHIFT_HOURS
 from operations import staffing
-from operations.census import SHIFT_HOURS
 
 KEYS = ["facility_id", "unit", "shift_start"]
 EVENT_SUMS = ["base_events", "events", "base_deaths", "deaths"]

@@ -30,8 +30,9 @@ from scipy.stats import norm
 
 from configs.operations import OperationsConfig, Staffing
 from configs.vocabulary import SHIFTS
-from operations import census, forecast
-from operations.census import SHIFT_HOURS
+from features import census
+from features.census import SHIFT_HOURS
+from operations import forecast
 
 
 class PlanError(ValueError):

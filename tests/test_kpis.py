@@ -34,7 +34,7 @@ def _postgres_available() -> bool:
 @pytest.fixture(scope="module")
 def tables(small_clean, small_settings):
     return {name: small_clean[name] for name in kpis.SOURCE_TABLES} | kpis.helper_tables(
-        small_clean, small_settings.features
+        small_clean, small_settings
     )
 
 
@@ -68,6 +68,9 @@ def _matches(sql: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 FACILITY_MONTH = list(itertools.chain.from_iterable(
     itertools.combinations(("facility", "month"), n) for n in (2, 1, 0)
+))  # fmt: skip
+FACILITY_UNIT_MONTH = list(itertools.chain.from_iterable(
+    itertools.combinations(("facility", "unit", "month"), n) for n in (3, 2, 1, 0)
 ))  # fmt: skip
 
 
@@ -247,7 +250,105 @@ def test_satisfaction_and_net_promoter_score(tables, results):
             "net_promoter_score": 100 * ((answers >= 9).mean() - (answers <= 6).mean()),
         }
 
-    _matches(results["satisfaction"], _cube(_stays(tables), FACILITY_MONTH, measures))
+    stays = _stays(tables).assign(unit=lambda e: e["ward_unit"])
+    _matches(results["satisfaction"], _cube(stays, FACILITY_UNIT_MONTH, measures))
+
+
+def test_nurse_staffing_per_patient_day_and_unsafe_shifts(tables, results, small_settings):
+    shifts = tables["nurse_staffing"].merge(
+        tables["shift_census"], on=["facility_id", "unit", "shift_start"]
+    )
+    names = tables["facilities"].set_index("facility_id")["name"]
+    ratio = shifts["unit"].map(small_settings.operations.staffing.safe_patients_per_nurse)
+    shifts = shifts.assign(
+        facility=shifts["facility_id"].map(names),
+        month=shifts["shift_start"].dt.strftime("%Y-%m"),
+        unsafe=shifts["census"] > ratio * shifts["worked_rn"].clip(lower=1) + 1e-9,
+    )
+
+    def measures(g: pd.DataFrame) -> dict:
+        patient_days = g["census"].sum() / 2
+        worked = g["worked_rn"].sum()
+        return {
+            "shifts": len(g),
+            "patient_days": patient_days,
+            "patients_per_nurse": g["census"].sum() / worked,
+            "rn_hours_per_patient_day": g["rn_hours"].sum() / patient_days,
+            "unsafe_shift_rate": g["unsafe"].mean(),
+            "overtime_share": g["overtime_rn"].sum() / worked,
+            "agency_share": g["agency_rn"].sum() / worked,
+            "nursing_cost_per_patient_day_usd": g["cost_usd"].sum() / patient_days,
+        }
+
+    _matches(results["nurse_staffing"], _cube(shifts, FACILITY_UNIT_MONTH, measures))
+
+
+def _ed_visits(tables: dict) -> pd.DataFrame:
+    v = tables["ed_visits"]
+    names = tables["facilities"].set_index("facility_id")["name"]
+
+    def minutes(later: str, earlier: str = "arrival_at") -> pd.Series:
+        return (v[later] - v[earlier]).dt.total_seconds() / 60
+
+    return v.assign(
+        facility=v["facility_id"].map(names),
+        esi_level=v["esi_level"].astype(str),
+        to_triage=minutes("triage_at"),
+        to_provider=minutes("provider_at"),
+        to_departure=minutes("departure_at"),
+        boarding_hours=minutes("departure_at", "admit_decision_at") / 60,
+    )
+
+
+def test_emergency_department_flow_by_triage_level(tables, results):
+    def measures(g: pd.DataFrame) -> dict:
+        return {
+            "visits": len(g),
+            "triage_median_minutes": g["to_triage"].median(),
+            "provider_median_minutes": g["to_provider"].median(),
+            "departure_median_minutes": g["to_departure"].median(),
+            "admitted_rate": (g["disposition"] == "admitted").mean(),
+            "left_without_being_seen_rate": (g["disposition"] == "left_without_being_seen").mean(),
+            "boarding_median_hours": g["boarding_hours"].median(),
+            "boarding_p90_hours": g["boarding_hours"].quantile(0.9),
+        }
+
+    sets = [("facility", "esi_level"), ("facility",), ("esi_level",), ()]
+    _matches(results["ed_flow"], _cube(_ed_visits(tables), sets, measures))
+
+
+def test_emergency_department_arrivals_and_patients_seen_per_day_by_hour(tables, results):
+    days = tables["calendar_days"]["day"]
+    first, end = days.min(), days.max() + pd.Timedelta(days=1)
+    v = _ed_visits(tables)
+    events = pd.concat(
+        [
+            v[["facility", "arrival_at"]]
+            .rename(columns={"arrival_at": "at"})
+            .assign(arrived=1.0, seen=0.0),
+            v.loc[v["provider_at"].notna(), ["facility", "provider_at"]]
+            .rename(columns={"provider_at": "at"})
+            .assign(arrived=0.0, seen=1.0),
+        ]
+    )
+    events = events[(events["at"] >= first) & (events["at"] < end)]
+    weekday = (events["at"].dt.dayofweek + 1) % 7  # 0 Sunday, as SQL's dow
+    events = events.assign(weekday=weekday.astype(str), hour=events["at"].dt.hour.astype(str))
+    days_of = ((days.dt.dayofweek + 1) % 7).astype(str).value_counts()
+    labels = ("facility", "weekday", "hour")
+    rows = []
+    for grouping in itertools.chain.from_iterable(
+        itertools.combinations(labels, n) for n in (3, 2, 1, 0)
+    ):
+        groups = events.groupby(list(grouping)) if grouping else [((), events)]
+        for key, group in groups:
+            row = dict.fromkeys(labels, kpis.TOTAL) | dict(
+                zip(grouping, key if isinstance(key, tuple) else (key,), strict=True)
+            )
+            n_days = len(days) if row["weekday"] == kpis.TOTAL else days_of[row["weekday"]]
+            arrived, seen = group["arrived"].sum() / n_days, group["seen"].sum() / n_days
+            rows.append(row | {"arrivals_per_day": arrived, "seen_per_day": seen})
+    _matches(results["ed_arrivals"], pd.DataFrame(rows))
 
 
 @pytest.mark.skipif(

@@ -9,7 +9,8 @@ import pytest
 
 from configs import ConfigError, load_settings
 from configs.operations import Staffing
-from operations import census, evaluation, forecast, staffing
+from features import census
+from operations import evaluation, forecast, staffing
 
 T0 = pd.Timestamp("2024-03-04 07:00")  # a Monday's day shift
 
@@ -231,7 +232,7 @@ def test_the_cli_plans_a_facility_and_names_what_is_wrong(small_world_dir, small
     from operations.__main__ import app
 
     common = ["--profile", "small", "--data-dir", str(small_world_dir)]
-    reports = [f"operations.reports_dir={tmp_path}"]
+    reports = [f"operations.tables_dir={tmp_path}"]
     planned = CliRunner().invoke(
         app, ["plan", "--facility", "1", "--start", "2024-06-03", *common, *reports]
     )
