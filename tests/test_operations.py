@@ -10,7 +10,7 @@ import pytest
 from configs import ConfigError, load_settings
 from configs.operations import Staffing
 from features import census
-from operations import evaluation, forecast, staffing
+from operations import evaluation, forecast, journeys, staffing
 
 T0 = pd.Timestamp("2024-03-04 07:00")  # a Monday's day shift
 
@@ -247,3 +247,45 @@ def test_the_cli_plans_a_facility_and_names_what_is_wrong(small_world_dir, small
     bad_day = CliRunner().invoke(app, ["plan", "--facility", "1", "--start", "June", *common])
     assert bad_day.exit_code == 2
     assert "not a date" in bad_day.output
+
+
+def test_journeys_follow_every_stay_through_each_stage_once(small_clean):
+    by_stay = journeys.stages(small_clean["encounters"])
+    flows = journeys.links(by_stay)
+    stage_of = flows["source"].str.split(":").str[0]
+    per_pair = flows.groupby(stage_of)["stays"].sum()
+    for stage in ("entry", "ward", "icu"):
+        assert per_pair[stage] == len(by_stay)  # every stay passes each of these stages
+    assert per_pair["discharge"] == (by_stay["readmission"] != "").sum()  # index stays only
+    assert journeys.paths(by_stay)["stays"].sum() == len(by_stay)
+    assert (
+        not by_stay["discharge"]
+        .eq("expired")
+        .pipe(lambda dead: by_stay.loc[dead, "readmission"] != "")
+        .any()
+    )
+
+
+def test_a_transferred_patient_readmitted_within_a_month_takes_that_path():
+    t0 = pd.Timestamp("2024-01-10 10:00")
+    stays = pd.DataFrame(
+        [
+            _stay(patient_key="p", admitted_at=t0, discharged_at=t0 + pd.Timedelta(days=4),
+                  admission_type="emergency", admission_source="emergency_department",
+                  ward_unit="cardiology", unit="cardiology", deterioration_event="icu_transfer",
+                  deterioration_at=t0 + pd.Timedelta(days=1), icu_days=1.5,
+                  discharge_disposition="home"),
+            _stay(patient_key="p", admitted_at=t0 + pd.Timedelta(days=20),
+                  discharged_at=t0 + pd.Timedelta(days=22), admission_type="emergency",
+                  admission_source="emergency_department", discharge_disposition="home"),
+            _stay(patient_key="q", admitted_at=t0 + pd.Timedelta(days=90),
+                  discharged_at=t0 + pd.Timedelta(days=91), admission_type="elective",
+                  admission_source="physician_referral", discharge_disposition="home"),
+        ]
+    )  # fmt: skip
+    first = journeys.stages(stays).iloc[0]
+    assert tuple(first[list(journeys.STAGES)]) == (
+        "emergency department", "cardiology", "ICU", "home", "readmitted within 30 d",
+    )  # fmt: skip
+    assert first["icu_days"] == 1.5
+    assert first["ward_days"] == pytest.approx(2.5)
