@@ -133,3 +133,11 @@ def daily_census(by_shift: pd.DataFrame) -> pd.DataFrame:
     early = night & (by_shift["shift_start"].dt.hour < SHIFT_HOURS)  # a night begun after midnight
     day = day.where(~early, day - pd.Timedelta(days=1))
     return by_shift.assign(date=day).groupby([*KEYS, "date"], as_index=False)["census"].mean()
+
+
+def whole_days(daily: pd.DataFrame, roster: pd.DataFrame, warmup_days: int) -> pd.DataFrame:
+    """The days of a daily census that the records cover whole: after ``warmup_days`` (the units
+    fill from empty when the records begin) and before the last day (whose night runs past them)."""
+    first = roster["shift_start"].min().normalize() + pd.Timedelta(days=warmup_days)
+    last = roster["shift_start"].max().normalize()
+    return daily[(daily["date"] >= first) & (daily["date"] < last)]

@@ -55,36 +55,26 @@ def forecast_command(
     try:
         roster, by_shift = _records(data_dir)
         first = evaluation.test_weeks(roster, config.forecast.test_weeks)[0]
-        start = roster["shift_start"].min().normalize()
-        daily = census.daily_census(by_shift)
-        daily = daily[daily["date"] >= start + pd.Timedelta(days=config.forecast.warmup_days)]
-        daily = daily[daily["date"] < roster["shift_start"].max().normalize()]
-        horizon = config.forecast.horizon_days
-        runs, ahead, by_unit = [], [], []
-        for (facility, unit), rows in daily.groupby(["facility_id", "unit"]):
-            series = rows.set_index("date")["census"].asfreq("D")
-            keys = {"facility_id": facility, "unit": unit}
-            run = forecast.backtest(series, first, 7, horizon)
-            runs.append(run.assign(**keys))
-            by_unit.append(forecast.scores(run, series[series.index < first]).assign(**keys))
-            ahead.append(forecast.forecast(series, horizon).assign(**keys))
+        daily = census.whole_days(
+            census.daily_census(by_shift), roster, config.forecast.warmup_days
+        )
+        runs, by_unit, ahead = forecast.backtest_units(daily, first, config.forecast.horizon_days)
     except FAILURES as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    runs = pd.concat(runs, ignore_index=True)
-    by_unit = pd.concat(by_unit)
-    scores = by_unit.drop(columns=["facility_id", "unit"]).groupby(level="horizon").mean()
+    scores = forecast.mean_over_units(by_unit)
+    units = by_unit.groupby(["facility_id", "unit"]).ngroups
     with atomic_folder(Path(config.tables_dir) / "forecast") as folder:
         runs.to_csv(folder / "backtest.csv", index=False)
         by_unit.to_csv(folder / "scores_by_unit.csv")
-        pd.concat(ahead, ignore_index=True).to_csv(folder / "forecast.csv", index=False)
+        ahead.to_csv(folder / "forecast.csv", index=False)
     table = Table(
-        title=f"Census forecast backtest: {len(runs):,} forecasts, {len(ahead)} units, weekly "
+        title=f"Census forecast backtest: {len(runs):,} forecasts of {units} units from weekly "
         "origins (mean over units)"
     )
     for column in ("days ahead", "MASE", "seasonal-naive MASE", "80% covered", "95% covered"):
         table.add_column(column, justify="right")
-    for horizon_days in sorted({1, 7, horizon}):
+    for horizon_days in sorted({1, 7, config.forecast.horizon_days}):
         row = scores.loc[horizon_days]
         table.add_row(
             str(horizon_days), f"{row['mase']:.2f}", f"{row['naive_mase']:.2f}",
@@ -184,20 +174,16 @@ def evaluate_command(
     for _, row in judged.iterrows():
         table.add_row(
             row["facility"], f"{row['roster_unsafe_shifts']}",
-            _interval(row, "plan_unsafe_shifts", "{:.0f}"),
+            evaluation.with_interval(row, "plan_unsafe_shifts", "{:.0f}"),
             f"${row['roster_cost_usd'] / 1e6:.2f}M", f"${row['plan_cost_usd'] / 1e6:.2f}M",
-            _interval(row, "events_avoided", "{:.1f}"), _interval(row, "deaths_avoided", "{:.1f}"),
+            evaluation.with_interval(row, "events_avoided", "{:.1f}"),
+            evaluation.with_interval(row, "deaths_avoided", "{:.1f}"),
         )  # fmt: skip
     console.print(table)
     console.print(
         f"{len(seconds)} plans, solver {sum(seconds):.1f} s in all (at most {max(seconds):.2f} s); "
         f"tables in {config.tables_dir}/evaluation/"
     )
-
-
-def _interval(row: pd.Series, name: str, number: str) -> str:
-    value, low, high = (number.format(row[f"{name}{end}"]) for end in ("", "_low", "_high"))
-    return f"{value} ({low} to {high})"
 
 
 if __name__ == "__main__":

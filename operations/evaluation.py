@@ -166,3 +166,9 @@ class _Grid:
 def _summary(name: str, values: np.ndarray) -> dict[str, float]:
     low, high = np.percentile(values, [2.5, 97.5])
     return {name: float(np.mean(values)), f"{name}_low": float(low), f"{name}_high": float(high)}
+
+
+def with_interval(row: pd.Series, name: str, number: str) -> str:
+    """A figure of ``judge``'s table and its interval, as text: ``number`` formats each."""
+    value, low, high = (number.format(row[f"{name}{end}"]) for end in ("", "_low", "_high"))
+    return f"{value} ({low} to {high})"

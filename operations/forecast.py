@@ -112,3 +112,29 @@ def scores(runs: pd.DataFrame, training: pd.Series) -> pd.DataFrame:
         low, high = runs[f"low_{level:.0%}"], runs[f"high_{level:.0%}"]
         table[f"coverage_{level:.0%}"] = runs["actual"].between(low, high).astype(float)
     return table.groupby("horizon").mean()
+
+
+def backtest_units(
+    daily: pd.DataFrame, first_origin: pd.Timestamp, horizon: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """For every facility and unit of a daily census (facility_id, unit, date, census): the
+    backtest's forecasts (weekly origins from ``first_origin``), its scores per unit and horizon
+    (each unit's MASE on its own scale), and the forecast of the days after the census."""
+    runs, scored, ahead = [], [], []
+    for (facility, unit), rows in daily.groupby(["facility_id", "unit"]):
+        series = rows.set_index("date")["census"].asfreq("D")
+        keys = {"facility_id": facility, "unit": unit}
+        run = backtest(series, first_origin, SEASON_DAYS, horizon)
+        runs.append(run.assign(**keys))
+        scored.append(scores(run, series[series.index < first_origin]).assign(**keys))
+        ahead.append(forecast(series, horizon).assign(**keys))
+    return (
+        pd.concat(runs, ignore_index=True),
+        pd.concat(scored),
+        pd.concat(ahead, ignore_index=True),
+    )
+
+
+def mean_over_units(by_unit: pd.DataFrame) -> pd.DataFrame:
+    """``backtest_units``' scores averaged over the units, per horizon."""
+    return by_unit.drop(columns=["facility_id", "unit"]).groupby(level="horizon").mean()
