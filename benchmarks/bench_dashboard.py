@@ -24,7 +24,10 @@ from configs import load_settings
 
 console = Console()
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-PAGES = ["overview", "patients", "treatments", "facilities", "risk", "costs", "model_health"]
+PAGES = [
+    "overview", "patients", "treatments", "facilities", "emergency", "quality", "risk", "costs",
+    "model_health",
+]  # fmt: skip
 
 
 def _render(app: AppTest, page: str) -> float:

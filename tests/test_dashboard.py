@@ -29,12 +29,17 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
-PAGES = ["overview", "patients", "treatments", "facilities", "risk", "costs", "model_health"]
+PAGES = [
+    "overview", "patients", "treatments", "facilities", "emergency", "quality", "risk", "costs",
+    "model_health",
+]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
     "patients": "Patients",
     "treatments": "Treatments",
     "facilities": "Facilities",
+    "emergency": "Emergency department",
+    "quality": "Quality and staffing",
     "risk": "Current high-risk inpatients",
     "costs": "Costs",
     "model_health": "Model health",
@@ -246,6 +251,21 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "ED wait, median": f"{_figure(tables['ed_waits'], 'wait_median_minutes', **scope):.0f} min",  # noqa: E501
             "Mortality O/E": f"{_figure(tables['mortality'], 'observed_to_expected', **scope):.2f}",
         }
+    if page == "emergency":
+        flow = tables["ed_flow"]
+        return {
+            "Visits": f"{_figure(flow, 'visits', **scope):,.0f}",
+            "Door to provider, median": f"{_figure(flow, 'provider_median_minutes', **scope):.0f} min",  # noqa: E501
+            "Boarding, median": f"{_figure(flow, 'boarding_median_hours', **scope):.1f} h",
+            "Left without being seen": f"{_figure(flow, 'left_without_being_seen_rate', **scope):.1%}",  # noqa: E501
+        }
+    if page == "quality":
+        staffing = tables["nurse_staffing"]
+        return {
+            "Net promoter score": f"{_figure(tables['satisfaction'], 'net_promoter_score', **scope):.0f}",  # noqa: E501
+            "Patients per nurse": f"{_figure(staffing, 'patients_per_nurse', **scope):.1f}",
+            "Shifts above the ratio target": f"{_figure(staffing, 'unsafe_shift_rate', **scope):.1%}",  # noqa: E501
+        }
     if page == "costs":
         return {
             "Total cost": f"${_figure(tables['costs'], 'total_cost_usd', **scope):,.0f}",
@@ -266,7 +286,7 @@ def test_each_page_renders_and_shows_the_kpi_tables_figures(page, outputs, monke
         assert shown[label] == value, label
 
 
-@pytest.mark.parametrize("page", ["overview", "facilities", "costs"])
+@pytest.mark.parametrize("page", ["overview", "facilities", "emergency", "quality", "costs"])
 def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeypatch):
     arguments, tables, _, _ = outputs
     app = _app(monkeypatch, arguments, page)
