@@ -263,6 +263,33 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+OPERATIONS_TABLES = {  # name: (path under operations.tables_dir, its time columns)
+    "backtest": ("forecast/backtest.csv", ["origin", "date"]),
+    "forecast": ("forecast/forecast.csv", ["date"]),
+    "evaluation": ("evaluation/summary.csv", []),
+    "plans": ("evaluation/plans.csv", ["shift_start"]),
+}
+
+
+@st.cache_data(show_spinner="Reading the operations tables ...", max_entries=2)
+def operations_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]:
+    """What ``make operations`` leaves: the forecast's backtest and the days ahead, and the
+    staffing plans judged against the roster."""
+    del changed
+    folder = Path(inputs.settings().operations.tables_dir)
+    missing = [path for path, _ in OPERATIONS_TABLES.values() if not (folder / path).exists()]
+    if missing:
+        raise MissingInputError(f"No operations tables in `{folder}`: run `make operations` first.")
+    return {
+        name: pd.read_csv(folder / path, parse_dates=times, dtype={"facility": str})
+        for name, (path, times) in OPERATIONS_TABLES.items()
+    }
+
+
+def operations(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    return operations_tables(inputs, version(Path(inputs.settings().operations.tables_dir)))
+
+
 def latest_monitor_run(inputs: Inputs) -> Path:
     """The newest ``reports/<run>/`` that ``make monitor`` finished (it has a summary.md)."""
     reports = Path(inputs.settings().monitoring.reports_dir)

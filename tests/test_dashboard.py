@@ -30,14 +30,15 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = [
-    "overview", "patients", "treatments", "facilities", "emergency", "quality", "risk", "costs",
-    "model_health",
+    "overview", "patients", "treatments", "facilities", "capacity", "emergency", "quality", "risk",
+    "costs", "model_health",
 ]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
     "patients": "Patients",
     "treatments": "Treatments",
     "facilities": "Facilities",
+    "capacity": "Capacity and staffing",
     "emergency": "Emergency department",
     "quality": "Quality and staffing",
     "risk": "Current high-risk inpatients",
@@ -187,13 +188,23 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory):
         command, capture_output=True, text=True, env=env, timeout=600, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    operations = [f"operations.tables_dir={reports / 'operations'}",
+                  "operations.forecast.test_weeks=3"]  # fmt: skip
+    for step in ("forecast", "evaluate"):
+        command = [sys.executable, "-m", "operations", step, "--profile", "small",
+                   "--data-dir", str(small_world_dir), *operations]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
     arguments = ["--profile", "small", "--data-dir", str(small_world_dir),
                  f"training.tracking_uri={settings.training.tracking_uri}",
-                 f"monitoring.reports_dir={reports}"]  # fmt: skip
+                 f"monitoring.reports_dir={reports}", operations[0]]  # fmt: skip
     tables = {
         path.stem: pd.read_csv(path, dtype={c: str for c in kpis.LABELS}, keep_default_na=False)
         for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
     }
+    tables["staffing_plans"] = pd.read_csv(
+        reports / "operations" / "evaluation" / "summary.csv", dtype={"facility": str}
+    )
     return arguments, tables, reports / "dashboard-test", results
 
 
@@ -265,6 +276,14 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "Net promoter score": f"{_figure(tables['satisfaction'], 'net_promoter_score', **scope):.0f}",  # noqa: E501
             "Patients per nurse": f"{_figure(staffing, 'patients_per_nurse', **scope):.1f}",
             "Shifts above the ratio target": f"{_figure(staffing, 'unsafe_shift_rate', **scope):.1%}",  # noqa: E501
+        }
+    if page == "capacity":  # the first facility: the page has no system-wide view
+        judged = tables["staffing_plans"].set_index("facility").loc["1"]
+        return {
+            "Unsafe shifts, roster": f"{judged['roster_unsafe_shifts']:,.0f}",
+            "Unsafe shifts, plan": f"{judged['plan_unsafe_shifts']:,.0f}",
+            "Cost, roster": f"${judged['roster_cost_usd']:,.0f}",
+            "Deteriorations avoided": f"{judged['events_avoided']:.1f}",
         }
     if page == "costs":
         return {
@@ -366,6 +385,15 @@ def test_a_missing_input_names_the_command_to_run(page, monkeypatch, tmp_path):
     app = _app(monkeypatch, arguments, page)
     assert not app.exception
     assert "run `make train` first" in app.info[0].value
+
+
+def test_capacity_without_the_operations_tables_asks_for_make_operations(
+    outputs, monkeypatch, tmp_path
+):
+    arguments = [*outputs[0][:-1], f"operations.tables_dir={tmp_path}"]
+    app = _app(monkeypatch, arguments, "capacity")
+    assert not app.exception
+    assert "run `make operations` first" in app.info[0].value
 
 
 def test_model_health_without_a_monitoring_run_asks_for_make_monitor(
