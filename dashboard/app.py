@@ -19,6 +19,7 @@ st.navigation(
         st.Page(VIEWS / "patients.py", title="Patients", icon=":material/groups:"),
         st.Page(VIEWS / "treatments.py", title="Treatments", icon=":material/medication:"),
         st.Page(VIEWS / "facilities.py", title="Facilities", icon=":material/local_hospital:"),
+        st.Page(VIEWS / "journeys.py", title="Patient journeys", icon=":material/route:"),
         st.Page(VIEWS / "capacity.py", title="Capacity", icon=":material/bed:"),
         st.Page(VIEWS / "emergency.py", title="Emergency department", icon=":material/emergency:"),
         st.Page(VIEWS / "quality.py", title="Quality and staffing", icon=":material/verified:"),

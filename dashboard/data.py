@@ -28,6 +28,7 @@ from configs.serving import risk_band
 from dashboard import analysis
 from features import dictionary, engine, partitions
 from monitoring import kpis
+from operations import journeys
 
 # Every clean table a page reads; only the stays and the facilities are held whole, the others
 # a partition at a time.
@@ -261,6 +262,22 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(records)
+
+
+@st.cache_data(show_spinner="Following the patients' journeys ...", max_entries=2)
+def journey_table(inputs: Inputs, changed: float) -> pd.DataFrame:
+    """``operations.journeys.stages`` of every stay with 30 days of follow-up, with its facility's
+    name."""
+    del changed
+    tables = clean(inputs)
+    stays = tables["encounters"]
+    by_stay = journeys.stages(stays)
+    names = tables["facilities"].set_index("facility_id")["name"]
+    return by_stay.assign(facility=stays.loc[by_stay.index, "facility_id"].map(names).to_numpy())
+
+
+def journey_stages(inputs: Inputs) -> pd.DataFrame:
+    return journey_table(inputs, version(inputs.clean_dir))
 
 
 OPERATIONS_TABLES = {  # name: (path under operations.tables_dir, its time columns)

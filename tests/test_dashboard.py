@@ -30,14 +30,15 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = [
-    "overview", "patients", "treatments", "facilities", "capacity", "emergency", "quality", "risk",
-    "costs", "model_health",
+    "overview", "patients", "treatments", "journeys", "facilities", "capacity", "emergency",
+    "quality", "risk", "costs", "model_health",
 ]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
     "patients": "Patients",
     "treatments": "Treatments",
     "facilities": "Facilities",
+    "journeys": "Patient journeys",
     "capacity": "Capacity and staffing",
     "emergency": "Emergency department",
     "quality": "Quality and staffing",
@@ -202,6 +203,7 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory):
         path.stem: pd.read_csv(path, dtype={c: str for c in kpis.LABELS}, keep_default_na=False)
         for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
     }
+    tables["followed_stays"] = _followed_stays(small_world_dir / "clean")
     tables["staffing_plans"] = pd.read_csv(
         reports / "operations" / "evaluation" / "summary.csv", dtype={"facility": str}
     )
@@ -229,6 +231,18 @@ def _figure(table: pd.DataFrame, column: str, **labels: str) -> float:
 
 def _metrics(app: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in app.metric}
+
+
+def _followed_stays(clean_dir: Path) -> pd.DataFrame:
+    """Per facility name (and ``all``), the stays whose 30 days after discharge are recorded."""
+    stays = pd.read_parquet(clean_dir / "encounters.parquet")
+    names = pd.read_parquet(clean_dir / "facilities.parquet").set_index("facility_id")["name"]
+    end = stays["admitted_at"].max()
+    followed = stays[stays["discharged_at"] + pd.Timedelta(days=30) <= end]
+    counts = followed["facility_id"].map(names).value_counts()
+    return pd.DataFrame(
+        {"facility": [*counts.index, kpis.TOTAL], "stays": [*counts, len(followed)]}
+    )
 
 
 def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str = "all"):
@@ -277,6 +291,8 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "Patients per nurse": f"{_figure(staffing, 'patients_per_nurse', **scope):.1f}",
             "Shifts above the ratio target": f"{_figure(staffing, 'unsafe_shift_rate', **scope):.1%}",  # noqa: E501
         }
+    if page == "journeys":
+        return {"Stays": f"{_figure(tables['followed_stays'], 'stays', **scope):,.0f}"}
     if page == "capacity":  # the first facility: the page has no system-wide view
         judged = tables["staffing_plans"].set_index("facility").loc["1"]
         return {
@@ -305,7 +321,9 @@ def test_each_page_renders_and_shows_the_kpi_tables_figures(page, outputs, monke
         assert shown[label] == value, label
 
 
-@pytest.mark.parametrize("page", ["overview", "facilities", "emergency", "quality", "costs"])
+@pytest.mark.parametrize(
+    "page", ["overview", "journeys", "facilities", "emergency", "quality", "costs"]
+)
 def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeypatch):
     arguments, tables, _, _ = outputs
     app = _app(monkeypatch, arguments, page)
