@@ -317,6 +317,19 @@ def test_emergency_department_flow_by_triage_level(tables, results):
     _matches(results["ed_flow"], _cube(_ed_visits(tables), sets, measures))
 
 
+def test_emergency_department_waits_and_walkouts_day_by_day(tables, results):
+    v = _ed_visits(tables).assign(day=lambda v: v["arrival_at"].dt.strftime("%Y-%m-%d"))
+
+    def measures(g: pd.DataFrame) -> dict:
+        return {
+            "visits": len(g),
+            "wait_median_minutes": g["to_provider"].median(),
+            "left_without_being_seen_rate": (g["disposition"] == "left_without_being_seen").mean(),
+        }
+
+    _matches(results["ed_days"], _cube(v, [("facility", "day"), ("day",)], measures))
+
+
 def test_emergency_department_arrivals_and_patients_seen_per_day_by_hour(tables, results):
     days = tables["calendar_days"]["day"]
     first, end = days.min(), days.max() + pd.Timedelta(days=1)

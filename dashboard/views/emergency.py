@@ -1,5 +1,5 @@
-"""Emergency department: arrivals against the patients seen by hour, the waits and boarding by
-triage level, and leaving without being seen."""
+"""Emergency department: arrivals against the patients seen by hour, leaving without being seen
+against the day's wait, and the waits and boarding by triage level."""
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -67,6 +67,25 @@ with ui.page(
     )
     figure = go.Figure(go.Bar(x=by_weekday["day"], y=by_weekday["arrivals_per_day"]))
     ui.styled(figure, "Arrivals by day of the week", "day", "arrivals per day, on average")
+
+    days = tables["ed_days"]
+    days = days[days["facility"] == facility]
+    figure = go.Figure(
+        go.Scatter(
+            x=days["wait_median_minutes"],
+            y=days["left_without_being_seen_rate"],
+            mode="markers",
+            text=days["day"],
+            marker={"size": 5, "opacity": 0.5},
+        )
+    )
+    ui.styled(
+        figure,
+        "Leaving without being seen against the wait, one point a day",
+        "median minutes from arrival to a provider that day",
+        "share who left without being seen",
+        y_format=".0%",
+    )
 
     levels = flow[(flow["facility"] == facility) & (flow["esi_level"] != kpis.TOTAL)]
     st.subheader("By triage level")
