@@ -23,7 +23,6 @@ from benchmarks.common import write_results
 from configs import load_settings
 from features import census
 from operations import evaluation, forecast, staffing
-from operations.__main__ import STAY_COLUMNS
 
 console = Console()
 
@@ -39,7 +38,7 @@ def main(
     settings = load_settings()
     config = settings.operations
     roster = pd.read_parquet(data_dir / "clean" / "nurse_staffing.parquet")
-    stays = pd.read_parquet(data_dir / "clean" / "encounters.parquet", columns=STAY_COLUMNS)
+    stays = pd.read_parquet(data_dir / "clean" / "encounters.parquet", columns=census.STAY_COLUMNS)
     oracle = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
     world = evaluation.world_staffing(data_dir)
     started = time.perf_counter()

@@ -291,6 +291,18 @@ class EmergencyDepartment(Strict):
     walk_in_esi_shares: tuple[Probability, Probability, Probability, Probability, Probability]
 
 
+NURSE_RATES = ("staff", "float", "overtime", "agency")  # how a nurse comes, each with its pay
+
+
+def require_every_unit_and_rate(ratios: dict[str, float], rates: dict[str, float]) -> None:
+    """A ratio for every unit and an hourly rate for every way a nurse comes, or a ValueError
+    naming what is missing."""
+    if missing := set(UNITS) - set(ratios):
+        raise ValueError(f"safe_patients_per_nurse: no ratio for the units {sorted(missing)}")
+    if missing := set(NURSE_RATES) - set(rates):
+        raise ValueError(f"hourly_usd: no rate for {sorted(missing)}")
+
+
 class NurseStaffing(Strict):
     day_shift_start_hour: Annotated[int, Field(ge=0, le=11)]
     safe_patients_per_nurse: dict[Literal[UNITS], Annotated[float, Field(ge=1.0, le=12.0)]]
@@ -300,16 +312,13 @@ class NurseStaffing(Strict):
     float_fill: Probability
     overtime_fill: Probability
     agency_fill: Probability
-    hourly_usd: dict[Literal["staff", "float", "overtime", "agency"], Positive]
+    hourly_usd: dict[Literal[NURSE_RATES], Positive]
     event_odds_ratio_per_patient: Annotated[float, Field(ge=1.0, le=2.0)]
     death_odds_ratio_per_patient: Annotated[float, Field(ge=1.0, le=2.0)]
 
     @model_validator(mode="after")
     def _every_unit(self) -> NurseStaffing:
-        if missing := set(UNITS) - set(self.safe_patients_per_nurse):
-            raise ValueError(f"safe_patients_per_nurse: no ratio for the units {sorted(missing)}")
-        if missing := {"staff", "float", "overtime", "agency"} - set(self.hourly_usd):
-            raise ValueError(f"hourly_usd: no rate for {sorted(missing)}")
+        require_every_unit_and_rate(self.safe_patients_per_nurse, self.hourly_usd)
         return self
 
 

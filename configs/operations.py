@@ -6,10 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from configs.data_gen import Strict
+from configs.data_gen import NURSE_RATES, Strict, require_every_unit_and_rate
 from configs.vocabulary import UNITS
-
-RATES = ("staff", "float", "overtime", "agency")
 
 
 class Forecast(Strict):
@@ -21,7 +19,7 @@ class Forecast(Strict):
 class Staffing(Strict):
     safe_patients_per_nurse: dict[Literal[UNITS], Annotated[float, Field(ge=1.0, le=12.0)]]
     census_quantile: Annotated[float, Field(ge=0.5, lt=1.0)]
-    hourly_usd: dict[Literal[RATES], Annotated[float, Field(gt=0.0)]]
+    hourly_usd: dict[Literal[NURSE_RATES], Annotated[float, Field(gt=0.0)]]
     history_weeks: Annotated[int, Field(ge=1, le=52)]
     extra_staff_share: Annotated[float, Field(ge=0.0, le=1.0)]
     overtime_share: Annotated[float, Field(ge=0.0, le=1.0)]
@@ -31,10 +29,7 @@ class Staffing(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Staffing:
-        if missing := set(UNITS) - set(self.safe_patients_per_nurse):
-            raise ValueError(f"safe_patients_per_nurse: no ratio for the units {sorted(missing)}")
-        if missing := set(RATES) - set(self.hourly_usd):
-            raise ValueError(f"hourly_usd: no rate for {sorted(missing)}")
+        require_every_unit_and_rate(self.safe_patients_per_nurse, self.hourly_usd)
         return self
 
 

@@ -17,6 +17,11 @@ from configs.vocabulary import SHIFTS
 SHIFT_HOURS = 12
 ICU, MEDICINE = "icu", "medicine"
 KEYS = ["facility_id", "unit"]
+# What the census needs of the clean stays: read only these from a large table.
+STAY_COLUMNS = [
+    "facility_id", "unit", "ward_unit", "admitted_at", "discharged_at", "icu_days",
+    "deterioration_event", "deterioration_at",
+]  # fmt: skip
 
 
 class CensusError(ValueError):

@@ -29,11 +29,6 @@ SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = (
     "encounters", "patients", "facilities", "ed_visits", "procedures", "nurse_staffing",
 )  # fmt: skip
-# What the census needs of the stays (``features.census``).
-CENSUS_COLUMNS = [
-    "facility_id", "unit", "ward_unit", "admitted_at", "discharged_at", "icu_days",
-    "deterioration_event", "deterioration_at",
-]  # fmt: skip
 TOTAL = "all"
 # A table for the SQL: a frame in memory, or a partitioned table's folder, read out of core.
 Source = pd.DataFrame | Path
@@ -103,7 +98,7 @@ def staffing_helpers(
     ratio targets (``operations.staffing.safe_patients_per_nurse``)."""
     targets = settings.operations.staffing.safe_patients_per_nurse
     return {
-        "shift_census": census.shift_census(encounters[CENSUS_COLUMNS], roster),
+        "shift_census": census.shift_census(encounters[census.STAY_COLUMNS], roster),
         "ratio_targets": pd.DataFrame(
             {"unit": list(targets), "safe_patients_per_nurse": list(targets.values())}
         ),
@@ -236,7 +231,7 @@ def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
             [str(encounters / "*.parquet")],
         ).fetchone()
     period = pd.DataFrame({"admitted_at": [pd.Timestamp(first), pd.Timestamp(last)]})
-    stays = pd.read_parquet(encounters, columns=CENSUS_COLUMNS)  # a few columns, held whole
+    stays = pd.read_parquet(encounters, columns=census.STAY_COLUMNS)  # a few columns, held whole
     roster = pd.read_parquet(clean_dir / "nurse_staffing.parquet")
     return {name: clean_dir / f"{name}.parquet" for name in SOURCE_TABLES} | {
         "expected_mortality": expected_mortality(pd.concat(mix, ignore_index=True)),

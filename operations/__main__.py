@@ -21,10 +21,6 @@ console, errors = cli.consoles()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="folder holding clean/ and oracle/")]
 FAILURES = (census.CensusError, forecast.ForecastError, staffing.PlanError, FileNotFoundError)
-STAY_COLUMNS = [
-    "facility_id", "unit", "ward_unit", "admitted_at", "discharged_at", "icu_days",
-    "deterioration_event", "deterioration_at",
-]  # fmt: skip
 
 
 @app.callback()
@@ -39,7 +35,7 @@ def _records(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not (clean / f"{table}.parquet").exists():
             raise FileNotFoundError(f"no clean {table} table in {clean}: run `make etl` first")
     roster = pd.read_parquet(clean / "nurse_staffing.parquet")
-    stays = pd.read_parquet(clean / "encounters.parquet", columns=STAY_COLUMNS)
+    stays = pd.read_parquet(clean / "encounters.parquet", columns=census.STAY_COLUMNS)
     return roster, census.shift_census(stays, roster)
 
 
