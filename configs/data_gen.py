@@ -289,6 +289,18 @@ class EmergencyDepartment(Strict):
     boarding_sigma: Positive
     crowding_boarding_per_10_points: NonNegative
     walk_in_esi_shares: tuple[Probability, Probability, Probability, Probability, Probability]
+    provider_shift_start_hours: Annotated[
+        list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)
+    ]
+    patients_per_provider_hour: Positive
+    provider_load_wait: NonNegative
+
+    @model_validator(mode="after")
+    def _shifts_in_order(self) -> EmergencyDepartment:
+        starts = self.provider_shift_start_hours
+        if starts != sorted(set(starts)):
+            raise ValueError(f"provider_shift_start_hours must rise through the day: {starts}")
+        return self
 
 
 NURSE_RATES = ("staff", "float", "overtime", "agency")  # how a nurse comes, each with its pay

@@ -92,7 +92,7 @@ def report_command(
         rep.load_raw(data_dir), pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
     )
     _print_checks(checks, f"Calibration of {data_dir}/raw against the brief's targets")
-    tables = rep.load_raw(data_dir, ("nurse_staffing", "ed_visits"))
+    tables = rep.load_raw(data_dir, ("nurse_staffing", "ed_visits", "ed_providers"))
     tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
     _print_checks(rep.operations(tables), "Nursing and the ED against published figures")
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)

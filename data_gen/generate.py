@@ -35,6 +35,7 @@ MANIFEST = "manifest.json"
 NON_IDENTITY_KEYS = ("workers", "next_period")  # speed, and the periods made from it
 BYTE_DEFINING_LIBRARIES = ("numpy", "pandas", "pyarrow", "faker")
 Result = TypeVar("Result")
+Summed = TypeVar("Summed", np.ndarray, tuple[np.ndarray, ...])
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True}
 
 
@@ -105,11 +106,17 @@ def _to_arrow(frame: pd.DataFrame, table_schema: pa.Schema) -> pa.Table:
     ).replace_schema_metadata()
 
 
-def _block_census(args: tuple[DataGenConfig, int, None]) -> np.ndarray:
-    """The first pass over one block: its stays' patient-hours by facility, unit and hour."""
+def _block_census(args: tuple[DataGenConfig, int, None]) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass over one block: its stays' patient-hours by facility, unit and hour, and
+    its patients' expected ED arrivals by facility and hour."""
     config, block, _ = args
     plan = _plan(config)
-    return operations.block_census(plan, _happened(stays.simulate_block(plan, block)))
+    simulated = stays.simulate_block(plan, block)
+    happened = _happened(simulated)
+    return (
+        operations.block_census(plan, happened),
+        operations.block_ed_arrivals(plan, simulated.patients, happened),
+    )
 
 
 def _block_tables(
@@ -178,8 +185,8 @@ def generate(
     first = progress and (lambda done: progress(done, 2 * plan.n_blocks))
     second = progress and (lambda done: progress(plan.n_blocks + done, 2 * plan.n_blocks))
     try:
-        census = _summed(_blocks(_block_census, config, plan.n_blocks), first)
-        ops, staffing = operations.plan_operations(plan, census)
+        census, ed_arrivals = _summed(_blocks(_block_census, config, plan.n_blocks), first)
+        ops, staffing = operations.plan_operations(plan, census, ed_arrivals)
         risk = _summed(
             _written(_blocks(_block_tables, config, plan.n_blocks, ops), writers, staging), second
         )
@@ -190,6 +197,7 @@ def generate(
             "facilities": facilities_table(config, staffing),
             "nurse_staffing": nurse_staffing,
             "oracle_staffing": oracle_staffing,
+            **operations.ed_tables(plan, ops, staffing),
         }.items():
             folder, stem, table_schema = _destination(name)
             pq.write_table(
@@ -210,10 +218,16 @@ def generate(
     return manifest
 
 
-def _summed(arrays: Iterator[np.ndarray], progress: Callable[[int], None] | None) -> np.ndarray:
+def _summed(arrays: Iterator[Summed], progress: Callable[[int], None] | None) -> Summed:
+    """The blocks' arrays (or tuples of arrays) added up."""
     total = None
     for done, array in enumerate(arrays, start=1):
-        total = array if total is None else total + array
+        if total is None:
+            total = array
+        elif isinstance(array, tuple):
+            total = tuple(t + a for t, a in zip(total, array, strict=True))
+        else:
+            total = total + array
         if progress:
             progress(done)
     return total

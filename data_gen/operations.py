@@ -23,12 +23,14 @@ import pandas as pd
 from configs.data_gen import NurseStaffing
 from configs.vocabulary import UNITS
 from data_gen.severity import EVENT_TYPES
-from data_gen.world import HOURS_PER_DAY, WorldPlan
+from data_gen.world import HOURS_PER_DAY, Patients, WorldPlan, academic_facility
 
 if TYPE_CHECKING:
     from data_gen.stays import Stays
 
 SHIFT_HOURS = 12
+HOURS_OF_DAY = int(HOURS_PER_DAY)
+HOURS_OF_WEEK = 7 * HOURS_OF_DAY
 ICU, MEDICINE = UNITS.index("icu"), UNITS.index("medicine")
 DEATH = EVENT_TYPES.index("death")
 # The roster's random stream: a child of the world's seed that no patient block uses.
@@ -148,6 +150,29 @@ def block_census(plan: WorldPlan, stays: Stays) -> np.ndarray:
     )
 
 
+def block_ed_arrivals(plan: WorldPlan, patients: Patients, stays: Stays) -> np.ndarray:
+    """The ED arrivals one block's patients are expected to make, per facility and hour
+    ([facility, hour]): their walk-ins' expected number spread over the days and hours they come,
+    and the stays admitted through the ED at their typical arrival (the median work-up and
+    boarding before the admission)."""
+    config, ed = plan.config, plan.config.emergency_department
+    share = config.utilisation.home_facility_share
+    expected = patients.ed_rate * plan.span_days / 365.25
+    per_facility = np.bincount(
+        patients.home_facility, expected * share, minlength=len(config.facilities)
+    )
+    per_facility[academic_facility(config)] += expected.sum() * (1.0 - share)
+    by_hour = np.asarray(config.utilisation.arrival_by_hour, dtype=float)
+    over_span = np.outer(np.diff(plan.walk_in_day_cdf), by_hour / by_hour.sum()).ravel()
+    arrivals = per_facility[:, None] * over_span[None, : n_hours(plan)]
+    admitted = np.flatnonzero(stays.source == "emergency_department")
+    lead = ed.workup_median_hours + ed.boarding_median_hours
+    hour = np.floor(stays.admit_h[admitted] - lead).astype(np.int64)
+    inside = (hour >= 0) & (hour < n_hours(plan))
+    np.add.at(arrivals, (stays.facility[admitted[inside]], hour[inside]), 1.0)
+    return arrivals
+
+
 def risk_sums(plan: WorldPlan, stays: Stays) -> np.ndarray:
     """Per facility, unit and shift ([sum, facility, unit, shift], ``RISK_SUMS`` order), over the
     chain steps of the stays that happened while they were at risk of a first deterioration: the
@@ -184,6 +209,7 @@ class Operations:
 
     occupancy: np.ndarray  # [facility, hour]: patients present / staffed beds
     excess: np.ndarray  # [facility, unit, shift]
+    ed_load: np.ndarray  # [facility, hour of the week]: expected ED arrivals / those staffed for
 
 
 @dataclass(frozen=True)
@@ -195,15 +221,19 @@ class Staffing:
     host: np.ndarray  # [facility, unit]: the unit whose nurses care for the unit's patients
     census: np.ndarray  # [facility, unit, shift]: mean patients present during the shift, by host
     nurses: dict[str, np.ndarray]  # each [facility, unit, shift]: nurses by how they came
+    ed_arrivals: np.ndarray  # [facility, hour]: the ED arrivals expected
+    ed_providers: np.ndarray  # [facility, hour of the day]: ED providers on duty
 
     @property
     def worked(self) -> np.ndarray:
         return self.nurses["worked_rn"]
 
 
-def plan_operations(plan: WorldPlan, census_hours: np.ndarray) -> tuple[Operations, Staffing]:
-    """Beds, occupancy and the nurse roster from the first pass's census, in patient-hours
-    ([facility, unit, hour])."""
+def plan_operations(
+    plan: WorldPlan, census_hours: np.ndarray, ed_arrivals: np.ndarray
+) -> tuple[Operations, Staffing]:
+    """Beds, occupancy, the nurse roster and the ED's providers from the first pass's census, in
+    patient-hours ([facility, unit, hour]), and its expected ED arrivals ([facility, hour])."""
     config = plan.config
     span = plan.span_days
     bed_days = census_hours.sum(axis=(1, 2)) / HOURS_PER_DAY
@@ -221,12 +251,52 @@ def plan_operations(plan: WorldPlan, census_hours: np.ndarray) -> tuple[Operatio
     nurses = draw_roster(plan, census)
     per_nurse = census / np.maximum(nurses["worked_rn"], 1)
     excess = np.maximum(per_nurse - safe_ratios(plan)[None, :, None], 0.0)
+    staffed_for = ed_staffed_for(plan, ed_arrivals)
+    needed = np.ceil(
+        np.round(staffed_for / config.emergency_department.patients_per_provider_hour, 9)
+    )
+    providers = np.maximum(needed, 1).astype(np.int64)
     operations = Operations(
         occupancy=(census_hours.sum(axis=1) / staffed[:, None]).astype(np.float32),
         excess=np.take_along_axis(excess, host[:, :, None], axis=1).astype(np.float32),
+        ed_load=(
+            weekly_rate(plan, ed_arrivals)
+            / np.maximum(staffed_for[:, np.arange(HOURS_OF_WEEK) % HOURS_OF_DAY], 1e-9)
+        ).astype(np.float32),
     )
-    staffing = Staffing(staffed.astype(np.int64), icu.astype(np.int64), host, census, nurses)
+    staffing = Staffing(
+        staffed.astype(np.int64), icu.astype(np.int64), host, census, nurses, ed_arrivals, providers
+    )
     return operations, staffing
+
+
+def hour_of_week(plan: WorldPlan, hours: np.ndarray) -> np.ndarray:
+    """The hour of the week (0 at Monday 00:00) at ``hours`` since the span start."""
+    monday = pd.Timestamp(plan.config.start_date).dayofweek * HOURS_OF_DAY
+    return (monday + np.floor(hours).astype(np.int64)) % HOURS_OF_WEEK
+
+
+def weekly_rate(plan: WorldPlan, arrivals: np.ndarray) -> np.ndarray:
+    """[facility, hour of the week]: the mean of hourly arrivals ([facility, hour]) over the
+    span's hours at that hour of the week."""
+    week_hour = hour_of_week(plan, np.arange(arrivals.shape[1]))
+    counts = np.bincount(week_hour, minlength=HOURS_OF_WEEK)
+    return np.stack([np.bincount(week_hour, f, minlength=HOURS_OF_WEEK) / counts for f in arrivals])
+
+
+def ed_staffed_for(plan: WorldPlan, arrivals: np.ndarray) -> np.ndarray:
+    """[facility, hour of the day]: the arrivals per hour the ED's providers are sized for, the
+    average over the span of the block of the day (from one of ``provider_shift_start_hours`` to
+    the next) the hour belongs to."""
+    starts = np.asarray(plan.config.emergency_department.provider_shift_start_hours)
+    hour_of_day = np.arange(arrivals.shape[1]) % HOURS_OF_DAY
+    # The hours before the first start belong to the block that began the evening before.
+    block = (np.searchsorted(starts, np.arange(HOURS_OF_DAY), side="right") - 1) % len(starts)
+    staffed_for = np.zeros((arrivals.shape[0], HOURS_OF_DAY))
+    for b in range(len(starts)):
+        in_block = np.isin(hour_of_day, np.flatnonzero(block == b))
+        staffed_for[:, block == b] = arrivals[:, in_block].mean(axis=1)[:, None]
+    return staffed_for
 
 
 def host_units(plan: WorldPlan, census: np.ndarray) -> np.ndarray:
@@ -354,3 +424,38 @@ def staffing_tables(
         }
     )
     return raw, oracle
+
+
+def ed_tables(plan: WorldPlan, ops: Operations, staffing: Staffing) -> dict[str, pd.DataFrame]:
+    """The raw table of the ED's providers on duty by facility and hour of the day, and the
+    oracle's expected arrivals, providers, load and wait multiplier by facility and hour of the
+    week."""
+    facilities = staffing.ed_arrivals.shape[0]
+    facility = np.repeat(np.arange(facilities), HOURS_OF_WEEK)
+    week_hour = np.tile(np.arange(HOURS_OF_WEEK), facilities)
+    load = ops.ed_load.ravel().astype(float)
+    return {
+        "ed_providers": pd.DataFrame(
+            {
+                "facility_id": np.repeat(np.arange(facilities), HOURS_OF_DAY) + 1,
+                "hour": np.tile(np.arange(HOURS_OF_DAY), facilities),
+                "providers": staffing.ed_providers.ravel(),
+            }
+        ),
+        "oracle_ed_load": pd.DataFrame(
+            {
+                "facility_id": facility + 1,
+                "weekday": week_hour // HOURS_OF_DAY,
+                "hour": week_hour % HOURS_OF_DAY,
+                "expected_arrivals": weekly_rate(plan, staffing.ed_arrivals).ravel(),
+                "providers": staffing.ed_providers[facility, week_hour % HOURS_OF_DAY],
+                "load": load,
+                "wait_multiplier": provider_wait_multiplier(plan, load),
+            }
+        ),
+    }
+
+
+def provider_wait_multiplier(plan: WorldPlan, load: np.ndarray) -> np.ndarray:
+    """What the ED's load does to the waits for a provider: exp(provider_load_wait (load - 1))."""
+    return np.exp(plan.config.emergency_department.provider_load_wait * (load - 1.0))

@@ -14,9 +14,17 @@ import numpy as np
 import pandas as pd
 
 from configs.vocabulary import CONSCIOUSNESS
-from data_gen import severity
+from data_gen import operations, severity
 from data_gen.stays import Block, LabRows, Stays, hour_weights, simulate_block
-from data_gen.world import HOURS_PER_DAY, LAB_TESTS, Patients, WorldPlan, choose, sigmoid
+from data_gen.world import (
+    HOURS_PER_DAY,
+    LAB_TESTS,
+    Patients,
+    WorldPlan,
+    academic_facility,
+    choose,
+    sigmoid,
+)
 
 NOT_ALERT = np.array(CONSCIOUSNESS[1:], dtype=object)  # ACVPU levels below alert
 ORACLE_WINDOW_HOURS = 24  # the oracle's deterioration risk: within 24 hours
@@ -57,6 +65,15 @@ def _crowding(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> np.nd
     hour = np.clip(np.floor(hours).astype(np.int64), 0, occupancy.shape[1] - 1)
     threshold = plan.config.emergency_department.crowding_occupancy
     return np.maximum(occupancy[facility, hour] - threshold, 0.0) * 10.0
+
+
+def _provider_wait(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """The multiplier of the wait for a provider from the ED's load at these hours (none in a
+    world drawn without its first pass)."""
+    if plan.operations is None:
+        return np.ones(len(hours))
+    load = plan.operations.ed_load[facility, operations.hour_of_week(plan, hours)]
+    return operations.provider_wait_multiplier(plan, load.astype(float))
 
 
 def _at(plan: WorldPlan, hours: np.ndarray) -> np.ndarray:
@@ -383,7 +400,7 @@ def _ed_visits(
     arrival_h = np.concatenate([decision_h - workup_h, walk_in_h])
     patient = np.concatenate([s.patient[admitted], walk_in])
     is_admitted = np.arange(len(patient)) < len(admitted)
-    academic = next(i for i, f in enumerate(c.facilities) if f.type == "academic")
+    academic = academic_facility(c)
     home = rng.random(len(walk_in)) < c.utilisation.home_facility_share
     walk_in_facility = np.where(home, patients.home_facility[walk_in], academic)
     facility = np.concatenate([s.facility[admitted], walk_in_facility])
@@ -400,6 +417,7 @@ def _ed_visits(
         np.asarray(ed.wait_median_minutes_by_esi)[esi - 1]
         * np.array([f.ed_wait_multiplier for f in c.facilities])[facility]
         * np.exp(ed.crowding_wait_per_10_points * _crowding(plan, facility, arrival_h))
+        * _provider_wait(plan, facility, arrival_h)
     )
     wait_h = (
         rng.lognormal(np.log(wait_median), ed.wait_sigma)

@@ -147,7 +147,7 @@ MED_SURG_UNITS = ("medicine", "surgery", "orthopedics", "oncology")
 
 def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
     """Nursing and ED figures against published ranges (docs/world.md, Calibration): from the
-    roster, the ED visits and the oracle's census per shift (``oracle_staffing``)."""
+    roster, the ED visits and providers and the oracle's census per shift (``oracle_staffing``)."""
     roster = tables["nurse_staffing"].merge(
         tables["oracle_staffing"], on=["facility_id", "unit", "shift_start"]
     )
@@ -159,6 +159,10 @@ def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
 
     ed = tables["ed_visits"]
     door_to_provider = (ed["provider_at"] - ed["arrival_at"]).dt.total_seconds() / 60.0
+    busiest = ed["facility_id"].value_counts().idxmax()
+    span_days = (ed["arrival_at"].max() - ed["arrival_at"].min()).total_seconds() / 86400.0
+    providers = tables["ed_providers"]
+    provider_hours = providers.loc[providers["facility_id"] == busiest, "providers"].sum()
     admitted = ed[ed["disposition"] == "admitted"]
     boarding = (admitted["departure_at"] - admitted["admit_decision_at"]).dt.total_seconds()
     return [
@@ -195,6 +199,13 @@ def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
             "share",
         ),
         Check("ED boarding, median", boarding.median() / 3600.0, 1.0, 4.0, "hours"),
+        Check(
+            "arrivals per provider-hour, busiest ED",
+            (ed["facility_id"] == busiest).sum() / max(span_days * provider_hours, 1e-9),
+            0.6,
+            2.5,
+            "patients",
+        ),
     ]
 
 

@@ -126,6 +126,11 @@ RAW = {
         ("cost_usd", pa.float64()),
         ("rn_hours", pa.float64()),
     ),
+    "ed_providers": _schema(
+        ("facility_id", pa.int64()),
+        ("hour", pa.int8()),
+        ("providers", pa.int32()),
+    ),
 }
 
 ORACLE = {
@@ -168,5 +173,14 @@ ORACLE = {
         ("events", pa.float64()),
         ("base_deaths", pa.float64()),
         ("deaths", pa.float64()),
+    ),
+    "ed_load": _schema(
+        ("facility_id", pa.int64()),
+        ("weekday", pa.int8()),
+        ("hour", pa.int8()),
+        ("expected_arrivals", pa.float64()),
+        ("providers", pa.int32()),
+        ("load", pa.float64()),
+        ("wait_multiplier", pa.float64()),
     ),
 }

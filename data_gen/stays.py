@@ -24,6 +24,7 @@ from data_gen.world import (
     LAB_TESTS,
     Patients,
     WorldPlan,
+    academic_facility,
     choose,
     decades_over_65,
     draw_patients,
@@ -105,7 +106,7 @@ def _arrive(plan: WorldPlan, rng: np.random.Generator, patients: Patients, batch
     age = patients.age[patient] + batch.admit_h / (HOURS_PER_DAY * 365.25)
     elective = plan.groups["elective"][batch.group]
     urgent = ~elective & (rng.random(n) < c.utilisation.urgent_share)
-    academic = next(i for i, f in enumerate(c.facilities) if f.type == "academic")
+    academic = academic_facility(c)
     facility = np.where(
         rng.random(n) < c.utilisation.home_facility_share, patients.home_facility[patient], academic
     )

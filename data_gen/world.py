@@ -157,6 +157,11 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
     )
 
 
+def academic_facility(config: DataGenConfig) -> int:
+    """The index of the academic centre, which takes the patients sent beyond their home."""
+    return next(i for i, f in enumerate(config.facilities) if f.type == "academic")
+
+
 def _cdf(density: np.ndarray) -> np.ndarray:
     """The cumulative density over the span's days, from 0 before the first to 1 after the last."""
     return np.concatenate([[0.0], np.cumsum(density) / density.sum()])

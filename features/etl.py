@@ -34,7 +34,7 @@ from features import deidentify, engine, partitions, validation
 CLEAN, QUARANTINE, SUMMARY = "clean", "quarantine", "summary.json"
 # The tables of the hospital, not of its patients, are validated once, whole, for every partition
 # (their size does not grow with the patients); the others are partitioned.
-WHOLE = ("facilities", "nurse_staffing")
+WHOLE = ("facilities", "nurse_staffing", "ed_providers")
 PARTITIONED = [t for t in validation.TABLE_ORDER if t not in WHOLE]
 SUMMARY_COLUMNS = [
     "table", "rows_in", "accepted", "quarantined", "quarantined_share", "values_nulled",
@@ -44,6 +44,7 @@ REASON_COLUMNS = ["table", "column", "check", "action", "rows"]
 # Cross-table rules: (table, column, parent table, parent key, what an orphan lacks).
 REFERENCES = [
     ("nurse_staffing", "facility_id", "facilities", "facility_id", "no such facility"),
+    ("ed_providers", "facility_id", "facilities", "facility_id", "no such facility"),
     ("patients", "home_facility_id", "facilities", "facility_id", "no such facility"),
     ("encounters", "patient_id", "patients", "patient_id", "no such patient"),
     ("encounters", "facility_id", "facilities", "facility_id", "no such facility"),

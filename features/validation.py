@@ -25,6 +25,7 @@ ICD10PCS = r"^[0-9A-HJ-NP-Z]{7}$"
 TABLE_ORDER = (
     "facilities",
     "nurse_staffing",
+    "ed_providers",
     "patients",
     "encounters",
     "diagnoses",
@@ -46,6 +47,7 @@ NULLED_WHEN_INVALID = {
 KEYS = {
     "facilities": ["facility_id"],
     "nurse_staffing": ["facility_id", "unit", "shift_start"],
+    "ed_providers": ["facility_id", "hour"],
     "patients": ["patient_id"],
     "encounters": ["encounter_id"],
     "diagnoses": ["encounter_id", "position"],
@@ -112,6 +114,19 @@ class NurseStaffing(pa.DataFrameModel):
         came = frame["scheduled_rn"] - frame["sick_calls"] - frame["float_out_rn"]
         came += frame["float_in_rn"] + frame["overtime_rn"] + frame["agency_rn"]
         return frame["worked_rn"] == came
+
+
+class EdProviders(pa.DataFrameModel):
+    facility_id: Series[int] = pa.Field(ge=1, coerce=True)
+    hour: Series[int] = pa.Field(ge=0, le=23, coerce=True)
+    providers: Series[int] = pa.Field(ge=1, le=100, coerce=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(error="facility_id and hour are repeated")
+    def unique_key(cls, frame: pd.DataFrame) -> Series[bool]:
+        return _unique(frame, ["facility_id", "hour"])
 
 
 class Patients(pa.DataFrameModel):
@@ -287,6 +302,7 @@ class EdVisits(pa.DataFrameModel):
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     "facilities": Facilities,
     "nurse_staffing": NurseStaffing,
+    "ed_providers": EdProviders,
     "patients": Patients,
     "encounters": Encounters,
     "diagnoses": Diagnoses,

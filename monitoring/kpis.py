@@ -28,6 +28,7 @@ from features import build, cases, census, engine, partitions
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = (
     "encounters", "patients", "facilities", "ed_visits", "procedures", "nurse_staffing",
+    "ed_providers",
 )  # fmt: skip
 TOTAL = "all"
 # A table for the SQL: a frame in memory, or a partitioned table's folder, read out of core.

@@ -25,6 +25,7 @@ def tiny_raw(small_world) -> dict[str, pd.DataFrame]:
     tables = {
         "facilities": small_world["facilities"],
         "nurse_staffing": small_world["nurse_staffing"].head(500),
+        "ed_providers": small_world["ed_providers"],
         "patients": patients,
         "encounters": encounters,
     }

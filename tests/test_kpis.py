@@ -330,7 +330,9 @@ def test_emergency_department_waits_and_walkouts_day_by_day(tables, results):
     _matches(results["ed_days"], _cube(v, [("facility", "day"), ("day",)], measures))
 
 
-def test_emergency_department_arrivals_and_patients_seen_per_day_by_hour(tables, results):
+def test_emergency_department_arrivals_and_patients_seen_per_day_against_the_providers(
+    tables, results
+):
     days = tables["calendar_days"]["day"]
     first, end = days.min(), days.max() + pd.Timedelta(days=1)
     v = _ed_visits(tables)
@@ -348,19 +350,35 @@ def test_emergency_department_arrivals_and_patients_seen_per_day_by_hour(tables,
     weekday = (events["at"].dt.dayofweek + 1) % 7  # 0 Sunday, as SQL's dow
     events = events.assign(weekday=weekday.astype(str), hour=events["at"].dt.hour.astype(str))
     days_of = ((days.dt.dayofweek + 1) % 7).astype(str).value_counts()
+    names = tables["facilities"].set_index("facility_id")["name"]
+    providers = tables["ed_providers"].assign(
+        facility=lambda p: p["facility_id"].map(names), hour=lambda p: p["hour"].astype(str)
+    )
+    on_duty = providers.merge(pd.DataFrame({"weekday": [str(d) for d in range(7)]}), how="cross")
     labels = ("facility", "weekday", "hour")
     rows = []
     for grouping in itertools.chain.from_iterable(
         itertools.combinations(labels, n) for n in (3, 2, 1, 0)
     ):
-        groups = events.groupby(list(grouping)) if grouping else [((), events)]
-        for key, group in groups:
+        for key, duty in on_duty.groupby(list(grouping)) if grouping else [((), on_duty)]:
             row = dict.fromkeys(labels, kpis.TOTAL) | dict(
                 zip(grouping, key if isinstance(key, tuple) else (key,), strict=True)
             )
+            group = events
+            for label in grouping:
+                group = group[group[label] == row[label]]
             n_days = len(days) if row["weekday"] == kpis.TOTAL else days_of[row["weekday"]]
             arrived, seen = group["arrived"].sum() / n_days, group["seen"].sum() / n_days
-            rows.append(row | {"arrivals_per_day": arrived, "seen_per_day": seen})
+            provider_hours = duty["providers"].sum() / (7 if row["weekday"] == kpis.TOTAL else 1)
+            rows.append(
+                row
+                | {
+                    "arrivals_per_day": arrived,
+                    "seen_per_day": seen,
+                    "provider_hours_per_day": provider_hours,
+                    "arrivals_per_provider_hour": arrived / provider_hours,
+                }
+            )
     _matches(results["ed_arrivals"], pd.DataFrame(rows))
 
 

@@ -22,7 +22,16 @@ def calibration_world(tmp_path_factory):
     generate.generate(settings, data_dir)
     tables = rep.load_raw(
         data_dir,
-        ("facilities", "patients", "encounters", "vitals", "labs", "nurse_staffing", "ed_visits"),
+        (
+            "facilities",
+            "patients",
+            "encounters",
+            "vitals",
+            "labs",
+            "nurse_staffing",
+            "ed_visits",
+            "ed_providers",
+        ),
     )
     tables["oracle"] = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
     tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")

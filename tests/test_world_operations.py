@@ -28,12 +28,10 @@ SHORT_STAFFED = [
 
 def _two_passes(overrides: list[str]) -> tuple[world.WorldPlan, world.WorldPlan]:
     """The first pass's plan and the second's, as ``generate`` makes them."""
-    plan = world.plan_world(load_settings("small", overrides).data_gen)
-    census = sum(
-        operations.block_census(plan, generate._happened(stays.simulate_block(plan, block)))
-        for block in range(plan.n_blocks)
-    )
-    ops, _ = operations.plan_operations(plan, census)
+    config = load_settings("small", overrides).data_gen
+    plan = world.plan_world(config)
+    first_pass = generate._blocks(generate._block_census, config, plan.n_blocks)
+    ops, _ = operations.plan_operations(plan, *generate._summed(first_pass, None))
     return plan, replace(plan, operations=ops)
 
 
@@ -144,6 +142,62 @@ def test_boarding_and_waits_grow_with_the_hospitals_occupancy(small_world):
     wait = (seen["provider_at"] - seen["triage_at"]).dt.total_seconds()
     crowded = _lookup(occupancy, seen["facility_id"], seen["arrival_at"]) > 0.95
     assert wait[crowded].median() > 1.2 * wait[~crowded].median()
+
+
+def _ed_hours(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each ED visit with the oracle's expectations for its facility and hour of the week."""
+    ed = tables["ed_visits"]
+    keys = ed.assign(weekday=ed["arrival_at"].dt.dayofweek, hour=ed["arrival_at"].dt.hour)
+    return keys.merge(tables["oracle_ed_load"], on=["facility_id", "weekday", "hour"])
+
+
+def test_ed_arrivals_come_as_the_providers_were_planned_for(small_world, small_settings):
+    config = small_settings.data_gen
+    start, end = pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
+    visits = _ed_hours(small_world)
+    visits = visits[(visits["arrival_at"] >= start) & (visits["arrival_at"] < end)]
+    truth = small_world["oracle_ed_load"]
+    weeks = (end - start).days / 7
+    seen = visits.groupby(["facility_id", "hour"]).size() / weeks
+    expected = truth.groupby(["facility_id", "hour"])["expected_arrivals"].sum()
+    by_facility = seen.groupby(level=0).sum() / expected.groupby(level=0).sum()
+    # Each 400-3,000 visits; a few percent fewer than expected, as no one walks in while in
+    # hospital or after death.
+    assert by_facility.between(0.85, 1.05).all(), by_facility
+    by_hour = seen.groupby(level=1).sum()
+    assert stats.pearsonr(by_hour, expected.groupby(level=1).sum()).statistic > 0.9
+
+
+def test_every_ed_block_has_the_providers_its_average_arrivals_need_and_at_least_one(
+    small_world, small_settings
+):
+    ed = small_settings.data_gen.emergency_department
+    providers = small_world["ed_providers"].set_index(["facility_id", "hour"])["providers"]
+    assert (providers >= 1).all()
+    assert len(providers) == 24 * len(small_world["facilities"])
+    truth = small_world["oracle_ed_load"]
+    hourly = truth.groupby(["facility_id", "hour"])["expected_arrivals"].mean()
+    starts = ed.provider_shift_start_hours
+    for number, start in enumerate(starts):
+        end = starts[(number + 1) % len(starts)]
+        hours = [h % 24 for h in range(start, end if end > start else end + 24)]
+        average = hourly[hourly.index.get_level_values("hour").isin(hours)].groupby(level=0).mean()
+        staffed = providers.xs(start, level="hour")
+        assert (staffed * ed.patients_per_provider_hour >= 0.98 * average).all()
+        busy = staffed > 1  # more than the minimum: no more than the average needs
+        assert ((staffed[busy] - 1) * ed.patients_per_provider_hour < 1.02 * average[busy]).all()
+
+
+def test_waits_for_a_provider_grow_with_the_eds_load(small_world):
+    visits = _ed_hours(small_world)
+    visits = visits[visits["provider_at"].notna()]
+    wait = (visits["provider_at"] - visits["triage_at"]).dt.total_seconds()
+    heavy, light = visits["load"] > 1.1, visits["load"] < 0.9
+    assert min(heavy.sum(), light.sum()) > 500
+    assert wait[heavy].median() > 1.15 * wait[light].median()
+    rho, p = stats.spearmanr(visits["wait_multiplier"], wait)
+    assert rho > 0
+    assert p < 1e-3
 
 
 def _occupancy_by_shift(tables: dict[str, pd.DataFrame]) -> pd.Series:

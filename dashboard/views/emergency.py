@@ -1,5 +1,5 @@
-"""Emergency department: arrivals against the patients seen by hour, leaving without being seen
-against the day's wait, and the waits and boarding by triage level."""
+"""Emergency department: arrivals against the patients seen and the providers on duty by hour,
+leaving without being seen against the day's wait, and the waits and boarding by triage level."""
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -8,6 +8,8 @@ import streamlit as st
 from dashboard import data, ui
 from monitoring import kpis
 
+# What a provider sees in an hour: the mean over 184 US EDs (Oskvarek et al., Ann Emerg Med 2025).
+PUBLISHED_PATIENTS_PER_PROVIDER_HOUR = 1.94
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
 source = ui.inputs()
@@ -43,6 +45,12 @@ with ui.page(
                 ui.percent(data.total(flow, "left_without_being_seen_rate", facility=facility)),
                 "Share of visits that left before a provider saw them.",
             ),
+            (
+                "Arrivals per provider-hour",
+                f"{data.total(tables['ed_arrivals'], 'arrivals_per_provider_hour', facility=facility):.2f}",  # noqa: E501
+                "Arrivals over the hours of the providers on duty (a provider sees about "
+                f"{PUBLISHED_PATIENTS_PER_PROVIDER_HOUR} patients an hour).",
+            ),
         ]
     )
 
@@ -60,6 +68,23 @@ with ui.page(
         "Arrivals and patients seen by hour (where arrivals outrun them, the queue grows)",
         "hour of the day",
         "patients per day, on average",
+    )
+    figure = go.Figure(
+        [
+            go.Bar(x=by_hour["hour"], y=by_hour["arrivals_per_provider_hour"], name="arrivals"),
+            go.Scatter(
+                x=by_hour["hour"],
+                y=[PUBLISHED_PATIENTS_PER_PROVIDER_HOUR] * len(by_hour),
+                name="what a provider sees (US mean)",
+                mode="lines",
+            ),
+        ]
+    )
+    ui.styled(
+        figure,
+        "Arrivals per provider on duty by hour (above the line, the schedule falls behind)",
+        "hour of the day",
+        "arrivals per provider-hour",
     )
     by_weekday = arrivals[(arrivals["hour"] == kpis.TOTAL) & (arrivals["weekday"] != kpis.TOTAL)]
     by_weekday = by_weekday.assign(
