@@ -57,9 +57,7 @@ def main(
     }
     frontier = {}
     for q in quantile or [0.5, 0.6, 0.7, 0.8, 0.9]:
-        trial = config.model_copy(
-            update={"staffing": config.staffing.model_copy(update={"census_quantile": q})}
-        )
+        trial = config.with_census_quantile(q)
         plans, _ = evaluation.weekly_plans(by_shift, roster, trial)
         frontier[q] = evaluation.judge(plans, by_shift, roster, oracle, world, trial).iloc[0]
     results = {

@@ -37,3 +37,8 @@ class OperationsConfig(Strict):
     forecast: Forecast
     staffing: Staffing
     tables_dir: str
+
+    def with_census_quantile(self, quantile: float) -> OperationsConfig:
+        """The same settings with plans made for another quantile of the forecast (validated)."""
+        changed = self.staffing.model_dump() | {"census_quantile": quantile}
+        return self.model_copy(update={"staffing": Staffing.model_validate(changed)})

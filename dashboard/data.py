@@ -26,9 +26,9 @@ import registry
 from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
-from features import dictionary, engine, partitions
+from features import census, dictionary, engine, partitions
 from monitoring import kpis
-from operations import journeys
+from operations import journeys, staffing
 
 # Every clean table a page reads; only the stays and the facilities are held whole, the others
 # a partition at a time.
@@ -284,7 +284,6 @@ OPERATIONS_TABLES = {  # name: (path under operations.tables_dir, its time colum
     "backtest": ("forecast/backtest.csv", ["origin", "date"]),
     "forecast": ("forecast/forecast.csv", ["date"]),
     "evaluation": ("evaluation/summary.csv", []),
-    "plans": ("evaluation/plans.csv", ["shift_start"]),
 }
 
 
@@ -305,6 +304,32 @@ def operations_tables(inputs: Inputs, changed: float) -> dict[str, pd.DataFrame]
 
 def operations(inputs: Inputs) -> dict[str, pd.DataFrame]:
     return operations_tables(inputs, version(Path(inputs.settings().operations.tables_dir)))
+
+
+@st.cache_data(show_spinner="Counting the census of every shift ...", max_entries=2)
+def shift_census_table(inputs: Inputs, changed: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The nurse roster and the census of every unit and shift, from the clean tables."""
+    del changed
+    _require_clean(inputs.clean_dir)
+    roster = pd.read_parquet(inputs.clean_dir / "nurse_staffing.parquet")
+    stays = clean(inputs)["encounters"][list(census.STAY_COLUMNS)]
+    return roster, census.shift_census(stays, roster)
+
+
+def shift_census(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return shift_census_table(inputs, version(inputs.clean_dir))
+
+
+@st.cache_data(show_spinner="Planning the nurse staffing ...", max_entries=16)
+def staffing_plan(
+    inputs: Inputs, changed: float, facility_id: int, start: pd.Timestamp, quantile: float
+) -> staffing.Plan:
+    """A facility's staffing plan from ``start`` for the ``quantile`` of the forecast census
+    (``operations.staffing.plan_facility``, whose ``PlanError`` says why there is none)."""
+    del changed
+    roster, by_shift = shift_census(inputs)
+    config = inputs.settings().operations.with_census_quantile(quantile)
+    return staffing.plan_facility(by_shift, roster, facility_id, start, config)
 
 
 def latest_monitor_run(inputs: Inputs) -> Path:

@@ -65,29 +65,40 @@ def shift_targets(
 ) -> pd.DataFrame:
     """The census to plan each shift for: the ``quantile`` of the day's forecast (``daily``: unit,
     date, mean, sd) times the unit's ratio of that shift's census to its day's (``shift_shares``:
-    unit, shift, share)."""
+    unit, shift, share); with the shift's forecast mean and standard deviation."""
     z = norm.ppf(quantile)
     rows = []
     for shift, offset in zip(SHIFTS, (0, SHIFT_HOURS), strict=True):
-        share = shift_shares[shift_shares["shift"] == shift].set_index("unit")["share"]
+        share = daily["unit"].map(
+            shift_shares[shift_shares["shift"] == shift].set_index("unit")["share"]
+        )
         rows.append(
             pd.DataFrame(
                 {
                     "unit": daily["unit"].to_numpy(),
                     "shift_start": daily["date"] + pd.Timedelta(hours=day_start_hour + offset),
                     "shift": shift,
-                    "census": np.maximum(
-                        (daily["mean"] + z * daily["sd"]) * daily["unit"].map(share), 0.0
-                    ).to_numpy(),
+                    "census": np.maximum((daily["mean"] + z * daily["sd"]) * share, 0.0).to_numpy(),
+                    "census_mean": (daily["mean"] * share).to_numpy(),
+                    "census_sd": (daily["sd"] * share).to_numpy(),
                 }
             )
         )
     return pd.concat(rows).sort_values(["unit", "shift_start"], ignore_index=True)
 
 
+def unsafe_chance(mean: np.ndarray, sd: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """P(C > capacity) for a census C ~ Normal(mean, sd): the chance that a shift whose nurses
+    can take ``capacity`` patients at the ratio target runs beyond it."""
+    mean, sd, capacity = (np.asarray(v, dtype=float) for v in (mean, sd, capacity))
+    beyond = norm.sf((capacity - mean) / np.maximum(sd, 1e-9))
+    return np.where(sd > 0, beyond, (mean > capacity).astype(float))
+
+
 def solve(facility_id: int, targets: pd.DataFrame, usual: pd.DataFrame, config: Staffing) -> Plan:
-    """The least-cost plan for one facility (``targets``: unit, shift_start, shift, census;
-    ``usual``: that facility's usual schedule, from ``usual_schedule``)."""
+    """The least-cost plan for one facility (``targets``: unit, shift_start, shift, census, and
+    the forecast's census_mean and census_sd, from ``shift_targets``; ``usual``: that facility's
+    usual schedule, from ``usual_schedule``)."""
     units = sorted(targets["unit"].unique())
     if unknown := sorted(set(units) - set(usual["unit"])):
         raise PlanError(f"facility {facility_id} runs no unit {unknown} in its roster")
@@ -182,6 +193,12 @@ def solve(facility_id: int, targets: pd.DataFrame, usual: pd.DataFrame, config: 
     nurses["planned_rn"] = nurses[["staff_rn", "float_in_rn", "overtime_rn", "agency_rn"]].sum(
         axis=1
     )
+    # The chance of each shift running beyond its ratio, as planned and on the usual schedule.
+    capacity = np.repeat(ratio, n_shifts)
+    mean, sd = grid["census_mean"].to_numpy(), grid["census_sd"].to_numpy()
+    nurses["usual_rn"] = usual_rn.ravel()
+    nurses["unsafe_chance"] = unsafe_chance(mean, sd, capacity * nurses["planned_rn"])
+    nurses["usual_unsafe_chance"] = unsafe_chance(mean, sd, capacity * usual_rn.ravel())
     nurses["cost_usd"] = SHIFT_HOURS * (
         rates["staff"] * nurses["staff_rn"]
         + rates["float"] * nurses["float_in_rn"]

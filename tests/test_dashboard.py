@@ -22,8 +22,10 @@ from streamlit.testing.v1 import AppTest
 from configs import load_settings
 from dashboard import analysis, data, ui
 from data_gen import generate
+from features import census
 from features.etl import run_etl
 from monitoring import kpis
+from operations import staffing
 
 pytestmark = pytest.mark.slow
 
@@ -283,6 +285,7 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "Door to provider, median": f"{_figure(flow, 'provider_median_minutes', **scope):.0f} min",  # noqa: E501
             "Boarding, median": f"{_figure(flow, 'boarding_median_hours', **scope):.1f} h",
             "Left without being seen": f"{_figure(flow, 'left_without_being_seen_rate', **scope):.1%}",  # noqa: E501
+            "Arrivals per provider-hour": f"{_figure(tables['ed_arrivals'], 'arrivals_per_provider_hour', **scope):.2f}",  # noqa: E501
         }
     if page == "quality":
         staffing = tables["nurse_staffing"]
@@ -403,6 +406,33 @@ def test_a_missing_input_names_the_command_to_run(page, monkeypatch, tmp_path):
     app = _app(monkeypatch, arguments, page)
     assert not app.exception
     assert "run `make train` first" in app.info[0].value
+
+
+def test_capacity_plans_the_next_two_weeks_for_the_quantile_chosen(
+    outputs, monkeypatch, small_world_dir
+):
+    app = _app(monkeypatch, outputs[0], "capacity")
+    clean = small_world_dir / "clean"
+    roster = pd.read_parquet(clean / "nurse_staffing.parquet")
+    stays = pd.read_parquet(clean / "encounters.parquet", columns=list(census.STAY_COLUMNS))
+    by_shift = census.shift_census(stays, roster)
+    last_day = by_shift["shift_start"].max().normalize()
+    config = load_settings("small").operations
+    costs = []
+    for quantile in (config.staffing.census_quantile, 0.5):
+        if quantile != config.staffing.census_quantile:
+            app.slider(key="capacity_plan_quantile").set_value(quantile).run()
+        assert not app.exception, [e.value for e in app.exception]
+        plan = staffing.plan_facility(
+            by_shift, roster, 1, last_day, config.with_census_quantile(quantile)
+        )
+        shown = _metrics(app)
+        assert shown["Plan cost"] == ui.usd(plan.cost_usd)
+        expected = plan.nurses["unsafe_chance"].sum()
+        assert shown["Unsafe shifts expected, plan"] == f"{expected:.1f}"
+        costs.append(plan.cost_usd)
+    assert costs[1] <= costs[0]  # the median costs no more than a higher quantile
+    assert app.dataframe[-1].value.shape == (plan.nurses["unit"].nunique(), 28)
 
 
 def test_capacity_without_the_operations_tables_asks_for_make_operations(

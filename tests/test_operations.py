@@ -141,6 +141,8 @@ def _targets(census_by_unit: dict[str, list[float]]) -> pd.DataFrame:
                 "shift_start": T0 + pd.Timedelta(hours=12 * s),
                 "shift": "day" if s % 2 == 0 else "night",
                 "census": value,
+                "census_mean": value,
+                "census_sd": 0.0,
             }
             for unit, values in census_by_unit.items()
             for s, value in enumerate(values)
@@ -166,6 +168,8 @@ def test_the_plan_covers_the_planned_census_with_staff_first_then_floats_then_ag
     config = _staffing_config(extra_staff_share=0.0, overtime_share=0.0)
     plan = staffing.solve(1, targets, usual, config).nurses.set_index(["unit", "shift_start"])
     assert (plan["planned_rn"] >= plan["needed_rn"] - 1e-9).all()
+    assert (plan["unsafe_chance"] == 0).all()  # a certain census, covered
+    assert plan.loc[("medicine", T0 + pd.Timedelta(hours=12)), "usual_unsafe_chance"] == 1
     quiet = plan.xs(T0, level="shift_start")
     assert quiet.loc["medicine", "staff_rn"] == 4  # 20 patients at 1:5
     assert quiet.loc["surgery", "staff_rn"] == 1  # 5 patients need one of its two
@@ -180,6 +184,15 @@ def test_the_plan_covers_the_planned_census_with_staff_first_then_floats_then_ag
             "agency": "agency_rn"}  # fmt: skip
     expected = 12 * sum(rates[kind] * plan[column].sum() for kind, column in paid.items())
     assert plan["cost_usd"].sum() == pytest.approx(expected)
+
+
+def test_a_shifts_chance_of_running_beyond_its_ratio_is_the_forecasts_tail_beyond_its_nurses():
+    rng = np.random.default_rng(3)
+    for mean, sd, capacity in [(20.0, 3.0, 20.0), (20.0, 3.0, 25.0), (6.0, 1.5, 4.0)]:
+        simulated = (rng.normal(mean, sd, 400_000) > capacity).mean()
+        assert staffing.unsafe_chance(mean, sd, capacity) == pytest.approx(simulated, abs=0.005)
+    assert staffing.unsafe_chance(31.0, 0.0, 30.0) == 1.0  # a certain census
+    assert staffing.unsafe_chance(29.0, 0.0, 30.0) == 0.0
 
 
 def test_a_plan_for_a_unit_the_facility_does_not_run_is_refused():
