@@ -56,7 +56,7 @@ def main(
         for f in sorted(roster["facility_id"].unique())
     }
     frontier = {}
-    for q in quantile or [0.5, 0.6, 0.7, 0.8, 0.9]:
+    for q in quantile or [0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9]:
         trial = config.with_census_quantile(q)
         plans, _ = evaluation.weekly_plans(by_shift, roster, trial)
         frontier[q] = evaluation.judge(plans, by_shift, roster, oracle, world, trial).iloc[0]

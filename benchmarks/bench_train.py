@@ -71,10 +71,18 @@ def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
         lift = "auroc" if settings.tasks[task].kind == "binary" else "r2"
         figures[task] = {
             "metric": metric,
+            "family": row.get("tags.family"),
             "test": row[f"metrics.{registry.metric_on_test(metric)}"],
             "low": row[f"metrics.{registry.metric_on_test(metric, 'low')}"],
             "high": row[f"metrics.{registry.metric_on_test(metric, 'high')}"],
             "ceiling_fraction": row.get(f"metrics.{registry.ceiling_fraction(lift)}"),
+            # Every test, baseline and oracle figure the run logged, for the README's ranges.
+            "logged": {
+                column.removeprefix("metrics."): row[column]
+                for column in row.index
+                if column.startswith(("metrics.test_", "metrics.baseline_", "metrics.oracle_"))
+                and row[column] == row[column]
+            },
         }
     return figures
 

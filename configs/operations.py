@@ -18,7 +18,7 @@ class Forecast(Strict):
 
 class Staffing(Strict):
     safe_patients_per_nurse: dict[Literal[UNITS], Annotated[float, Field(ge=1.0, le=12.0)]]
-    census_quantile: Annotated[float, Field(ge=0.5, lt=1.0)]
+    census_quantile: Annotated[float, Field(gt=0.0, lt=1.0)]
     hourly_usd: dict[Literal[NURSE_RATES], Annotated[float, Field(gt=0.0)]]
     history_weeks: Annotated[int, Field(ge=1, le=52)]
     extra_staff_share: Annotated[float, Field(ge=0.0, le=1.0)]

@@ -101,7 +101,7 @@ with ui.page(
     )
     quantile = right.slider(
         "Plan for this quantile of the forecast census",
-        min_value=0.5, max_value=0.95, value=config.staffing.census_quantile, step=0.05,
+        min_value=0.4, max_value=0.95, value=config.staffing.census_quantile, step=0.05,
         key="capacity_plan_quantile",
         help="Higher: fewer shifts beyond the ratio targets, at a higher cost.",
     )  # fmt: skip
