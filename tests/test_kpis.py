@@ -97,21 +97,32 @@ def test_length_of_stay_by_facility_and_month(tables, results):
     _matches(results["length_of_stay"], expected)
 
 
-def test_readmissions_follow_the_feature_tables_labels(tables, results, small_settings):
+def test_readmissions_follow_the_feature_tables_labels_over_months_followed_whole(
+    tables, results, small_settings
+):
     stays = _stays(tables)
     data_end = stays["admitted_at"].max()
     windows = [30, 60, 90]
     labels = build.readmission_labels(tables["encounters"], windows, data_end)
     index = stays.join(labels)[~stays["discharge_disposition"].isin(["expired", "transfer"])]
-    expected = _cube(
-        index,
-        FACILITY_MONTH,
-        lambda g: (
-            {"index_stays": len(g)}
-            | {f"readmitted_{w}d_rate": g[f"readmitted_{w}d"].mean() for w in windows}
-        ),
-    )
+    month_end = index["discharged_at"].dt.to_period("M").dt.end_time.dt.normalize()
+    followed = data_end - (month_end + pd.Timedelta(days=1))
+
+    def rates(group: pd.DataFrame) -> dict:
+        row = {"index_stays": len(group)}
+        for w in windows:
+            complete = group[followed[group.index] >= pd.Timedelta(days=w)]
+            row[f"followed_{w}d_stays"] = len(complete)
+            row[f"readmitted_{w}d_rate"] = complete[f"readmitted_{w}d"].mean()
+        return row
+
+    expected = _cube(index, FACILITY_MONTH, rates)
     _matches(results["readmissions"], expected)
+    # A month followed for every window rests on the same stays: 30 <= 60 <= 90 days.
+    table = results["readmissions"].dropna(subset=["readmitted_90d_rate"])
+    table = table[table["month"] != kpis.TOTAL]
+    assert (table["readmitted_30d_rate"] <= table["readmitted_60d_rate"]).all()
+    assert (table["readmitted_60d_rate"] <= table["readmitted_90d_rate"]).all()
 
 
 def test_mortality_observed_expected_and_its_interval(tables, results):

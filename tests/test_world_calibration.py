@@ -11,6 +11,7 @@ import pytest
 from configs import load_settings
 from data_gen import generate
 from data_gen import report as rep
+from features import build
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +56,33 @@ def test_headline_figures_meet_the_brief(calibration_world):
 def test_nursing_and_the_ed_meet_published_figures(calibration_world):
     off = [c for c in rep.operations(calibration_world.tables) if not c.ok]
     assert off == []
+
+
+def test_observed_readmission_follows_the_oracle_month_by_month_while_followed_whole(
+    calibration_world,
+):
+    tables = calibration_world.tables
+    stays = tables["encounters"].rename(columns={"patient_id": "patient_key"})
+    data_end = stays["admitted_at"].max()
+    labels = build.readmission_labels(stays, [30], data_end)
+    index = stays.join(labels).merge(tables["oracle"], on="encounter_id")
+    index = index.dropna(subset=["readmitted_30d"])
+    month = index["discharged_at"].dt.to_period("M")
+    first = stays["admitted_at"].min().to_period("M") + 1  # the first month misses earlier stays
+    last = (data_end - pd.Timedelta(days=30)).to_period("M") - 1  # the last followed whole
+    index = index[(month >= first) & (month <= last)]
+    p = index["p_readmit_30d"]
+    by_month = (
+        pd.DataFrame({"observed": index["readmitted_30d"], "expected": p, "variance": p * (1 - p)})
+        .groupby(month[index.index])
+        .sum()
+    )
+    assert len(by_month) >= 20
+    z = (by_month["observed"] - by_month["expected"]) / np.sqrt(by_month["variance"])
+    assert (z.abs() < 3.5).all(), z  # about 650 index stays a month
+    for months in (by_month, by_month.tail(4)):  # all, and those before the records end
+        pooled = months.sum()
+        assert abs(pooled["observed"] - pooled["expected"]) < 3 * np.sqrt(pooled["variance"])
 
 
 def test_principal_diagnoses_keep_their_configured_shares(calibration_world):
