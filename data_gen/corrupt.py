@@ -36,6 +36,7 @@ REQUIRED = {  # columns that must never be empty
     "vitals": ["encounter_id", "observed_at", "heart_rate", "spo2", "consciousness"],
     "labs": ["encounter_id", "drawn_at", "test", "value"],
     "ed_visits": ["patient_id", "arrival_at", "disposition"],
+    "nurse_staffing": ["facility_id", "unit", "shift_start", "worked_rn"],
 }
 KEYS = {
     "patients": ["patient_id"],
@@ -111,12 +112,40 @@ def _out_of_range_vitals(frame, rows, rng):
     return frame
 
 
+def _out_of_range(column: str, values: list[int]) -> Fault:
+    """Integers beyond a small column's range (the column widened to hold them)."""
+
+    def fault(frame, rows, rng):
+        frame[column] = frame[column].astype("int64")
+        return _set(frame, rows, column, rng.choice(values, len(rows)))
+
+    return fault
+
+
+def _nurses_do_not_add_up(frame, rows, rng):
+    frame["worked_rn"] = frame["worked_rn"].astype("float64")  # it may hold injected nulls
+    extra = rng.integers(1, 4, len(rows))
+    return _set(frame, rows, "worked_rn", frame.loc[rows, "worked_rn"] + extra)
+
+
 def _triage_before_arrival(frame, rows, rng):
     return _set(frame, rows, "triage_at", frame.loc[rows, "arrival_at"] - pd.Timedelta(hours=3))
 
 
 MALFORMED_ICD10 = ["I50-9", "XYZ", "123.4", "A41.", "i50.9", "J44.1.2"]
 FAULTS: dict[str, dict[str, Fault]] = {
+    "nurse_staffing": {
+        "null": _nulls("nurse_staffing"),
+        "negative_nurses": _negative("scheduled_rn"),
+        "unknown_unit": _replace("unit", ["telemetry", "Ward 4B", "medicne"]),
+        "nurses_do_not_add_up": _nurses_do_not_add_up,
+        "orphan": _orphan("facility_id"),
+    },
+    "ed_providers": {
+        "hour_out_of_range": _out_of_range("hour", [24, 25, -1]),
+        "no_provider": _out_of_range("providers", [0, -2]),
+        "orphan": _orphan("facility_id"),
+    },
     "patients": {
         "null": _nulls("patients"),
         "malformed_ssn": _replace("ssn", ["000-12-3456", "123456789", "666-01-0001"]),

@@ -361,11 +361,14 @@ def test_emergency_department_arrivals_and_patients_seen_per_day_against_the_pro
     weekday = (events["at"].dt.dayofweek + 1) % 7  # 0 Sunday, as SQL's dow
     events = events.assign(weekday=weekday.astype(str), hour=events["at"].dt.hour.astype(str))
     days_of = ((days.dt.dayofweek + 1) % 7).astype(str).value_counts()
-    names = tables["facilities"].set_index("facility_id")["name"]
-    providers = tables["ed_providers"].assign(
-        facility=lambda p: p["facility_id"].map(names), hour=lambda p: p["hour"].astype(str)
+    grid = tables["facilities"][["facility_id", "name"]].merge(
+        pd.DataFrame({"hour": range(24)}), how="cross"
     )
-    on_duty = providers.merge(pd.DataFrame({"weekday": [str(d) for d in range(7)]}), how="cross")
+    on_duty = (
+        grid.merge(tables["ed_providers"], on=["facility_id", "hour"], how="left")
+        .assign(facility=lambda p: p["name"], hour=lambda p: p["hour"].astype(str))
+        .merge(pd.DataFrame({"weekday": [str(d) for d in range(7)]}), how="cross")
+    )
     labels = ("facility", "weekday", "hour")
     rows = []
     for grouping in itertools.chain.from_iterable(
@@ -380,7 +383,9 @@ def test_emergency_department_arrivals_and_patients_seen_per_day_against_the_pro
                 group = group[group[label] == row[label]]
             n_days = len(days) if row["weekday"] == kpis.TOTAL else days_of[row["weekday"]]
             arrived, seen = group["arrived"].sum() / n_days, group["seen"].sum() / n_days
-            provider_hours = duty["providers"].sum() / (7 if row["weekday"] == kpis.TOTAL else 1)
+            provider_hours = duty["providers"].sum(min_count=1) / (
+                7 if row["weekday"] == kpis.TOTAL else 1
+            )
             rows.append(
                 row
                 | {
@@ -391,6 +396,24 @@ def test_emergency_department_arrivals_and_patients_seen_per_day_against_the_pro
                 }
             )
     _matches(results["ed_arrivals"], pd.DataFrame(rows))
+
+
+def test_an_ed_hour_without_its_provider_schedule_keeps_its_arrivals(tables, results):
+    providers = tables["ed_providers"]
+    lost = providers.index[(providers["facility_id"] == 1) & (providers["hour"] == 14)]
+    partial = kpis.run_duckdb(tables | {"ed_providers": providers.drop(index=lost)})
+    name = tables["facilities"].set_index("facility_id").loc[1, "name"]
+
+    def hour_14(table: pd.DataFrame) -> pd.Series:
+        (row,) = table[
+            (table["facility"] == name) & (table["weekday"] == kpis.TOTAL) & (table["hour"] == "14")
+        ].itertuples(index=False)
+        return pd.Series(row._asdict())
+
+    before, after = hour_14(results["ed_arrivals"]), hour_14(partial["ed_arrivals"])
+    assert after["arrivals_per_day"] == pytest.approx(before["arrivals_per_day"])
+    assert np.isnan(after["provider_hours_per_day"])
+    assert np.isnan(after["arrivals_per_provider_hour"])
 
 
 @pytest.mark.skipif(

@@ -1,7 +1,8 @@
 -- Emergency department arrivals and patients seen, per day on average, against the providers on
 -- duty, by facility, day of the week (0 Sunday to 6 Saturday) and hour of the day: where arrivals
 -- outrun the patients seen, the queue grows; arrivals per provider-hour above what a provider sees
--- in an hour (about 2) is an hour the schedule does not cover. With totals.
+-- in an hour (about 2) is an hour the schedule does not cover; an hour without a recorded
+-- schedule has no provider-hours. With totals.
 WITH weekdays AS (
     SELECT extract(dow FROM day) AS weekday, count(*) AS days
     FROM calendar_days
@@ -26,15 +27,16 @@ counted AS (
       AND e.at < (SELECT max(day) FROM calendar_days) + INTERVAL '1 day'
     GROUP BY e.facility_id, extract(dow FROM e.at), extract(hour FROM e.at)
 ),
-schedule AS (  -- every facility, weekday and hour, with the providers on duty
-    SELECT f.name AS facility, w.weekday, p.hour, p.providers,
+schedule AS (  -- every facility, weekday and hour, with the providers on duty where recorded
+    SELECT f.name AS facility, w.weekday, h.hour, p.providers,
            coalesce(c.arrivals, 0) AS arrivals, coalesce(c.seen, 0) AS seen,
            w.days AS weekday_days, (SELECT count(*) FROM calendar_days) AS all_days
-    FROM ed_providers p
-    JOIN facilities f ON f.facility_id = p.facility_id
+    FROM facilities f
     CROSS JOIN weekdays w
+    CROSS JOIN generate_series(0, 23) AS h(hour)
+    LEFT JOIN ed_providers p ON p.facility_id = f.facility_id AND p.hour = h.hour
     LEFT JOIN counted c
-           ON c.facility_id = p.facility_id AND c.weekday = w.weekday AND c.hour = p.hour
+           ON c.facility_id = f.facility_id AND c.weekday = w.weekday AND c.hour = h.hour
 )
 SELECT facility,
        weekday,
