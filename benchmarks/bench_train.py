@@ -71,7 +71,7 @@ def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
         lift = "auroc" if settings.tasks[task].kind == "binary" else "r2"
         figures[task] = {
             "metric": metric,
-            "family": row.get("tags.family"),
+            "family": row.get("params.family"),
             "test": row[f"metrics.{registry.metric_on_test(metric)}"],
             "low": row[f"metrics.{registry.metric_on_test(metric, 'low')}"],
             "high": row[f"metrics.{registry.metric_on_test(metric, 'high')}"],
