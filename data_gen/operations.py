@@ -23,7 +23,7 @@ import pandas as pd
 from configs.data_gen import NurseStaffing
 from configs.vocabulary import UNITS
 from data_gen.severity import EVENT_TYPES
-from data_gen.world import HOURS_PER_DAY, Patients, WorldPlan, academic_facility
+from data_gen.world import HOURS_PER_DAY, Patients, WorldPlan, academic_facility, hour_weights
 
 if TYPE_CHECKING:
     from data_gen.stays import Stays
@@ -162,8 +162,7 @@ def block_ed_arrivals(plan: WorldPlan, patients: Patients, stays: Stays) -> np.n
         patients.home_facility, expected * share, minlength=len(config.facilities)
     )
     per_facility[academic_facility(config)] += expected.sum() * (1.0 - share)
-    by_hour = np.asarray(config.utilisation.arrival_by_hour, dtype=float)
-    over_span = np.outer(np.diff(plan.walk_in_day_cdf), by_hour / by_hour.sum()).ravel()
+    over_span = np.outer(np.diff(plan.walk_in_day_cdf), hour_weights(plan, 1)[0]).ravel()
     arrivals = per_facility[:, None] * over_span[None, : n_hours(plan)]
     admitted = np.flatnonzero(stays.source == "emergency_department")
     lead = ed.workup_median_hours + ed.boarding_median_hours
@@ -221,7 +220,7 @@ class Staffing:
     host: np.ndarray  # [facility, unit]: the unit whose nurses care for the unit's patients
     census: np.ndarray  # [facility, unit, shift]: mean patients present during the shift, by host
     nurses: dict[str, np.ndarray]  # each [facility, unit, shift]: nurses by how they came
-    ed_arrivals: np.ndarray  # [facility, hour]: the ED arrivals expected
+    ed_expected: np.ndarray  # [facility, hour of the week]: the ED arrivals expected per hour
     ed_providers: np.ndarray  # [facility, hour of the day]: ED providers on duty
 
     @property
@@ -256,16 +255,16 @@ def plan_operations(
         np.round(staffed_for / config.emergency_department.patients_per_provider_hour, 9)
     )
     providers = np.maximum(needed, 1).astype(np.int64)
+    expected = weekly_rate(plan, ed_arrivals)
     operations = Operations(
         occupancy=(census_hours.sum(axis=1) / staffed[:, None]).astype(np.float32),
         excess=np.take_along_axis(excess, host[:, :, None], axis=1).astype(np.float32),
         ed_load=(
-            weekly_rate(plan, ed_arrivals)
-            / np.maximum(staffed_for[:, np.arange(HOURS_OF_WEEK) % HOURS_OF_DAY], 1e-9)
+            expected / np.maximum(staffed_for[:, np.arange(HOURS_OF_WEEK) % HOURS_OF_DAY], 1e-9)
         ).astype(np.float32),
     )
     staffing = Staffing(
-        staffed.astype(np.int64), icu.astype(np.int64), host, census, nurses, ed_arrivals, providers
+        staffed.astype(np.int64), icu.astype(np.int64), host, census, nurses, expected, providers
     )
     return operations, staffing
 
@@ -430,7 +429,7 @@ def ed_tables(plan: WorldPlan, ops: Operations, staffing: Staffing) -> dict[str,
     """The raw table of the ED's providers on duty by facility and hour of the day, and the
     oracle's expected arrivals, providers, load and wait multiplier by facility and hour of the
     week."""
-    facilities = staffing.ed_arrivals.shape[0]
+    facilities = staffing.ed_expected.shape[0]
     facility = np.repeat(np.arange(facilities), HOURS_OF_WEEK)
     week_hour = np.tile(np.arange(HOURS_OF_WEEK), facilities)
     load = ops.ed_load.ravel().astype(float)
@@ -447,7 +446,7 @@ def ed_tables(plan: WorldPlan, ops: Operations, staffing: Staffing) -> dict[str,
                 "facility_id": facility + 1,
                 "weekday": week_hour // HOURS_OF_DAY,
                 "hour": week_hour % HOURS_OF_DAY,
-                "expected_arrivals": weekly_rate(plan, staffing.ed_arrivals).ravel(),
+                "expected_arrivals": staffing.ed_expected.ravel(),
                 "providers": staffing.ed_providers[facility, week_hour % HOURS_OF_DAY],
                 "load": load,
                 "wait_multiplier": provider_wait_multiplier(plan, load),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from configs.vocabulary import CONSCIOUSNESS
 from data_gen import operations, severity
-from data_gen.stays import Block, LabRows, Stays, hour_weights, simulate_block
+from data_gen.stays import Block, LabRows, Stays, simulate_block
 from data_gen.world import (
     HOURS_PER_DAY,
     LAB_TESTS,
@@ -23,6 +23,7 @@ from data_gen.world import (
     WorldPlan,
     academic_facility,
     choose,
+    hour_weights,
     sigmoid,
 )
 

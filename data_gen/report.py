@@ -159,10 +159,13 @@ def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
 
     ed = tables["ed_visits"]
     door_to_provider = (ed["provider_at"] - ed["arrival_at"]).dt.total_seconds() / 60.0
-    busiest = ed["facility_id"].value_counts().idxmax()
-    span_days = (ed["arrival_at"].max() - ed["arrival_at"].min()).total_seconds() / 86400.0
+    # Over the span the roster covers (visits before it are patients' history, not its load).
+    first, last = roster["shift_start"].min().normalize(), roster["shift_start"].max().normalize()
+    in_span = ed[(ed["arrival_at"] >= first) & (ed["arrival_at"] < last)]
+    busiest = in_span["facility_id"].value_counts().idxmax()
     providers = tables["ed_providers"]
     provider_hours = providers.loc[providers["facility_id"] == busiest, "providers"].sum()
+    span_days = (last - first).days
     admitted = ed[ed["disposition"] == "admitted"]
     boarding = (admitted["departure_at"] - admitted["admit_decision_at"]).dt.total_seconds()
     return [
@@ -201,7 +204,7 @@ def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
         Check("ED boarding, median", boarding.median() / 3600.0, 1.0, 4.0, "hours"),
         Check(
             "arrivals per provider-hour, busiest ED",
-            (ed["facility_id"] == busiest).sum() / max(span_days * provider_hours, 1e-9),
+            (in_span["facility_id"] == busiest).sum() / max(span_days * provider_hours, 1e-9),
             0.6,
             2.5,
             "patients",

@@ -28,6 +28,7 @@ from data_gen.world import (
     choose,
     decades_over_65,
     draw_patients,
+    hour_weights,
     lookup,
     sigmoid,
 )
@@ -60,12 +61,6 @@ def _admission_hours(plan: WorldPlan, rng: np.random.Generator, group: np.ndarra
     elective_hour = first + (last - first) * rng.random(len(group))
     hour = np.where(plan.groups["elective"][group], elective_hour, unplanned_hour)
     return day * HOURS_PER_DAY + hour
-
-
-def hour_weights(plan: WorldPlan, rows: int) -> np.ndarray:
-    """[rows, 24]: the share of unplanned arrivals in each hour of the day."""
-    by_hour = np.array(plan.config.utilisation.arrival_by_hour, dtype=float)
-    return np.broadcast_to(by_hour / by_hour.sum(), (rows, 24))
 
 
 def _index_admissions(plan: WorldPlan, rng: np.random.Generator, patients: Patients) -> Batch:

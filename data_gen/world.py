@@ -157,6 +157,12 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
     )
 
 
+def hour_weights(plan: WorldPlan, rows: int) -> np.ndarray:
+    """[rows, 24]: the share of unplanned arrivals in each hour of the day."""
+    by_hour = np.array(plan.config.utilisation.arrival_by_hour, dtype=float)
+    return np.broadcast_to(by_hour / by_hour.sum(), (rows, 24))
+
+
 def academic_facility(config: DataGenConfig) -> int:
     """The index of the academic centre, which takes the patients sent beyond their home."""
     return next(i for i, f in enumerate(config.facilities) if f.type == "academic")
