@@ -33,6 +33,8 @@ ICD10CM = Annotated[str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})
 ICD10PCS = Annotated[str, Field(pattern=r"^[0-9A-HJ-NP-Z]{7}$")]
 
 SEVERITY_STATES = 5  # stable, mild, moderate, severe, critical
+# MS-DRG relative weights of one DRG family: without a CC or MCC, with a CC, with an MCC.
+DrgWeights = tuple[Positive, Positive, Positive]
 
 
 class Strict(BaseModel):
@@ -94,6 +96,7 @@ class Facility(Strict):
     los_multiplier: Annotated[float, Field(ge=0.5, le=2.0)]
     ed_wait_multiplier: Annotated[float, Field(ge=0.2, le=5.0)]
     satisfaction_shift: Annotated[float, Field(ge=-3.0, le=3.0)]
+    readmit_log_odds: Annotated[float, Field(ge=-2.0, le=2.0)]
 
 
 class Capacity(Strict):
@@ -120,6 +123,7 @@ class Procedure(Strict):
     probability: Probability
     cost_usd: NonNegative
     complication_log_odds: LogOdds
+    drg_weights: DrgWeights | None = None  # a surgical DRG family, when the procedure groups to one
 
 
 class DiagnosisGroup(Strict):
@@ -130,6 +134,7 @@ class DiagnosisGroup(Strict):
     seasonal_amplitude: Annotated[float, Field(ge=0.0, le=0.95)] = 0.0
     los_days: Annotated[float, Field(ge=0.5, le=30.0)]
     cost_base_usd: NonNegative
+    drg_weights: DrgWeights  # the medical DRG family of the group (a procedure may override it)
     acuity: Annotated[float, Field(ge=-3.0, le=3.0)]
     deterioration: Annotated[float, Field(ge=-3.0, le=3.0)]
     readmit_log_odds: LogOdds
@@ -272,6 +277,39 @@ class Cost(Strict):
     per_diem_icu_usd: NonNegative
     complication_usd: NonNegative
     sigma: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Finance(Strict):
+    """Charges, the payers' contracts, denials and self-pay collection (docs/world.md "Payment")."""
+
+    charge_to_cost_ratio: Annotated[float, Field(ge=1.0, le=20.0)]
+    charge_sigma: Annotated[float, Field(ge=0.0, le=1.0)]
+    medicare_base_rate_usd: Positive
+    price_level: Positive
+    medicare_multiplier: dict[Literal["academic", "community"], Positive]
+    critical_access_cost_share: Positive
+    medicaid_share_of_medicare: Positive
+    commercial_share_of_charges: Share
+    self_pay_share_of_charges: Share
+    self_pay_paid_probability: Probability
+    denial_rate: dict[Literal[PAYERS], Probability]
+    denial_recovered_share: Probability
+    billing_lag_days: Positive
+    cc_codes: list[ICD10CM]
+    mcc_codes: list[ICD10CM]
+    deterioration_mcc_probability: Probability
+    acute_mcc_intercept: LogOdds
+    acute_mcc_per_state: Annotated[float, Field(ge=0.0, le=5.0)]
+
+    @model_validator(mode="after")
+    def _every_payer_and_one_tier(self) -> Finance:
+        if missing := set(PAYERS) - set(self.denial_rate):
+            raise ValueError(f"denial_rate: no rate for payers {sorted(missing)}")
+        if missing := {"academic", "community"} - set(self.medicare_multiplier):
+            raise ValueError(f"medicare_multiplier: no multiplier for {sorted(missing)} hospitals")
+        if both := sorted(set(self.cc_codes) & set(self.mcc_codes)):
+            raise ValueError(f"codes listed both as CC and as MCC: {both}")
+        return self
 
 
 class EmergencyDepartment(Strict):
@@ -432,6 +470,7 @@ class DataGenConfig(Strict):
     readmission: Readmission
     disposition: Disposition
     cost: Cost
+    finance: Finance
     emergency_department: EmergencyDepartment
     staffing: NurseStaffing
     vitals: Vitals

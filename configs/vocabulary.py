@@ -24,5 +24,6 @@ EXPIRED = "expired"
 DISCHARGE_DISPOSITIONS = (*DISPOSITIONS, EXPIRED)
 ED_DISPOSITIONS = ("admitted", "discharged", "left_without_being_seen")
 DETERIORATION_EVENTS = ("icu_transfer", "rapid_response", "death")
+DRG_SEVERITIES = ("none", "cc", "mcc")  # an MS-DRG family's tiers: no CC or MCC, a CC, an MCC
 LAB_TESTS = ("haemoglobin", "sodium", "creatinine", "wbc", "lactate")
 CONSCIOUSNESS = ("A", "C", "V", "P", "U")  # ACVPU: alert, new confusion, voice, pain, unresponsive

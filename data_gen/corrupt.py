@@ -33,6 +33,7 @@ REQUIRED = {  # columns that must never be empty
     ],
     "diagnoses": ["encounter_id", "code"],
     "procedures": ["encounter_id", "code", "performed_at"],
+    "claims": ["encounter_id", "payer", "billed_at", "paid_usd"],
     "vitals": ["encounter_id", "observed_at", "heart_rate", "spo2", "consciousness"],
     "labs": ["encounter_id", "drawn_at", "test", "value"],
     "ed_visits": ["patient_id", "arrival_at", "disposition"],
@@ -43,6 +44,7 @@ KEYS = {
     "encounters": ["encounter_id"],
     "diagnoses": ["encounter_id", "position"],
     "procedures": ["procedure_id"],
+    "claims": ["encounter_id"],
     "vitals": ["observation_id"],
     "labs": ["lab_id"],
     "ed_visits": ["ed_visit_id"],
@@ -128,6 +130,10 @@ def _nurses_do_not_add_up(frame, rows, rng):
     return _set(frame, rows, "worked_rn", frame.loc[rows, "worked_rn"] + extra)
 
 
+def _paid_above_allowed(frame, rows, rng):
+    return _set(frame, rows, "paid_usd", frame.loc[rows, "allowed_usd"] * 1.5 + 100.0)
+
+
 def _triage_before_arrival(frame, rows, rng):
     return _set(frame, rows, "triage_at", frame.loc[rows, "arrival_at"] - pd.Timedelta(hours=3))
 
@@ -165,6 +171,14 @@ FAULTS: dict[str, dict[str, Fault]] = {
     },
     "procedures": {
         "malformed_icd10_pcs": _replace("code", ["0SRC0J", "0SRC0JI", "0sRC0J9"]),
+        "orphan": _orphan("encounter_id"),
+    },
+    "claims": {
+        "null": _nulls("claims"),
+        "unknown_payer": _replace("payer", ["Medicare", "blue_cross", "self-pay"]),
+        "negative_charges": _negative("charges_usd"),
+        "paid_above_allowed": _paid_above_allowed,
+        "billed_before_discharge": _shift("billed_at", -90),
         "orphan": _orphan("encounter_id"),
     },
     "vitals": {

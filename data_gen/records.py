@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from configs.vocabulary import CONSCIOUSNESS
-from data_gen import operations, severity
+from data_gen import operations, payments, severity
 from data_gen.stays import Block, LabRows, Stays, simulate_block
 from data_gen.world import (
     HOURS_PER_DAY,
@@ -22,6 +22,7 @@ from data_gen.world import (
     Patients,
     WorldPlan,
     academic_facility,
+    at,
     choose,
     hour_weights,
     sigmoid,
@@ -77,11 +78,6 @@ def _provider_wait(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> 
     return operations.provider_wait_multiplier(plan, load.astype(float))
 
 
-def _at(plan: WorldPlan, hours: np.ndarray) -> np.ndarray:
-    """Timestamps (whole seconds) from hours since the span start."""
-    return plan.start + np.round(np.asarray(hours, dtype=float) * 3600.0).astype("timedelta64[s]")
-
-
 def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
     """The raw tables (and the oracle's) of the stays that happened, in patient and time order."""
     c, rng, patients, stays = plan.config, block.rng, block.patients, block.stays
@@ -134,8 +130,8 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "encounter_id": encounter_id,
             "patient_id": patients.index[patient],
             "facility_id": s.facility + 1,
-            "admitted_at": _at(plan, admit_h),
-            "discharged_at": _at(plan, admit_h + los_h),
+            "admitted_at": at(plan, admit_h),
+            "discharged_at": at(plan, admit_h + los_h),
             "admission_type": s.admission_type,
             "admission_source": s.source,
             "unit": s.unit,
@@ -147,7 +143,7 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "deterioration_at": pd.array(
                 np.where(
                     pd.notna(s.event_type),
-                    _at(plan, admit_h + np.nan_to_num(s.event_h)),
+                    at(plan, admit_h + np.nan_to_num(s.event_h)),
                     np.datetime64("NaT"),
                 ),
                 dtype="datetime64[s]",
@@ -159,6 +155,14 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "satisfaction_score": satisfaction,
         }
     )
+    tables["claims"], oracle_claims = payments.claims_tables(
+        plan,
+        block.number,
+        s,
+        patients.payer[patient],
+        encounter_id,
+        tables["diagnoses"],
+    )
     tables["diagnoses"]["position"] = (
         tables["diagnoses"].groupby("encounter_id").cumcount().astype(np.int16) + 1
     )
@@ -166,6 +170,7 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
         {
             "encounter_id": encounter_id,
             **{f"p_readmit_{w}d": values[kept] for w, values in block.p_readmit.items()},
+            "p_readmit_30d_average_facility": block.p_readmit_30d_average_facility[kept],
             "expected_los_days": s.expected.los_days,
             "expected_icu_days": s.expected.icu_days,
             "expected_cost_usd": s.expected.cost_usd,
@@ -174,6 +179,8 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "p_complication": s.p_complication,
             "initial_severity_state": s.start_state.astype(np.int8),
             "deterioration_group": s.det_group.astype(np.int8),
+            "p_claim_paid": oracle_claims["p_paid"].to_numpy(),
+            "expected_paid_usd": oracle_claims["expected_paid_usd"].to_numpy(),
         }
     )
     tables["oracle_patients"] = pd.DataFrame(
@@ -235,7 +242,7 @@ def _vitals_tables(
         {
             "observation_id": encounter_id[stay] * 1000 + k,
             "encounter_id": encounter_id[stay],
-            "observed_at": _at(plan, observed_h),
+            "observed_at": at(plan, observed_h),
             "heart_rate": clip(sign(v.heart_rate), v.heart_rate).astype(np.int16),
             "respiratory_rate": clip(sign(v.respiratory_rate), v.respiratory_rate).astype(np.int16),
             "spo2": clip(spo2, v.spo2).astype(np.int16),
@@ -284,7 +291,7 @@ def _labs_table(
                 {
                     "lab_id": encounter_id[stay[present]] * 1000 + ordinal * len(LAB_TESTS) + t,
                     "encounter_id": encounter_id[stay[present]],
-                    "drawn_at": _at(plan, admit_h[stay[present]] + rows.drawn_h[mine][present]),
+                    "drawn_at": at(plan, admit_h[stay[present]] + rows.drawn_h[mine][present]),
                     "test": test,
                     "loinc": loinc,
                     "value": np.round(values[present], 2).astype(np.float32),
@@ -366,7 +373,7 @@ def _procedures_table(
             "encounter_id": encounter_id[done],
             "code": plan.groups["procedure_code"][group, slot],
             "description": plan.groups["procedure_description"][group, slot],
-            "performed_at": _at(plan, performed_h),
+            "performed_at": at(plan, performed_h),
         }
     )
 
@@ -412,7 +419,7 @@ def _ed_visits(
     )
     esi = np.clip(np.concatenate([admitted_esi, walk_in_esi]), 1, 5).astype(np.int64)
 
-    month = (_at(plan, arrival_h).astype("datetime64[M]").astype(np.int64) % 12) + 1
+    month = (at(plan, arrival_h).astype("datetime64[M]").astype(np.int64) % 12) + 1
     winter = np.isin(month, (12, 1, 2))
     wait_median = (
         np.asarray(ed.wait_median_minutes_by_esi)[esi - 1]
@@ -469,16 +476,16 @@ def _ed_visits(
         {
             "patient_id": patients.index[patient],
             "facility_id": facility + 1,
-            "arrival_at": _at(plan, arrival_h),
-            "triage_at": _at(plan, triage_h),
+            "arrival_at": at(plan, arrival_h),
+            "triage_at": at(plan, triage_h),
             "provider_at": pd.array(
-                np.where(left, np.datetime64("NaT"), _at(plan, provider_h)), dtype="datetime64[s]"
+                np.where(left, np.datetime64("NaT"), at(plan, provider_h)), dtype="datetime64[s]"
             ),
             "admit_decision_at": pd.array(
-                np.where(is_admitted, _at(plan, np.nan_to_num(decided_h)), np.datetime64("NaT")),
+                np.where(is_admitted, at(plan, np.nan_to_num(decided_h)), np.datetime64("NaT")),
                 dtype="datetime64[s]",
             ),
-            "departure_at": _at(plan, departure_h),
+            "departure_at": at(plan, departure_h),
             "esi_level": esi.astype(np.int8),
             "disposition": np.where(
                 is_admitted, "admitted", np.where(left, "left_without_being_seen", "discharged")

@@ -517,8 +517,22 @@ def _related_readmission_risk(
         + lookup(patients.payer[batch.patient], readm.payer)
         + lookup(disposition, readm.disposition)
         + lookup(treatment.protocol, readm.protocol)
+        + _facility_readmit_log_odds(plan)[a.facility]
     )
     return sigmoid(logit)
+
+
+def _facility_readmit_log_odds(plan: WorldPlan) -> np.ndarray:
+    return np.array([f.readmit_log_odds for f in plan.config.facilities])
+
+
+def _related_at_average_facility(plan: WorldPlan, stays: Stays) -> np.ndarray:
+    """P(related readmission) had each stay been at a facility without a readmission term of its
+    own: the expected rate that risk-standardised readmission ratios compare with."""
+    p = stays.p_related
+    with np.errstate(divide="ignore"):
+        logit = np.log(p) - np.log1p(-p) - _facility_readmit_log_odds(plan)[stays.facility]
+    return np.where(p > 0.0, sigmoid(logit), 0.0)
 
 
 @dataclass(frozen=True)
@@ -822,7 +836,7 @@ def _timeline(stays: Stays) -> np.ndarray:
 
 
 def _readmission_oracle(
-    plan: WorldPlan, patients: Patients, stays: Stays, window_days: int
+    plan: WorldPlan, patients: Patients, stays: Stays, window_days: int, p_related: np.ndarray
 ) -> np.ndarray:
     """P(an unplanned admission within the window after discharge), as the generator draws it.
 
@@ -833,7 +847,7 @@ def _readmission_oracle(
     start = stays.discharge_h / HOURS_PER_DAY
     end = np.minimum(start + window_days, span_days)
     related = (
-        stays.p_related
+        p_related
         * _weibull_cdf(plan, end - start)
         / _weibull_cdf(plan, plan.config.readmission.max_gap_days)
     )
@@ -861,13 +875,16 @@ def _readmission_oracle(
 class Block:
     """One block of the world as simulated: the generator (its state where the simulation left
     it, for what is recorded next), the patients, every stay drawn, the stays that happened
-    (``kept``) and the readmission oracle per window."""
+    (``kept``), the readmission oracle per window (and at 30 days at an average facility), and
+    the block's number."""
 
     rng: np.random.Generator
     patients: Patients
     stays: Stays
     kept: np.ndarray
     p_readmit: dict[int, np.ndarray]
+    p_readmit_30d_average_facility: np.ndarray
+    number: int
 
 
 def simulate_block(plan: WorldPlan, block: int) -> Block:
@@ -888,5 +905,7 @@ def simulate_block(plan: WorldPlan, block: int) -> Block:
         patients,
         stays,
         _timeline(stays),
-        {w: _readmission_oracle(plan, patients, stays, w) for w in windows},
+        {w: _readmission_oracle(plan, patients, stays, w, stays.p_related) for w in windows},
+        _readmission_oracle(plan, patients, stays, 30, _related_at_average_facility(plan, stays)),
+        block,
     )

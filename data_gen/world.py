@@ -107,17 +107,22 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
         "procedure_log_odds": np.zeros((len(config.diagnoses), slots)),
         "procedure_code": np.full((len(config.diagnoses), slots), None, dtype=object),
         "procedure_description": np.full((len(config.diagnoses), slots), None, dtype=object),
+        # DRG weights without a CC or MCC, with a CC, with an MCC, of a stay with each procedure
+        "drg_weights": np.zeros((len(config.diagnoses), slots, 3)),
     }
     for g, group in enumerate(config.diagnoses):
         procedure["procedure_probability"][g, 0] = 1.0 - sum(
             p.probability for p in group.procedures
         )
+        procedure["drg_weights"][g, :] = group.drg_weights
         for slot, p in enumerate(group.procedures, start=1):
             procedure["procedure_probability"][g, slot] = p.probability
             procedure["procedure_cost_usd"][g, slot] = p.cost_usd
             procedure["procedure_log_odds"][g, slot] = p.complication_log_odds
             procedure["procedure_code"][g, slot] = p.code
             procedure["procedure_description"][g, slot] = p.description
+            if p.drg_weights is not None:
+                procedure["drg_weights"][g, slot] = p.drg_weights
     groups = {
         field: np.array([getattr(g, field) for g in config.diagnoses])
         for field in (
@@ -161,6 +166,11 @@ def hour_weights(plan: WorldPlan, rows: int) -> np.ndarray:
     """[rows, 24]: the share of unplanned arrivals in each hour of the day."""
     by_hour = np.array(plan.config.utilisation.arrival_by_hour, dtype=float)
     return np.broadcast_to(by_hour / by_hour.sum(), (rows, 24))
+
+
+def at(plan: WorldPlan, hours: np.ndarray) -> np.ndarray:
+    """Timestamps (whole seconds) from hours since the span start."""
+    return plan.start + np.round(np.asarray(hours, dtype=float) * 3600.0).astype("timedelta64[s]")
 
 
 def academic_facility(config: DataGenConfig) -> int:

@@ -3,7 +3,8 @@
 - Names, street address, phone, SSN and MRN are dropped.
 - Patient and stay identifiers become keyed pseudonyms (HMAC-SHA256 with a secret kept outside the
   repository), so records still link across tables but cannot be traced back without the key.
-  Row identifiers of child tables (observations, labs, procedures, ED visits) are dropped.
+  Row identifiers of child tables (observations, labs, procedures, ED visits) are dropped, and so
+  are claim numbers (account numbers are direct identifiers under Safe Harbor).
 - The birth date becomes the age at admission, with ages above 89 reported as 90.
 - The ZIP code keeps its first three digits, or 000 for the sparsely populated ZIP3 areas.
 
@@ -123,6 +124,7 @@ def deidentify(accepted: dict[str, pd.DataFrame], etl: Etl, key: bytes) -> dict[
     for table, row_id in (
         ("diagnoses", None),
         ("procedures", "procedure_id"),
+        ("claims", "claim_id"),
         ("vitals", "observation_id"),
         ("labs", "lab_id"),
     ):

@@ -50,6 +50,7 @@ REFERENCES = [
     ("encounters", "facility_id", "facilities", "facility_id", "no such facility"),
     ("diagnoses", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("procedures", "encounter_id", "encounters", "encounter_id", "no such stay"),
+    ("claims", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("vitals", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("labs", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("ed_visits", "patient_id", "patients", "patient_id", "no such patient"),
@@ -62,6 +63,8 @@ NEEDS_ACCEPTED_PARENT = [
 ]
 # Records that must fall inside their stay: (table, time column).
 DURING_STAY = [("vitals", "observed_at"), ("labs", "drawn_at"), ("procedures", "performed_at")]
+# Records that come after their stay has ended: (table, time column).
+AFTER_STAY = [("claims", "billed_at")]
 
 
 class QuarantineLimitError(RuntimeError):
@@ -202,6 +205,10 @@ def _cross_table_failures(
                 discharged.isna() | (frame[column] <= discharged)
             )
             failures.append((column, "outside its stay", ~inside.to_numpy()))
+    for child, column in AFTER_STAY:
+        if child == table:
+            early = frame[column] < frame["encounter_id"].map(stays["end"])
+            failures.append((column, "before its stay ended", early.to_numpy()))
     return failures
 
 

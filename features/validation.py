@@ -30,6 +30,7 @@ TABLE_ORDER = (
     "encounters",
     "diagnoses",
     "procedures",
+    "claims",
     "vitals",
     "labs",
     "ed_visits",
@@ -52,6 +53,7 @@ KEYS = {
     "encounters": ["encounter_id"],
     "diagnoses": ["encounter_id", "position"],
     "procedures": ["procedure_id"],
+    "claims": ["encounter_id"],
     "vitals": ["observation_id"],
     "labs": ["lab_id"],
     "ed_visits": ["ed_visit_id"],
@@ -227,6 +229,30 @@ class Procedures(pa.DataFrameModel):
         return _unique(frame, ["procedure_id"])
 
 
+class Claims(pa.DataFrameModel):
+    claim_id: Series[int] = pa.Field(ge=1, coerce=True)
+    encounter_id: Series[int] = pa.Field(ge=1, coerce=True)
+    payer: Series[str] = pa.Field(isin=v.PAYERS)
+    billed_at: Series[pa.DateTime] = pa.Field(coerce=True)
+    drg_severity: Series[str] = pa.Field(isin=v.DRG_SEVERITIES)
+    drg_weight: Series[float] = pa.Field(gt=0, le=30, coerce=True)
+    charges_usd: Series[float] = pa.Field(ge=0, coerce=True)
+    allowed_usd: Series[float] = pa.Field(ge=0, coerce=True)
+    initially_denied: Series[bool] = pa.Field(coerce=True)
+    paid_usd: Series[float] = pa.Field(ge=0, coerce=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(error="encounter_id is repeated")
+    def unique_key(cls, frame: pd.DataFrame) -> Series[bool]:
+        return _unique(frame, ["encounter_id"])
+
+    @pa.dataframe_check(error="paid_usd exceeds allowed_usd")
+    def paid_within_allowed(cls, frame: pd.DataFrame) -> Series[bool]:
+        return frame["paid_usd"] <= frame["allowed_usd"] + 0.005
+
+
 class Vitals(pa.DataFrameModel):
     observation_id: Series[int] = pa.Field(ge=1, coerce=True)
     encounter_id: Series[int] = pa.Field(ge=1, coerce=True)
@@ -307,6 +333,7 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
     "encounters": Encounters,
     "diagnoses": Diagnoses,
     "procedures": Procedures,
+    "claims": Claims,
     "vitals": Vitals,
     "labs": Labs,
     "ed_visits": EdVisits,

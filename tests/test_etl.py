@@ -29,7 +29,7 @@ def tiny_raw(small_world) -> dict[str, pd.DataFrame]:
         "patients": patients,
         "encounters": encounters,
     }
-    for name in ("diagnoses", "procedures", "vitals", "labs"):
+    for name in ("diagnoses", "procedures", "claims", "vitals", "labs"):
         tables[name] = small_world[name][small_world[name]["encounter_id"].isin(stays)]
     tables["ed_visits"] = small_world["ed_visits"][
         small_world["ed_visits"]["patient_id"].isin(keep)
@@ -83,6 +83,12 @@ def _set(column, value, row=0):
         ("encounters", _set("unit", "cafeteria"), "unit: not an allowed value"),
         ("diagnoses", _set("code", "XYZ"), "code: malformed"),
         ("procedures", _set("code", "0SRC0J"), "code: malformed"),
+        ("claims", _set("payer", "blue_cross"), "payer: not an allowed value"),
+        ("claims", _set("charges_usd", -1.0), "charges_usd: below 0"),
+        ("claims", _set("paid_usd", 10**9), "*: paid_usd exceeds allowed_usd"),
+        ("claims", _set("billed_at", EARLY), "billed_at: before its stay ended"),
+        ("claims", _set("encounter_id", 99_999_999_999), "encounter_id: no such stay"),
+        ("claims", _set("drg_severity", "major"), "drg_severity: not an allowed value"),
         ("labs", _set("value", 9999.0), "*: lab value outside its test's limits"),
         ("labs", _set("test", "potassium"), "test: not an allowed value"),
         ("ed_visits", _set("triage_at", EARLY), "*: ED times are out of order"),
@@ -115,7 +121,13 @@ def test_a_bad_value_in_a_field_the_clean_tables_drop_is_nulled_and_the_patient_
 
 
 @pytest.mark.parametrize(
-    ("table", "key"), [("patients", "patient_id"), ("vitals", "observation_id"), ("labs", "lab_id")]
+    ("table", "key"),
+    [
+        ("patients", "patient_id"),
+        ("vitals", "observation_id"),
+        ("labs", "lab_id"),
+        ("claims", "encounter_id"),
+    ],
 )
 def test_a_repeated_key_keeps_the_first_row_and_quarantines_the_copy(
     tiny_raw, etl_config, table, key
