@@ -95,6 +95,8 @@ def report_command(
     tables = rep.load_raw(data_dir, ("nurse_staffing", "ed_visits", "ed_providers"))
     tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
     _print_checks(rep.operations(tables), "Nursing and the ED against published figures")
+    tables = rep.load_raw(data_dir, ("facilities", "encounters", "claims"))
+    _print_checks(rep.finance(tables), "Payment against published figures")
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
     table = Table(title="Principal-diagnosis groups: share of admissions of their kind")
     for column in ("group", "kind", "share", "target"):

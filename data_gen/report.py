@@ -212,6 +212,32 @@ def operations(tables: dict[str, pd.DataFrame]) -> list[Check]:
     ]
 
 
+def finance(tables: dict[str, pd.DataFrame]) -> list[Check]:
+    """Payment figures against published ones (docs/world.md, Calibration): from the claims, the
+    stays' costs and the facilities' types."""
+    claims = tables["claims"].merge(
+        tables["encounters"][["encounter_id", "facility_id", "total_cost_usd"]], on="encounter_id"
+    )
+    kind = claims["facility_id"].map(tables["facilities"].set_index("facility_id")["type"])
+    by_payer = claims.groupby("payer")[["paid_usd", "total_cost_usd"]].sum()
+    paid_to_cost = by_payer["paid_usd"] / by_payer["total_cost_usd"]
+    ipps_medicare = claims[(claims["payer"] == "medicare") & (kind != "critical_access")]
+    paid, cost = claims["paid_usd"].sum(), claims["total_cost_usd"].sum()
+    return [
+        Check("Medicare payment / cost", paid_to_cost.get("medicare", np.nan), 0.75, 0.95),
+        Check(
+            "commercial / Medicare payment per dollar of cost",
+            paid_to_cost.get("commercial", np.nan) / paid_to_cost.get("medicare", np.nan),
+            1.8,
+            3.0,
+        ),
+        Check("system margin", (paid - cost) / max(paid, 1e-9), 0.0, 0.10, "share"),
+        Check("Medicare share of stays", (claims["payer"] == "medicare").mean(), 0.4, 0.6, "share"),
+        Check("claims first denied", claims["initially_denied"].mean(), 0.06, 0.15, "share"),
+        Check("Medicare case-mix index, IPPS", ipps_medicare["drg_weight"].mean(), 1.1, 2.0),
+    ]
+
+
 def diagnosis_shares(encounters: pd.DataFrame, config: DataGenConfig) -> pd.DataFrame:
     """Share of each principal-diagnosis group among admissions of its kind, against its target."""
     rows = []

@@ -32,6 +32,7 @@ def calibration_world(tmp_path_factory):
             "nurse_staffing",
             "ed_visits",
             "ed_providers",
+            "claims",
         ),
     )
     tables["oracle"] = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
@@ -55,6 +56,11 @@ def test_headline_figures_meet_the_brief(calibration_world):
 
 def test_nursing_and_the_ed_meet_published_figures(calibration_world):
     off = [c for c in rep.operations(calibration_world.tables) if not c.ok]
+    assert off == []
+
+
+def test_payments_meet_published_figures(calibration_world):
+    off = [c for c in rep.finance(calibration_world.tables) if not c.ok]
     assert off == []
 
 
