@@ -46,6 +46,7 @@ ROUTES = {
     "raw/ed_visits": BY_STAY,
     "raw/diagnoses": BY_STAY,
     "raw/procedures": BY_STAY,
+    "raw/claims": BY_STAY,
     "raw/vitals": BY_STAY,
     "raw/labs": BY_STAY,
     "oracle/encounters": BY_STAY,

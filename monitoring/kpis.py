@@ -5,7 +5,8 @@ Each SQL file is one table by facility and month (or by protocol, procedure, pay
 totals. The SQL sticks to what both engines read alike (CUBE and GROUPING SETS, window frames,
 ``percentile_cont ... WITHIN GROUP``), so one file serves both. Two helper tables come from here:
 ``expected_mortality`` (each stay's risk of dying in hospital from a risk-adjustment model on what
-is known at admission) and ``calendar_days`` (the days of the data period).
+is known at admission), ``calendar_days`` (the days of the data period), ``diagnosis_groups`` (each
+principal-diagnosis code's group) and the census and ratio targets of the nursing tables.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from configs import FeaturesConfig, Settings, vocabulary
-from features import build, cases, census, engine, partitions
+from features import build, cases, census, engine, partitions, scores
 
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = (
     "encounters", "patients", "facilities", "ed_visits", "procedures", "nurse_staffing",
-    "ed_providers",
+    "ed_providers", "claims",
 )  # fmt: skip
 TOTAL = "all"
 # A table for the SQL: a frame in memory, or a partitioned table's folder, read out of core.
@@ -82,6 +83,12 @@ def expected_mortality(case_mix_rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def diagnosis_groups(codes: pd.Series) -> pd.DataFrame:
+    """The principal-diagnosis group (``features.scores``) of each distinct code."""
+    distinct = pd.Series(codes.dropna().unique(), dtype=object)
+    return pd.DataFrame({"code": distinct, "diagnosis_group": scores.diagnosis_group(distinct)})
+
+
 def calendar_days(encounters: pd.DataFrame) -> pd.DataFrame:
     """The days of the data period (first to last admission), each with its month."""
     days = pd.date_range(
@@ -111,6 +118,7 @@ def helper_tables(clean: dict[str, pd.DataFrame], settings: Settings) -> dict[st
     return {
         "expected_mortality": expected_mortality(case_mix(clean, settings.features)),
         "calendar_days": calendar_days(clean["encounters"]),
+        "diagnosis_groups": diagnosis_groups(clean["encounters"]["primary_dx_code"]),
         **staffing_helpers(clean["encounters"], clean["nurse_staffing"], settings),
     }
 
@@ -186,7 +194,7 @@ def load_postgres(cursor, tables: dict[str, Source], schema: str) -> None:
 
 LABELS = (
     "facility", "unit", "month", "day", "protocol", "procedure_code", "procedure", "payer",
-    "esi_level", "weekday", "hour",
+    "diagnosis_group", "esi_level", "weekday", "hour",
 )  # fmt: skip
 
 
@@ -231,12 +239,16 @@ def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
             "SELECT min(admitted_at), max(admitted_at) FROM read_parquet(?)",
             [str(encounters / "*.parquet")],
         ).fetchone()
+        codes = sql.execute(
+            "SELECT DISTINCT primary_dx_code FROM read_parquet(?)", [str(encounters / "*.parquet")]
+        ).df()["primary_dx_code"]
     period = pd.DataFrame({"admitted_at": [pd.Timestamp(first), pd.Timestamp(last)]})
     stays = pd.read_parquet(encounters, columns=census.STAY_COLUMNS)  # a few columns, held whole
     roster = pd.read_parquet(clean_dir / "nurse_staffing.parquet")
     return {name: clean_dir / f"{name}.parquet" for name in SOURCE_TABLES} | {
         "expected_mortality": expected_mortality(pd.concat(mix, ignore_index=True)),
         "calendar_days": calendar_days(period),
+        "diagnosis_groups": diagnosis_groups(codes),
         **staffing_helpers(stays, roster, settings),
     }
 
@@ -286,6 +298,11 @@ def headline(results: dict[str, pd.DataFrame]) -> list[tuple[str, str]]:
         ),
         ("treatment success", f"{total('treatment_success', 'success_rate'):.1%}"),
         ("cost per encounter", f"${total('costs', 'cost_per_encounter_usd'):,.0f}"),
+        (
+            "revenue per stay, margin",
+            f"${total('finance', 'revenue_per_stay_usd'):,.0f}, "
+            f"{total('finance', 'margin_share'):.1%}",
+        ),
         ("bed utilisation", f"{total('bed_occupancy', 'utilisation'):.1%}"),
         (
             "ED arrival to provider, median / 90th percentile",

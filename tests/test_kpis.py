@@ -183,6 +183,58 @@ def test_complications_by_procedure(tables, results):
     _matches(results["complications"], expected)
 
 
+def _billed_stays(tables: dict) -> pd.DataFrame:
+    stays = _stays(tables).merge(tables["claims"], on="encounter_key", validate="one_to_one")
+    groups = tables["diagnosis_groups"].set_index("code")["diagnosis_group"]
+    return stays.assign(diagnosis_group=stays["primary_dx_code"].map(groups))
+
+
+def test_revenue_cost_and_margin_by_facility_month_payer_and_diagnosis_group(tables, results):
+    sets = [*FACILITY_MONTH, ("payer",), ("payer", "facility"), ("diagnosis_group",)]
+
+    def finance(g: pd.DataFrame) -> dict:
+        revenue, cost = g["paid_usd"].sum(), g["total_cost_usd"].sum()
+        medicare = g.loc[g["payer"] == "medicare", "drg_weight"]
+        return {
+            "stays": len(g),
+            "charges_usd": g["charges_usd"].sum(),
+            "revenue_usd": revenue,
+            "cost_usd": cost,
+            "margin_usd": revenue - cost,
+            "margin_share": (revenue - cost) / revenue,
+            "revenue_per_stay_usd": revenue / len(g),
+            "margin_per_stay_usd": (revenue - cost) / len(g),
+            "case_mix_index": g["drg_weight"].mean(),
+            "medicare_case_mix_index": medicare.mean() if len(medicare) else np.nan,
+            "denied_share": g["initially_denied"].mean(),
+            "unpaid_share": 1 - revenue / g["allowed_usd"].sum(),
+        }
+
+    stays = _billed_stays(tables)
+    assert set(stays["diagnosis_group"]) >= {"heart_failure", "sepsis", "other"}
+    _matches(results["finance"], _cube(stays, sets, finance))
+
+
+def test_payer_mix_shares_add_up_to_one_in_each_facility(tables, results):
+    stays = _billed_stays(tables)
+    rows = []
+    for facility, group in [*stays.groupby("facility"), (kpis.TOTAL, stays)]:
+        for payer, claims in group.groupby("payer"):
+            rows.append(
+                {
+                    "facility": facility,
+                    "payer": payer,
+                    "stays": len(claims),
+                    "revenue_usd": claims["paid_usd"].sum(),
+                    "share_of_stays": len(claims) / len(group),
+                    "share_of_revenue": claims["paid_usd"].sum() / group["paid_usd"].sum(),
+                }
+            )
+    _matches(results["payer_mix"], pd.DataFrame(rows))
+    shares = results["payer_mix"].groupby("facility")[["share_of_stays", "share_of_revenue"]].sum()
+    np.testing.assert_allclose(shares, 1.0)
+
+
 def test_costs_per_encounter_and_patient_by_payer(tables, results):
     stays = _stays(tables).merge(tables["patients"][["patient_key", "payer"]], on="patient_key")
     sets = [*FACILITY_MONTH, ("payer",), ("payer", "facility")]
