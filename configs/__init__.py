@@ -1,8 +1,8 @@
 """Typed, profile-aware configuration for every stage.
 
 Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
-synthetic world, then features, the engine that runs the batch stages, training, serving, monitoring
-and the dashboard), and one file per task under ``tasks/`` (a task's only declaration). A profile
+synthetic world, then features, the engine that runs the batch stages, training, serving, monitoring,
+operations, finance and the dashboard), and one file per task under ``tasks/`` (a task's only declaration). A profile
 under ``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from the command
 line come last. The merged result is validated by pydantic models that forbid unknown keys, and
 every error names the file (or the command line) that set the offending key.
@@ -29,6 +29,7 @@ from configs.dashboard import DashboardConfig
 from configs.data_gen import DataGenConfig
 from configs.engine import EngineConfig
 from configs.features import FeaturesConfig
+from configs.finance import FinanceConfig
 from configs.monitoring import MonitoringConfig
 from configs.operations import OperationsConfig
 from configs.serving import ServingConfig
@@ -50,6 +51,7 @@ SECTION_FILES = {
     "serving": "serving.yaml",
     "monitoring": "monitoring.yaml",
     "operations": "operations.yaml",
+    "finance": "finance.yaml",
     "dashboard": "dashboard.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
@@ -74,6 +76,7 @@ class Settings(BaseModel):
     serving: ServingConfig
     monitoring: MonitoringConfig
     operations: OperationsConfig
+    finance: FinanceConfig
     dashboard: DashboardConfig
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """The dashboard's analyses, as pure functions over de-identified frames (a partition's or the
-whole world's): the stay table, treatment effects adjusted for severity, the monthly budget
-forecast, the funnel plot's control limits, and the current inpatients' risk lists with their
+whole world's): the stay table, treatment effects adjusted for severity, the funnel plot's
+control limits, and the current inpatients' risk lists with their
 reasons."""
 
 from __future__ import annotations
@@ -141,48 +141,6 @@ def treatment_effects(stays: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 }
             )
     return pd.DataFrame(rates), pd.DataFrame(effects)
-
-
-# --------------------------------------------------------------------------------------------
-# Budget forecast
-
-
-def budget_forecast(monthly_cost: pd.Series, months_ahead: int, coverage: float) -> pd.DataFrame:
-    """Forecast the last ``months_ahead`` months of a monthly cost series from the months before,
-    with a ``coverage`` prediction interval, and set the forecast against the actuals.
-
-    The model (statsmodels SARIMAX) is a level with an annual cycle (one sine and one cosine of
-    the month) and AR(1) errors: the winter respiratory peak repeats, and a span of under two
-    years is too short for a seasonal model with twelve free monthly effects.
-    """
-    series = monthly_cost.sort_index().astype(float)
-    if len(series) < months_ahead + 8:
-        raise ValueError(
-            f"{len(series)} months of costs are too few to forecast {months_ahead} of them"
-        )
-    angle = 2 * np.pi * series.index.month.to_numpy() / 12
-    cycle = pd.DataFrame({"sin": np.sin(angle), "cos": np.cos(angle)}, index=series.index)
-    scale = float(series.mean())
-    history, held_out = series.iloc[:-months_ahead], series.iloc[-months_ahead:]
-    model = sm.tsa.SARIMAX(
-        (history / scale).to_numpy(),
-        exog=cycle.iloc[:-months_ahead].to_numpy(),
-        order=(1, 0, 0),
-        trend="c",
-    )
-    fit = model.fit(disp=False)
-    forecast = fit.get_forecast(months_ahead, exog=cycle.iloc[-months_ahead:].to_numpy())
-    interval = np.asarray(forecast.conf_int(alpha=1 - coverage))
-    return pd.DataFrame(
-        {
-            "month": series.index,
-            "actual_usd": series.to_numpy(),
-            "forecast_usd": np.r_[np.full(len(history), np.nan), forecast.predicted_mean * scale],
-            "low_usd": np.r_[np.full(len(history), np.nan), interval[:, 0] * scale],
-            "high_usd": np.r_[np.full(len(history), np.nan), interval[:, 1] * scale],
-            "forecast": np.r_[np.zeros(len(history), bool), np.ones(len(held_out), bool)],
-        }
-    )
 
 
 # --------------------------------------------------------------------------------------------

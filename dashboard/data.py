@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,13 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import streamlit as st
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import registry
 from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
 from features import census, dictionary, engine, partitions
+from finance import forecast
 from monitoring import kpis
 from operations import journeys, staffing
 
@@ -412,8 +411,5 @@ def risk_lists(
 
 @st.cache_data(show_spinner="Forecasting ...")
 def budget_forecast(series: pd.Series, months: int, coverage: float) -> pd.DataFrame:
-    """``analysis.budget_forecast``, cached by the series itself."""
-    with warnings.catch_warnings():
-        # A short series can leave the optimiser short of its tolerance; the fit still stands.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return analysis.budget_forecast(series, months, coverage)
+    """``finance.forecast.budget_forecast``, cached by the series itself."""
+    return forecast.budget_forecast(series, months, coverage)

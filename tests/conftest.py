@@ -33,6 +33,21 @@ def small_world_dir(tmp_path_factory: pytest.TempPathFactory, small_settings: Se
 
 
 @pytest.fixture(scope="session")
+def medium_settings() -> Settings:
+    """The small profile with a world of 20,000 patients."""
+    return load_settings("small", ["n_patients=20000", "block_size=5000"])
+
+
+@pytest.fixture(scope="session")
+def medium_world_dir(tmp_path_factory: pytest.TempPathFactory, medium_settings: Settings) -> Path:
+    """The medium world, for figures that need more stays than the small world has: its
+    calibration, and analyses judged against its oracle."""
+    data_dir = tmp_path_factory.mktemp("medium-world")
+    generate.generate(medium_settings, data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
 def small_world(small_world_dir: Path) -> dict[str, pd.DataFrame]:
     """Every raw and oracle table of the small world, by name (oracle tables as oracle_<name>)."""
     tables = {t: pd.read_parquet(small_world_dir / "raw" / f"{t}.parquet") for t in schema.RAW}

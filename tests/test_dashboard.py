@@ -81,28 +81,6 @@ def test_funnel_limits_narrow_as_facilities_grow():
     assert low[1] == pytest.approx(0.81, abs=0.02)
 
 
-def test_budget_forecast_follows_an_annual_cycle_within_its_interval():
-    months = pd.date_range("2023-01-01", periods=30, freq="MS")
-    noise = np.random.default_rng(7).normal(0, 5_000, len(months))
-    winter = 80_000 * np.cos(2 * np.pi * (months.month.to_numpy() - 1) / 12)
-    series = pd.Series(1_000_000 + winter + noise, index=months)
-    forecast = analysis.budget_forecast(series, 6, 0.9)
-    ahead = forecast[forecast["forecast"]]
-    assert len(ahead) == 6
-    assert forecast["forecast_usd"].isna().sum() == 24
-    # A 90% interval: one month of six outside it is within chance, two would not be.
-    assert ahead["actual_usd"].between(ahead["low_usd"], ahead["high_usd"]).sum() >= 5
-    error = np.abs(ahead["forecast_usd"] / ahead["actual_usd"] - 1)
-    assert error.max() < 0.03
-    assert (ahead["high_usd"] > ahead["forecast_usd"]).all()
-
-
-def test_budget_forecast_refuses_a_series_too_short_to_forecast():
-    series = pd.Series(1.0, index=pd.date_range("2024-01-01", periods=10, freq="MS"))
-    with pytest.raises(ValueError, match="too few"):
-        analysis.budget_forecast(series, 6, 0.9)
-
-
 @pytest.fixture(scope="module")
 def treated_stays(tmp_path_factory, key_root) -> pd.DataFrame:
     """A world of 25,000 patients (the small profile has too few treated stays to tell

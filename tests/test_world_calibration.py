@@ -8,8 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs import load_settings
-from data_gen import generate
 from data_gen import report as rep
 from features import build
 
@@ -17,10 +15,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def calibration_world(tmp_path_factory):
-    settings = load_settings("small", ["n_patients=20000", "block_size=5000"])
-    data_dir = tmp_path_factory.mktemp("calibration-world")
-    generate.generate(settings, data_dir)
+def calibration_world(medium_world_dir, medium_settings):
+    settings, data_dir = medium_settings, medium_world_dir
     tables = rep.load_raw(
         data_dir,
         (

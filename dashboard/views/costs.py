@@ -100,12 +100,12 @@ with ui.page(
     monthly = data.by_month(costs, data.complete_months(source), facility=facility)
     series = monthly.set_index("month")["total_cost_usd"]
     forecast = data.budget_forecast(series, config.forecast_months, config.forecast_interval)
-    ahead = forecast[forecast["forecast"]]
+    ahead = forecast[forecast["forecast_month"]]
     figure = go.Figure(
         [
             go.Scatter(
                 x=pd.concat([ahead["month"], ahead["month"][::-1]]),
-                y=pd.concat([ahead["high_usd"], ahead["low_usd"][::-1]]),
+                y=pd.concat([ahead["high"], ahead["low"][::-1]]),
                 fill="toself",
                 fillcolor="rgba(120,120,120,0.2)",
                 line={"width": 0},
@@ -113,11 +113,11 @@ with ui.page(
                 name=f"{config.forecast_interval:.0%} prediction interval",
             ),
             go.Scatter(
-                x=ahead["month"], y=ahead["forecast_usd"], mode="lines+markers",
+                x=ahead["month"], y=ahead["forecast"], mode="lines+markers",
                 line={"dash": "dash", "color": "grey"}, name="forecast",
             ),
             go.Scatter(
-                x=forecast["month"], y=forecast["actual_usd"], mode="lines+markers",
+                x=forecast["month"], y=forecast["actual"], mode="lines+markers",
                 line={"color": colours[facility]}, name="actual",
             ),
         ]
@@ -130,8 +130,8 @@ with ui.page(
         "total cost (USD)",
         "$,.3s",
     )
-    inside = ahead["actual_usd"].between(ahead["low_usd"], ahead["high_usd"])
-    gap = ahead["actual_usd"].sum() / ahead["forecast_usd"].sum() - 1
+    inside = ahead["actual"].between(ahead["low"], ahead["high"])
+    gap = ahead["actual"].sum() / ahead["forecast"].sum() - 1
     st.caption(
         f"Over the {len(ahead)} forecast months the actual spending was {gap:+.1%} against the "
         f"forecast, with {inside.sum()} of {len(ahead)} months inside the interval. The model "
