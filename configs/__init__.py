@@ -5,10 +5,10 @@ synthetic world, then features, the engine that runs the batch stages, training,
 monitoring, operations, finance and the dashboard), and one file per task under ``tasks/`` (a
 task's only declaration). A profile under ``profiles/`` overrides a few keys (sizes, budgets);
 ``key=value`` overrides from the command line come last. The merged result is validated by
-pydantic models that forbid unknown keys, and every error names the file (or the command line) that set the offending key.
-``$HOSPITAL_CONFIG_DIR`` points at another folder laid out like this one. Beside them:
-``vocabulary`` (the allowed values of categorical fields) and ``cli`` (what the stages' command
-lines share).
+pydantic models that forbid unknown keys, and every error names the file (or the command line)
+that set the offending key. ``$HOSPITAL_CONFIG_DIR`` points at another folder laid out like this
+one. Beside them: ``vocabulary`` (the allowed values of categorical fields) and ``cli`` (what the
+stages' command lines share).
 """
 
 from __future__ import annotations
