@@ -25,7 +25,7 @@ from configs import load_settings
 console = Console()
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGES = [
-    "overview", "patients", "treatments", "facilities", "emergency", "quality", "risk", "costs",
+    "overview", "patients", "treatments", "facilities", "emergency", "quality", "risk", "finance",
     "model_health",
 ]  # fmt: skip
 

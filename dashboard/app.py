@@ -24,7 +24,7 @@ st.navigation(
         st.Page(VIEWS / "emergency.py", title="Emergency department", icon=":material/emergency:"),
         st.Page(VIEWS / "quality.py", title="Quality and staffing", icon=":material/verified:"),
         st.Page(VIEWS / "risk.py", title="Risk", icon=":material/monitor_heart:"),
-        st.Page(VIEWS / "costs.py", title="Costs", icon=":material/payments:"),
+        st.Page(VIEWS / "finance.py", title="Finance", icon=":material/payments:"),
         st.Page(VIEWS / "model_health.py", title="Model health", icon=":material/insights:"),
     ]
 ).run()

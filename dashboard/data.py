@@ -25,7 +25,7 @@ from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
 from features import census, dictionary, engine, partitions
-from finance import forecast
+from finance import FinanceError, forecast, readmissions
 from monitoring import kpis
 from operations import journeys, staffing
 
@@ -407,6 +407,43 @@ def risk_lists(
             }
         )
     return lists
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """The HRRP ratios per condition and facility (named), and each facility's penalty."""
+
+    ratios: pd.DataFrame
+    penalties: pd.DataFrame
+
+
+@st.cache_data(show_spinner="Measuring excess readmissions ...", max_entries=2)
+def readmission_penalty_tables(inputs: Inputs, changed: float) -> Penalty:
+    """``finance.readmissions`` on the clean tables, partition by partition."""
+    del changed
+    _require_clean(inputs.clean_dir)
+    settings = inputs.settings()
+    rules = settings.finance.readmission_penalty
+    try:
+        records = readmissions.load_records(inputs.clean_dir.resolve(), settings)
+        ratios = readmissions.excess_readmission_ratios(records.index, rules)
+    except FinanceError as error:
+        raise MissingInputError(f"The readmission penalty cannot be computed: {error}") from None
+    names = records.facilities.set_index("facility_id")["name"]
+    return Penalty(
+        ratios.table.assign(facility=ratios.table["facility_id"].map(names)),
+        readmissions.penalties(ratios, records, rules),
+    )
+
+
+def readmission_penalty(inputs: Inputs) -> Penalty:
+    return readmission_penalty_tables(inputs, version(inputs.clean_dir))
+
+
+def finance_backtest(inputs: Inputs) -> pd.DataFrame | None:
+    """What ``make finance`` leaves of the forecast's backtest (None before it has run)."""
+    path = Path(inputs.settings().finance.tables_dir) / "forecast" / "backtest_summary.csv"
+    return pd.read_csv(path, dtype={"facility": str}) if path.exists() else None
 
 
 @st.cache_data(show_spinner="Forecasting ...")

@@ -24,6 +24,7 @@ from dashboard import analysis, data, ui
 from data_gen import generate
 from features import census
 from features.etl import run_etl
+from finance import readmissions
 from monitoring import kpis
 from operations import staffing
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = [
     "overview", "patients", "treatments", "journeys", "facilities", "capacity", "emergency",
-    "quality", "risk", "costs", "model_health",
+    "quality", "risk", "finance", "model_health",
 ]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
@@ -45,7 +46,7 @@ TITLES = {
     "emergency": "Emergency department",
     "quality": "Quality and staffing",
     "risk": "Current high-risk inpatients",
-    "costs": "Costs",
+    "finance": "Finance",
     "model_health": "Model health",
 }
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
@@ -282,10 +283,15 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "Cost, roster": f"${judged['roster_cost_usd']:,.0f}",
             "Deteriorations avoided": f"{judged['events_avoided']:.1f}",
         }
-    if page == "costs":
+    if page == "finance":
+        finance = tables["finance"]
         return {
-            "Total cost": f"${_figure(tables['costs'], 'total_cost_usd', **scope):,.0f}",
+            "Revenue": f"${_figure(finance, 'revenue_usd', **scope):,.0f}",
+            "Cost": f"${_figure(finance, 'cost_usd', **scope):,.0f}",
+            "Margin": f"{_figure(finance, 'margin_share', **scope):.1%}",
+            "Revenue per stay": f"${_figure(finance, 'revenue_per_stay_usd', **scope):,.0f}",
             "Cost per encounter": f"${_figure(tables['costs'], 'cost_per_encounter_usd', **scope):,.0f}",  # noqa: E501
+            "Medicare case-mix index": f"{_figure(finance, 'medicare_case_mix_index', **scope):.2f}",  # noqa: E501
         }
     return {}
 
@@ -303,7 +309,7 @@ def test_each_page_renders_and_shows_the_kpi_tables_figures(page, outputs, monke
 
 
 @pytest.mark.parametrize(
-    "page", ["overview", "journeys", "facilities", "emergency", "quality", "costs"]
+    "page", ["overview", "journeys", "facilities", "emergency", "quality", "finance"]
 )
 def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeypatch):
     arguments, tables, _, _ = outputs
@@ -384,6 +390,26 @@ def test_a_missing_input_names_the_command_to_run(page, monkeypatch, tmp_path):
     app = _app(monkeypatch, arguments, page)
     assert not app.exception
     assert "run `make train` first" in app.info[0].value
+
+
+def test_finance_shows_each_facilitys_readmission_penalty_and_forecasts_the_chosen_measure(
+    outputs, monkeypatch, small_world_dir, small_settings
+):
+    arguments, _, _, _ = outputs
+    app = _app(monkeypatch, arguments, "finance")
+    rules = small_settings.finance.readmission_penalty
+    records = readmissions.load_records(small_world_dir / "clean", small_settings)
+    ratios = readmissions.excess_readmission_ratios(records.index, rules)
+    expected = readmissions.penalties(ratios, records, rules)
+    shown = app.dataframe[0].value
+    assert shown["facility"].tolist() == expected["facility"].tolist()
+    assert (shown["interval"] == "exempt (critical access)").sum() == (
+        ~expected["in_program"]
+    ).sum()
+    assert shown["penalty (USD)"].tolist() == expected["penalty_usd"].map(ui.usd).tolist()
+    app.radio(key="finance_measure").set_value("margin").run()
+    assert not app.exception
+    assert any("forecast was off by" in c.value for c in app.caption)
 
 
 def test_capacity_plans_the_next_two_weeks_for_the_quantile_chosen(
