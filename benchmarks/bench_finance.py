@@ -40,8 +40,9 @@ def main(patients: Patients = None) -> None:
                 run_measured(commands[step])
             run = {"patients": size, "stays": parquet_rows(data / "clean" / "encounters.parquet")}
             for name in COMMANDS:
+                tables = f"finance.tables_dir={data / 'finance'}"
                 command = [sys.executable, "-m", "finance", name, "--profile", "large",
-                           "--data-dir", str(data), f"finance.tables_dir={data / 'finance'}"]  # fmt: skip
+                           "--data-dir", str(data), tables]  # fmt: skip
                 run[name] = run_measured(command)
             runs.append(run)
     first = runs[0]
