@@ -30,8 +30,13 @@ with ui.page(
         ("Median age", f"{stays['age_years'].median():.0f} years", "At admission, over stays."),
         (
             "30-day readmission",
-            ui.percent(stays["readmitted_30d"].mean()),
-            "Of discharges alive with 30 days of follow-up (as in the KPI table).",
+            ui.percent(
+                data.total(
+                    data.kpi(source)["readmissions"], "readmitted_30d_rate", facility=facility
+                )
+            ),
+            "Of discharges alive (not transferred out) in the months the records follow whole for "
+            "30 days: the KPI table's figure.",
         ),
     ]
     ui.metric_row(figures)
