@@ -1,6 +1,6 @@
 """``make finance`` at several sizes of health system, side by side.
 
-    python -m benchmarks.bench_finance main [--patients 50000 --patients 200000]
+    python -m benchmarks.bench_finance [--patients 50000 --patients 200000]
 
 Builds the large profile's world at each size (generation and ETL, not timed), then runs the two
 finance commands, each in its own process, with its wall time and the peak memory of its process
