@@ -44,7 +44,8 @@ def claims_tables(
     # Every draw is made for every stay, in this order, so one stay's payer never moves another's.
     charge_noise = rng.normal(0.0, f.charge_sigma, n) - f.charge_sigma**2 / 2
     deterioration_coded = rng.random(n) < f.deterioration_mcc_probability
-    denied = rng.random(n) < np.array([f.denial_rate[p] for p in payer])
+    denial_rate = pd.Series(payer).map(f.denial_rate).to_numpy(dtype=float)
+    denied = rng.random(n) < denial_rate
     recovered = rng.random(n) < f.denial_recovered_share
     self_pay_paid = rng.random(n) < f.self_pay_paid_probability
     lag_days = rng.lognormal(np.log(f.billing_lag_days), 0.5, n)
@@ -62,7 +63,7 @@ def claims_tables(
     p_paid = np.where(
         self_pay,
         f.self_pay_paid_probability,
-        1.0 - np.array([f.denial_rate[p] for p in payer]) * (1.0 - f.denial_recovered_share),
+        1.0 - denial_rate * (1.0 - f.denial_recovered_share),
     )
     billed_h = s.admit_h + s.los_h + lag_days * HOURS_PER_DAY
     claims = pd.DataFrame(
@@ -103,8 +104,9 @@ def _allowed(
 ) -> np.ndarray:
     """What the payer's contract says it owes for each stay."""
     f = plan.config.finance
-    kind = np.array([facility.type for facility in plan.config.facilities])[s.facility]
-    multiplier = np.array([f.medicare_multiplier.get(k, 0.0) for k in kind])
+    types = [facility.type for facility in plan.config.facilities]
+    kind = np.array(types)[s.facility]
+    multiplier = np.array([f.medicare_multiplier.get(t, 0.0) for t in types])[s.facility]
     medicare = np.where(
         kind == "critical_access",
         f.critical_access_cost_share * s.cost_usd,

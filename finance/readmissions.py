@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
 from configs import FeaturesConfig, Settings
@@ -193,9 +194,9 @@ def excess_readmission_ratios(index: pd.DataFrame, rules: ReadmissionPenalty) ->
             mine = (stays["facility_id"] == facility_id).to_numpy()
             mean, sd = intercepts[f]
             drawn = rng.normal(mean, sd, rules.draws)
-            expected = _sigmoid(linear[mine]).sum()
-            predicted = _sigmoid(linear[mine][None, :] + drawn[:, None]).sum(axis=1)
-            ratio_draws = predicted / expected
+            expected = expit(linear[mine]).sum()
+            predicted = expit(linear[mine] + mean).sum()
+            ratio_draws = expit(linear[mine][None, :] + drawn[:, None]).sum(axis=1) / expected
             draws[(condition, int(facility_id))] = ratio_draws
             rows.append(
                 {
@@ -204,9 +205,9 @@ def excess_readmission_ratios(index: pd.DataFrame, rules: ReadmissionPenalty) ->
                     "index_stays": int(mine.sum()),
                     "readmissions": int(stays.loc[mine, "readmitted"].sum()),
                     "observed_rate": float(stays.loc[mine, "readmitted"].mean()),
-                    "predicted": float(_sigmoid(linear[mine] + mean).sum()),
+                    "predicted": float(predicted),
                     "expected": float(expected),
-                    "excess_ratio": float(_sigmoid(linear[mine] + mean).sum() / expected),
+                    "excess_ratio": float(predicted / expected),
                     "excess_ratio_low": float(np.quantile(ratio_draws, tail)),
                     "excess_ratio_high": float(np.quantile(ratio_draws, 1 - tail)),
                     "counted": bool(mine.sum() >= rules.min_index_stays),
@@ -235,10 +236,6 @@ def _fit(stays: pd.DataFrame, facilities: np.ndarray) -> tuple[np.ndarray, np.nd
     return exog @ fit.fe_mean, np.column_stack([fit.vc_mean, fit.vc_sd])
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def penalties(ratios: Ratios, records: Records, rules: ReadmissionPenalty) -> pd.DataFrame:
     """Each facility's payment reduction (share of its base payments, and dollars) with its
     interval and the chance that it is penalised at all; critical access hospitals are exempt."""
@@ -248,7 +245,6 @@ def penalties(ratios: Ratios, records: Records, rules: ReadmissionPenalty) -> pd
     base_by_facility = records.payments.groupby("facility_id")["owed_usd"].sum()
     rows = []
     for facility in records.facilities.itertuples():
-        exempt = facility.type in EXEMPT_TYPES
         base = float(base_by_facility.get(facility.facility_id, 0.0))
         mine = counted[counted["facility_id"] == facility.facility_id]
         excess = np.zeros(rules.draws)
@@ -257,21 +253,25 @@ def penalties(ratios: Ratios, records: Records, rules: ReadmissionPenalty) -> pd
             paid = owed[(row.condition, facility.facility_id)]
             excess += paid * np.maximum(ratios.draws[(row.condition, facility.facility_id)] - 1, 0)
             point += paid * max(row.excess_ratio - 1, 0)
-        share = np.minimum(rules.penalty_cap, excess / base) if base > 0 else np.zeros(rules.draws)
+        # Every payment counted is part of the base payments: with none, there is no excess.
+        share = np.minimum(rules.penalty_cap, excess / base) if base > 0 else excess
         rows.append(
             {
                 "facility_id": facility.facility_id,
                 "facility": facility.name,
-                "in_program": not exempt,
+                "in_program": facility.type not in EXEMPT_TYPES,
                 "conditions_counted": len(mine),
                 "base_payments_usd": base,
-                "penalty_share": np.nan if exempt else min(rules.penalty_cap, point / max(base, 1)),
-                "penalty_share_low": np.nan if exempt else float(np.quantile(share, tail)),
-                "penalty_share_high": np.nan if exempt else float(np.quantile(share, 1 - tail)),
-                "penalised_probability": np.nan if exempt else float((share > 0).mean()),
+                "penalty_share": min(rules.penalty_cap, point / base) if base > 0 else 0.0,
+                "penalty_share_low": float(np.quantile(share, tail)),
+                "penalty_share_high": float(np.quantile(share, 1 - tail)),
+                "penalised_probability": float((share > 0).mean()),
             }
         )
     table = pd.DataFrame(rows)
+    exempt = ~table["in_program"]
+    table.loc[exempt, ["penalty_share", "penalty_share_low", "penalty_share_high",
+                       "penalised_probability"]] = np.nan  # fmt: skip
     for column in ("penalty_share", "penalty_share_low", "penalty_share_high"):
         table[column.replace("share", "usd")] = table[column] * table["base_payments_usd"]
     return table
