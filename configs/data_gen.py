@@ -13,10 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from configs.vocabulary import (
+    ADVERSE_DRUG_EVENTS,
     CONSCIOUSNESS,
+    DETERIORATION_EVENTS,
     DISPOSITIONS,
+    DOSE_UNITS,
     FACILITY_TYPES,
     LAB_TESTS,
+    MEDICATION_FREQUENCIES,
+    MEDICATION_ROUTES,
     PAYERS,
     PROTOCOLS,
     RACES,
@@ -312,6 +317,142 @@ class Finance(Strict):
         return self
 
 
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+Hours = Annotated[float, Field(ge=0.0, le=24.0 * 30)]
+Days = Annotated[float, Field(ge=0.0, le=60.0)]
+
+
+class Drug(Strict):
+    """One formulary entry: what the orders of the drug record, and what it is (its classes)."""
+
+    rxcui: Annotated[str, Field(pattern=r"^[0-9]{1,8}$")]
+    classes: Annotated[list[Name], Field(min_length=1)]
+    route: Literal[MEDICATION_ROUTES]
+    unit: Literal[DOSE_UNITS]
+    doses: Annotated[list[Positive], Field(min_length=1)]
+    frequency: Literal[MEDICATION_FREQUENCIES]
+    max_dose: Positive
+
+    @model_validator(mode="after")
+    def _doses_credible(self) -> Drug:
+        if max(self.doses) > self.max_dose:
+            raise ValueError(f"doses {self.doses} exceed max_dose {self.max_dose}")
+        return self
+
+
+class HomeRule(Strict):
+    condition: Name  # a comorbidity, or ``any``
+    probability: Probability  # at age 65
+    odds_ratio_per_decade: Positive = 1.0
+    drugs: Annotated[dict[Name, Positive], Field(min_length=1)]  # choice weights
+
+
+class Hold(Strict):
+    groups: Annotated[list[Name], Field(min_length=1)]
+    classes: Annotated[list[Name], Field(min_length=1)]
+    probability: Probability
+
+
+class InpatientRule(Strict):
+    groups: Annotated[list[Name], Field(min_length=1)]  # diagnosis groups, ``all`` or ``surgical``
+    probability: Probability
+    conditions: dict[Name, Positive] = Field(default_factory=dict)  # odds ratios
+    odds_ratio_per_decade: Positive = 1.0
+    drugs: Annotated[dict[Name, Positive], Field(min_length=1)]
+    start_hours: tuple[Hours, Hours]
+    days: tuple[Days, Days] | None = None  # None: until discharge
+    not_with: list[Name] = Field(default_factory=list)  # classes that rule the order out
+    not_in: list[Name] = Field(default_factory=list)  # diagnosis groups that never get it
+
+    @model_validator(mode="after")
+    def _windows_ordered(self) -> InpatientRule:
+        if self.start_hours[0] > self.start_hours[1]:
+            raise ValueError(
+                f"start_hours {self.start_hours}: the first must not exceed the second"
+            )
+        if self.days is not None and not 0 < self.days[0] <= self.days[1]:
+            raise ValueError(f"days {self.days}: need 0 < first <= second")
+        return self
+
+
+class AdverseEvent(Strict):
+    """One kind of adverse drug event: its chance per interval, and what it does (docs/world.md)."""
+
+    daily_probability: Annotated[float, Field(gt=0.0, lt=0.5)]
+    age_per_decade: Annotated[float, Field(ge=-2.0, le=2.0)]
+    comorbidities: dict[Name, LogOdds] = Field(default_factory=dict)
+    drugs: dict[Name, LogOdds] = Field(default_factory=dict)  # a class or a drug
+    interactions: list[tuple[Name, Name, LogOdds]] = Field(default_factory=list)
+    extra_days: Days
+    cost_usd: NonNegative
+    readmit_log_odds: LogOdds
+    events: dict[Literal[DETERIORATION_EVENTS], Probability]
+    code: ICD10CM
+    coded: Probability
+
+    @model_validator(mode="after")
+    def _event_chance(self) -> AdverseEvent:
+        if sum(self.events.values()) > 1.0:
+            raise ValueError(f"events {self.events}: the chances add up to more than 1")
+        return self
+
+
+class Medications(Strict):
+    formulary: Annotated[dict[Name, Drug], Field(min_length=1)]
+    home: list[HomeRule]
+    continued_share: Probability
+    reconciliation_hours: tuple[Hours, Hours]
+    not_administered: Probability
+    holds: list[Hold]
+    inpatient: list[InpatientRule]
+    adverse_events: dict[Literal[ADVERSE_DRUG_EVENTS], AdverseEvent]
+
+    @property
+    def classes(self) -> set[str]:
+        return {c for drug in self.formulary.values() for c in drug.classes}
+
+    def unknown_names(self, comorbidities: set[str], groups: set[str]) -> list[str]:
+        """Every drug, class, condition or group a rule names that the world does not have."""
+        drugs, classes = set(self.formulary), self.classes
+        if overlap := drugs & classes:
+            return [f"names both a drug and a class: {sorted(overlap)}"]
+        problems = []
+
+        def check(where: str, names: set[str], allowed: set[str]) -> None:
+            if unknown := names - allowed:
+                problems.append(f"{where}: unknown {sorted(unknown)}")
+
+        for i, rule in enumerate(self.home):
+            check(f"home[{i}].condition", {rule.condition}, comorbidities | {"any"})
+            check(f"home[{i}].drugs", set(rule.drugs), drugs)
+        for i, hold in enumerate(self.holds):
+            check(f"holds[{i}].groups", set(hold.groups), groups)
+            check(f"holds[{i}].classes", set(hold.classes), classes)
+        for i, rule in enumerate(self.inpatient):
+            check(f"inpatient[{i}].groups", set(rule.groups), groups | {"all", "surgical"})
+            check(f"inpatient[{i}].conditions", set(rule.conditions), comorbidities)
+            check(f"inpatient[{i}].drugs", set(rule.drugs), drugs)
+            check(f"inpatient[{i}].not_with", set(rule.not_with), classes)
+            check(f"inpatient[{i}].not_in", set(rule.not_in), groups)
+        for name, event in self.adverse_events.items():
+            where = f"adverse_events.{name}"
+            check(f"{where}.comorbidities", set(event.comorbidities), comorbidities)
+            check(f"{where}.drugs", set(event.drugs), drugs | classes)
+            paired = {n for a, b, _ in event.interactions for n in (a, b)}
+            check(f"{where}.interactions", paired, drugs | classes)
+            for a, b, _ in event.interactions:
+                if a != b and (shared := self.drugs_of(a) & self.drugs_of(b)):
+                    problems.append(
+                        f"{where}.interactions: {a} and {b} share {sorted(shared)}, so one drug"
+                        " would make the pair"
+                    )
+        return problems
+
+    def drugs_of(self, name: str) -> set[str]:
+        """The drugs a class or drug name covers."""
+        return {d for d, drug in self.formulary.items() if name == d or name in drug.classes}
+
+
 class EmergencyDepartment(Strict):
     triage_median_minutes: Positive
     wait_median_minutes_by_esi: tuple[Positive, Positive, Positive, Positive, Positive]
@@ -471,6 +612,7 @@ class DataGenConfig(Strict):
     disposition: Disposition
     cost: Cost
     finance: Finance
+    medications: Medications
     emergency_department: EmergencyDepartment
     staffing: NurseStaffing
     vitals: Vitals
@@ -503,6 +645,8 @@ class DataGenConfig(Strict):
         for name, scenario in self.next_period.scenarios.items():
             if unknown := set(scenario.diagnosis_share_multipliers) - groups:
                 raise ValueError(f"scenario {name!r}: unknown diagnosis groups {sorted(unknown)}")
+        if problems := self.medications.unknown_names(comorbidities, groups):
+            raise ValueError("medications: " + "; ".join(problems))
         names = [g.name for g in self.diagnoses] + [c.name for c in self.comorbidities]
         if len(names) != len(set(names)):
             raise ValueError("diagnosis group and comorbidity names must be unique")

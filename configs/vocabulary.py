@@ -27,3 +27,16 @@ DETERIORATION_EVENTS = ("icu_transfer", "rapid_response", "death")
 DRG_SEVERITIES = ("none", "cc", "mcc")  # an MS-DRG family's tiers: no CC or MCC, a CC, an MCC
 LAB_TESTS = ("haemoglobin", "sodium", "creatinine", "wbc", "lactate")
 CONSCIOUSNESS = ("A", "C", "V", "P", "U")  # ACVPU: alert, new confusion, voice, pain, unresponsive
+MEDICATION_ROUTES = ("oral", "intravenous", "subcutaneous", "inhaled")
+DOSE_UNITS = ("mg", "mcg", "g", "unit", "mEq")
+# How often a drug is given, and how many administrations a day that makes.
+DOSES_PER_DAY = {
+    "daily": 1, "twice_daily": 2, "three_times_daily": 3, "every_4_hours": 6, "every_6_hours": 4,
+    "every_8_hours": 3, "every_12_hours": 2, "at_bedtime": 1, "with_meals": 3,
+}  # fmt: skip
+MEDICATION_FREQUENCIES = tuple(DOSES_PER_DAY)
+MEDICATION_SOURCES = ("home", "inpatient")  # reconciled home medicine, or ordered in hospital
+ADVERSE_DRUG_EVENTS = (
+    "bleeding", "hyperkalaemia", "respiratory_depression", "arrhythmia", "acute_kidney_injury",
+    "serotonin_syndrome", "myopathy",
+)  # fmt: skip

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from configs.vocabulary import CONSCIOUSNESS
-from data_gen import operations, payments, severity
+from data_gen import medications, operations, payments, severity
 from data_gen.stays import Block, LabRows, Stays, simulate_block
 from data_gen.world import (
     HOURS_PER_DAY,
@@ -110,6 +110,14 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
         "procedures": _procedures_table(plan, rng, s, encounter_id),
     }
     tables["vitals"], tables["oracle_vitals"] = _vitals_tables(plan, rng, patients, s, encounter_id)
+    recorded = medications.tables(
+        plan, block.number, stays.orders, kept, s.harm, admit_h, los_h, encounter_id
+    )
+    tables["medications"] = recorded["medications"]
+    tables["oracle_adverse_drug_events"] = recorded["oracle_adverse_drug_events"]
+    tables["diagnoses"] = pd.concat(
+        [tables["diagnoses"], recorded["diagnoses"]], ignore_index=True
+    ).sort_values("encounter_id", kind="stable", ignore_index=True)
 
     sat = c.satisfaction
     facility_shift = np.array([f.satisfaction_shift for f in c.facilities])[s.facility]
@@ -181,6 +189,8 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "deterioration_group": s.det_group.astype(np.int8),
             "p_claim_paid": oracle_claims["p_paid"].to_numpy(),
             "expected_paid_usd": oracle_claims["expected_paid_usd"].to_numpy(),
+            "p_adverse_drug_event": s.harm.p_any,
+            "p_adverse_drug_event_without_interactions": s.harm.p_any_without_interactions,
         }
     )
     tables["oracle_patients"] = pd.DataFrame(
@@ -255,9 +265,10 @@ def _vitals_tables(
     window = ORACLE_WINDOW_HOURS // c.vitals_interval_hours
     before_event = (s.event_step[stay] < 0) | (k <= s.event_step[stay])
     remaining = s.n_steps[stay] - k
-    risk = severity.event_within(
-        plan.chain, s.det_group[stay], state, np.minimum(window, remaining)
-    )
+    steps = np.minimum(window, remaining)
+    chain_risk = severity.event_within(plan.chain, s.det_group[stay], state, steps)
+    drug_risk = medications.deterioration_within(s.harm, stay, k, steps)
+    risk = 1.0 - (1.0 - chain_risk) * (1.0 - drug_risk)  # independent processes
     oracle = pd.DataFrame(
         {
             "observation_id": vitals["observation_id"].to_numpy(),

@@ -93,6 +93,22 @@ def event_within(
     return cumulative[group, state, np.clip(steps, 0, tables.max_steps)]
 
 
+def planned_nodes(
+    log_mean: np.ndarray,
+    sigma: float,
+    min_days: float,
+    max_days: float,
+    step_days: float,
+    max_steps: int,
+    nodes: int = 32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes of the log-normal planned stay: days and chain steps ([stay, node])
+    and the nodes' weights."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    planned = np.clip(np.exp(log_mean[:, None] + sigma * x[None, :]), min_days, max_days)
+    return planned, steps_in_stay(planned * 24.0, step_days * 24.0, max_steps), w / w.sum()
+
+
 @dataclass(frozen=True)
 class StayExpectation:
     los_days: np.ndarray
@@ -120,10 +136,9 @@ def expected_stay(
     ``direct_icu_fraction`` > 0) spends that fraction of the stay in ICU. Gauss-Hermite quadrature
     over the planned stay; the chain's terms come from cumulative tables.
     """
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    planned = np.clip(np.exp(log_mean[:, None] + sigma * x[None, :]), min_days, max_days)
-    steps = steps_in_stay(planned * 24.0, step_days * 24.0, tables.max_steps)
+    planned, steps, w = planned_nodes(
+        log_mean, sigma, min_days, max_days, step_days, tables.max_steps, nodes
+    )
     mid = (np.arange(tables.max_steps) + 0.5) * step_days
     death, icu = EVENT_TYPES.index("death"), EVENT_TYPES.index("icu_transfer")
 

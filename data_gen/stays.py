@@ -17,7 +17,7 @@ import numpy as np
 
 from configs.data_gen import DataGenConfig
 from configs.vocabulary import DISPOSITIONS, EXPIRED, PROTOCOLS
-from data_gen import operations, severity
+from data_gen import medications, operations, severity
 from data_gen.severity import EVENT_TYPES
 from data_gen.world import (
     HOURS_PER_DAY,
@@ -314,11 +314,13 @@ def _run_course(
     admit_h: np.ndarray,
     acuity: Acuity,
     planned: PlannedStay,
+    harm: medications.Harm,
 ) -> Course:
     """One chain step per vitals interval; the first event ends the chain's say over the stay
     (a death ends the stay itself); ICU days follow a direct admission or a transfer. In the
     second pass, each step's patients per nurse above the safe ratio raise the odds of an event
-    and of its being a death (``operations.staffed_risk``)."""
+    and of its being a death (``operations.staffed_risk``). An adverse drug event that is a
+    deterioration event is the stay's event in its step, unless the chain's came first."""
     sev, step = plan.config.severity, plan.step_hours
     n, width = len(planned.days), int(planned.steps.max(initial=1))
     planned_h = planned.days * HOURS_PER_DAY
@@ -331,11 +333,12 @@ def _run_course(
     event_excess = np.zeros(n)
     up = np.asarray(sev.up_probability)[acuity.det_group]
     down = np.asarray(sev.down_probability)[acuity.det_group]
+    forced = harm.deterioration_step
     for j in range(width):
         states[:, j] = state
         excess = operations.exposure(plan, a.facility, ward_unit, icu_until_h, admit_h, j)
         hazard, _ = operations.staffed_risk(plan, state, excess)
-        event = (event_step < 0) & (j < planned.steps) & (rng.random(n) < hazard)
+        event = (event_step < 0) & (j < planned.steps) & ((rng.random(n) < hazard) | (forced == j))
         event_step[event] = j
         event_excess[event] = excess[event]
         move = rng.random(n)
@@ -346,7 +349,8 @@ def _run_course(
     event_state = states[np.arange(n), np.maximum(event_step, 0)]
     _, type_share = operations.staffed_risk(plan, event_state, event_excess)
     event_type = np.array(EVENT_TYPES, dtype=object)[choose(rng, type_share)]
-    event_type = np.where(has_event, event_type, None)
+    by_drug = has_event & (event_step == forced)
+    event_type = np.where(by_drug, harm.event_type, np.where(has_event, event_type, None))
     event_type = np.where(
         acuity.direct_icu & (event_type == "icu_transfer"), "rapid_response", event_type
     )
@@ -496,6 +500,7 @@ def _related_readmission_risk(
     planned: PlannedStay,
     labs: Labs,
     disposition: np.ndarray,
+    harm: medications.Harm,
 ) -> np.ndarray:
     """The probability of a related unplanned readmission after the planned stay, discharged
     alive (a death makes it 0; drawing readmissions from this keeps the next generation's random
@@ -518,6 +523,7 @@ def _related_readmission_risk(
         + lookup(disposition, readm.disposition)
         + lookup(treatment.protocol, readm.protocol)
         + _facility_readmit_log_odds(plan)[a.facility]
+        + harm.readmit_log_odds
     )
     return sigmoid(logit)
 
@@ -554,6 +560,7 @@ def _outcome(
     treatment: Treatment,
     procedure: Procedure,
     course: Course,
+    harm: medications.Harm,
 ) -> Outcome:
     c, treat, cost, G, n = (
         plan.config, plan.config.treatment, plan.config.cost, plan.groups, len(group)
@@ -576,6 +583,7 @@ def _outcome(
         + cost.complication_usd * procedure.complication
         + cost.per_diem_ward_usd * (los_days - course.icu_days)
         + cost.per_diem_icu_usd * course.icu_days
+        + np.where(harm.onset_h < course.los_h, harm.cost_usd, 0.0)  # an event before the end
     )
     noise = np.exp(rng.normal(0.0, cost.sigma, n) - cost.sigma**2 / 2)
     return Outcome(success_logit, success, multiplier, multiplier * bill * noise)
@@ -600,6 +608,7 @@ def _expect(
     procedure: Procedure,
     planned: PlannedStay,
     outcome: Outcome,
+    harm: medications.Harm,
 ) -> Expectations:
     sev, los, cost, G = (
         plan.config.severity, plan.config.length_of_stay, plan.config.cost, plan.groups
@@ -620,15 +629,22 @@ def _expect(
         for flag in (0.0, 1.0)
     ]
     weights = (1.0 - procedure.p_complication, procedure.p_complication)
-    expected_los = sum(w * e.los_days for w, e in zip(weights, expected, strict=True))
+    # An adverse drug event adds its days and cost; its deaths and the chain's are taken as
+    # independent (both are rare).
+    expected_los = (
+        sum(w * e.los_days for w, e in zip(weights, expected, strict=True))
+        + harm.expected_extra_days
+    )
     expected_icu = sum(w * e.icu_days for w, e in zip(weights, expected, strict=True))
-    p_death = sum(w * e.p_death for w, e in zip(weights, expected, strict=True))
+    p_death_chain = sum(w * e.p_death for w, e in zip(weights, expected, strict=True))
+    p_death = 1.0 - (1.0 - p_death_chain) * (1.0 - harm.p_death)
     expected_cost = outcome.cost_multiplier * (
         G["cost_base_usd"][group]
         + (G["procedure_probability"][group] * G["procedure_cost_usd"][group]).sum(axis=1)
         + cost.complication_usd * procedure.p_complication
         + cost.per_diem_ward_usd * (expected_los - expected_icu)
         + cost.per_diem_icu_usd * expected_icu
+        + harm.expected_cost_usd
     )
     return Expectations(
         los_days=expected_los,
@@ -640,9 +656,18 @@ def _expect(
 
 
 @dataclass(frozen=True)
+class Medicines:
+    """A block's medication stream and its patients' home medicines ([patient, drug])."""
+
+    rng: np.random.Generator
+    home: np.ndarray
+
+
+@dataclass(frozen=True)
 class Stays:
     """Every stay of a block as simulated, one value per stay in each array (``states``: one row
-    per stay; ``lab_rows``: the lab draws, by row of this record)."""
+    per stay; ``lab_rows`` and ``orders``: the lab draws and medication orders, by row of this
+    record)."""
 
     patient: np.ndarray
     group: np.ndarray
@@ -677,6 +702,8 @@ class Stays:
     lab_rows: LabRows
     expected: Expectations
     p_complication: np.ndarray
+    orders: medications.Orders
+    harm: medications.Harm
 
     @property
     def discharge_h(self) -> np.ndarray:
@@ -684,14 +711,14 @@ class Stays:
 
     def take(self, rows: np.ndarray) -> Stays:
         """These rows of the record, in this order (``lab_rows`` keeps the record's rows)."""
-        taken = _rows(self, rows, skip=("lab_rows", "expected"))
-        return replace(taken, expected=_rows(self.expected, rows))
+        taken = _rows(self, rows, skip=("lab_rows", "expected", "orders", "harm"))
+        return replace(taken, expected=_rows(self.expected, rows), harm=_rows(self.harm, rows))
 
     @classmethod
     def concatenate(cls, parts: list[Stays]) -> Stays:
         width = max(p.states.shape[1] for p in parts)
         return replace(
-            _joined(parts, skip=("states", "lab_rows", "expected")),
+            _joined(parts, skip=("states", "lab_rows", "expected", "orders", "harm")),
             states=np.concatenate(
                 [np.pad(p.states, ((0, 0), (0, width - p.states.shape[1]))) for p in parts]
             ),
@@ -699,6 +726,10 @@ class Stays:
                 [p.lab_rows for p in parts], [len(p.patient) for p in parts]
             ),
             expected=_joined([p.expected for p in parts]),
+            orders=medications.Orders.concatenate(
+                [p.orders for p in parts], [len(p.patient) for p in parts]
+            ),
+            harm=_joined([p.harm for p in parts]),
         )
 
 
@@ -722,25 +753,68 @@ def _joined(parts: list[Any], skip: tuple[str, ...] = ()) -> Any:
     )
 
 
+def _medicate(
+    plan: WorldPlan,
+    medicines: Medicines,
+    batch: Batch,
+    a: Arrival,
+    planned: PlannedStay,
+) -> tuple[medications.Orders, medications.Harm, PlannedStay]:
+    """The stays' orders and adverse drug events, and the planned stays they lengthen."""
+    los = plan.config.length_of_stay
+    orders = medications.order(
+        plan, medicines.rng, medicines.home, batch.patient, batch.group, a.decades, a.comorbid
+    )
+    _, node_steps, node_weights = severity.planned_nodes(
+        planned.log_mean,
+        los.sigma,
+        los.min_hours / HOURS_PER_DAY,
+        los.max_days,
+        plan.step_hours / HOURS_PER_DAY,
+        plan.chain.max_steps,
+    )
+    harm = medications.harm(
+        plan, medicines.rng, orders, planned.steps, a.decades, a.comorbid, node_steps, node_weights
+    )
+    days = np.minimum(planned.days + harm.extra_days, los.max_days)
+    steps = severity.steps_in_stay(days * HOURS_PER_DAY, plan.step_hours, plan.chain.max_steps)
+    return orders, harm, replace(planned, days=days, steps=steps)
+
+
 def _simulate_stays(
-    plan: WorldPlan, rng: np.random.Generator, patients: Patients, batch: Batch
+    plan: WorldPlan,
+    rng: np.random.Generator,
+    patients: Patients,
+    medicines: Medicines,
+    batch: Batch,
 ) -> Stays:
     """A batch of admissions, step by step: arrival, acuity, treatment, procedure, the planned
-    stay, the course of severity, labs, destination, readmission risk, outcome, and the oracle's
-    expectations. Each step draws from ``rng`` in this order, so a seed gives one world."""
+    stay, medicines and their harm, the course of severity, labs, destination, readmission risk,
+    outcome, and the oracle's expectations. Each step draws from ``rng`` (medicines from their
+    own stream) in this order, so a seed gives one world."""
     group = batch.group
     arrival = _arrive(plan, rng, patients, batch)
     acuity = _assess(plan, rng, group, arrival)
     treatment = _treat(plan, rng, patients, batch, arrival, acuity)
     procedure = _operate(plan, rng, group, arrival, acuity)
-    planned = _plan_stay(plan, rng, group, arrival, acuity, treatment, procedure)
-    course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned)
+    as_planned = _plan_stay(plan, rng, group, arrival, acuity, treatment, procedure)
+    orders, harm, planned = _medicate(plan, medicines, batch, arrival, as_planned)
+    course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned, harm)
     labs = _draw_labs(plan, rng, treatment, planned, course)
     disposition_if_alive = _disposition(plan, rng, arrival, planned)
     p_related_if_alive = _related_readmission_risk(
-        plan, patients, batch, arrival, treatment, procedure, planned, labs, disposition_if_alive
+        plan,
+        patients,
+        batch,
+        arrival,
+        treatment,
+        procedure,
+        planned,
+        labs,
+        disposition_if_alive,
+        harm,
     )
-    outcome = _outcome(plan, rng, group, arrival, acuity, treatment, procedure, course)
+    outcome = _outcome(plan, rng, group, arrival, acuity, treatment, procedure, course, harm)
     return Stays(
         patient=batch.patient,
         group=group,
@@ -773,8 +847,10 @@ def _simulate_stays(
         cost_usd=outcome.cost_usd,
         admission_labs=labs.admission,
         lab_rows=labs.rows,
-        expected=_expect(plan, group, acuity, procedure, planned, outcome),
+        expected=_expect(plan, group, acuity, procedure, as_planned, outcome, harm),
         p_complication=procedure.p_complication,
+        orders=orders,
+        harm=harm,
     )
 
 
@@ -891,10 +967,14 @@ def simulate_block(plan: WorldPlan, block: int) -> Block:
     """Patients, their admissions and stays, from the block's own seed."""
     rng = np.random.default_rng(np.random.SeedSequence(plan.config.seed, spawn_key=(block,)))
     patients = draw_patients(plan, rng, block)
+    medication_rng = medications.stream(plan, block)
+    medicines = Medicines(
+        medication_rng, medications.home_medicines(plan, medication_rng, patients)
+    )
     # Index admissions, then generation after generation of the readmissions they cause.
     parts, batch, offset = [], _index_admissions(plan, rng, patients), 0
     while not parts or len(batch.patient):
-        stays = _simulate_stays(plan, rng, patients, batch)
+        stays = _simulate_stays(plan, rng, patients, medicines, batch)
         parts.append(stays)
         batch = _readmissions(plan, rng, patients, stays, offset)
         offset += len(stays.patient)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,7 @@ from data_gen import identifiers, severity
 from data_gen.severity import ChainTables
 
 if TYPE_CHECKING:
+    from data_gen.medications import Formulary
     from data_gen.operations import Operations
 
 HOURS_PER_DAY = 24.0
@@ -60,6 +62,12 @@ class WorldPlan:
     @property
     def n_blocks(self) -> int:
         return -(-self.config.n_patients // self.config.block_size)
+
+    @cached_property
+    def formulary(self) -> Formulary:
+        from data_gen.medications import Formulary  # it builds on this module
+
+        return Formulary.of(self.config.medications)
 
     @property
     def step_hours(self) -> float:

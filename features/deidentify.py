@@ -125,6 +125,7 @@ def deidentify(accepted: dict[str, pd.DataFrame], etl: Etl, key: bytes) -> dict[
         ("diagnoses", None),
         ("procedures", "procedure_id"),
         ("claims", "claim_id"),
+        ("medications", "order_id"),
         ("vitals", "observation_id"),
         ("labs", "lab_id"),
     ):

@@ -51,6 +51,7 @@ REFERENCES = [
     ("diagnoses", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("procedures", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("claims", "encounter_id", "encounters", "encounter_id", "no such stay"),
+    ("medications", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("vitals", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("labs", "encounter_id", "encounters", "encounter_id", "no such stay"),
     ("ed_visits", "patient_id", "patients", "patient_id", "no such patient"),
@@ -62,7 +63,13 @@ NEEDS_ACCEPTED_PARENT = [
     ("encounters", "patient_id", "patients", "patient_id", "its patient is in quarantine"),
 ]
 # Records that must fall inside their stay: (table, time column).
-DURING_STAY = [("vitals", "observed_at"), ("labs", "drawn_at"), ("procedures", "performed_at")]
+DURING_STAY = [
+    ("vitals", "observed_at"),
+    ("labs", "drawn_at"),
+    ("procedures", "performed_at"),
+    ("medications", "ordered_at"),
+    ("medications", "stopped_at"),
+]
 # Records that come after their stay has ended: (table, time column).
 AFTER_STAY = [("claims", "billed_at")]
 

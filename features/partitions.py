@@ -47,6 +47,7 @@ ROUTES = {
     "raw/diagnoses": BY_STAY,
     "raw/procedures": BY_STAY,
     "raw/claims": BY_STAY,
+    "raw/medications": BY_STAY,
     "raw/vitals": BY_STAY,
     "raw/labs": BY_STAY,
     "oracle/encounters": BY_STAY,

@@ -31,6 +31,7 @@ TABLE_ORDER = (
     "diagnoses",
     "procedures",
     "claims",
+    "medications",
     "vitals",
     "labs",
     "ed_visits",
@@ -54,6 +55,7 @@ KEYS = {
     "diagnoses": ["encounter_id", "position"],
     "procedures": ["procedure_id"],
     "claims": ["encounter_id"],
+    "medications": ["order_id"],
     "vitals": ["observation_id"],
     "labs": ["lab_id"],
     "ed_visits": ["ed_visit_id"],
@@ -253,6 +255,36 @@ class Claims(pa.DataFrameModel):
         return frame["paid_usd"] <= frame["allowed_usd"] + 0.005
 
 
+class Medications(pa.DataFrameModel):
+    order_id: Series[int] = pa.Field(ge=1, coerce=True)
+    encounter_id: Series[int] = pa.Field(ge=1, coerce=True)
+    rxnorm_code: Series[str] = pa.Field(str_matches=r"^[0-9]{1,8}$")
+    drug_name: Series[str]
+    dose: Series[float] = pa.Field(gt=0, coerce=True)
+    dose_unit: Series[str] = pa.Field(isin=v.DOSE_UNITS)
+    route: Series[str] = pa.Field(isin=v.MEDICATION_ROUTES)
+    frequency: Series[str] = pa.Field(isin=v.MEDICATION_FREQUENCIES)
+    source: Series[str] = pa.Field(isin=v.MEDICATION_SOURCES)
+    ordered_at: Series[pa.DateTime] = pa.Field(coerce=True)
+    first_dose_at: Series[pa.DateTime] = pa.Field(coerce=True, nullable=True)
+    stopped_at: Series[pa.DateTime] = pa.Field(coerce=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(error="order_id is repeated")
+    def unique_key(cls, frame: pd.DataFrame) -> Series[bool]:
+        return _unique(frame, ["order_id"])
+
+    @pa.dataframe_check(error="first dose before the order, or stopped before it")
+    def times_in_order(cls, frame: pd.DataFrame) -> Series[bool]:
+        return (
+            _in_order(frame["ordered_at"], frame["first_dose_at"])
+            & _in_order(frame["first_dose_at"], frame["stopped_at"])
+            & _in_order(frame["ordered_at"], frame["stopped_at"])
+        )
+
+
 class Vitals(pa.DataFrameModel):
     observation_id: Series[int] = pa.Field(ge=1, coerce=True)
     encounter_id: Series[int] = pa.Field(ge=1, coerce=True)
@@ -334,6 +366,7 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
     "diagnoses": Diagnoses,
     "procedures": Procedures,
     "claims": Claims,
+    "medications": Medications,
     "vitals": Vitals,
     "labs": Labs,
     "ed_visits": EdVisits,
