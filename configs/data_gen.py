@@ -459,6 +459,7 @@ class EmergencyDepartment(Strict):
     wait_sigma: Positive
     winter_wait_multiplier: Annotated[float, Field(ge=1.0, le=3.0)]
     crowding_occupancy: Annotated[float, Field(gt=0.3, lt=1.2)]
+    crowding_max_occupancy: Annotated[float, Field(gt=0.3, le=3.0)]
     crowding_wait_per_10_points: NonNegative
     patience_min_minutes: NonNegative
     patience_mean_minutes: Positive

@@ -65,8 +65,9 @@ def _crowding(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> np.nd
         return np.zeros(len(hours))
     occupancy = plan.operations.occupancy
     hour = np.clip(np.floor(hours).astype(np.int64), 0, occupancy.shape[1] - 1)
-    threshold = plan.config.emergency_department.crowding_occupancy
-    return np.maximum(occupancy[facility, hour] - threshold, 0.0) * 10.0
+    ed = plan.config.emergency_department
+    crowded = np.minimum(occupancy[facility, hour], ed.crowding_max_occupancy)
+    return np.maximum(crowded - ed.crowding_occupancy, 0.0) * 10.0
 
 
 def _provider_wait(plan: WorldPlan, facility: np.ndarray, hours: np.ndarray) -> np.ndarray:

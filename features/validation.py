@@ -432,6 +432,7 @@ _CHECK_WORDS = [
     (r"^isin\(.*\)$", "not an allowed value"),
     (r"^in_range\((.+), (.+)\)$", r"outside \1 to \2"),
     (r"^greater_than_or_equal_to\((.+)\)$", r"below \1"),
+    (r"^greater_than\((.+)\)$", r"not above \1"),
     (r"^less_than_or_equal_to\((.+)\)$", r"above \1"),
 ]
 

@@ -189,6 +189,10 @@ def excess_readmission_ratios(index: pd.DataFrame, rules: ReadmissionPenalty) ->
     rows, draws = [], {}
     for condition, stays in index.groupby("condition", sort=False):
         facilities = np.sort(stays["facility_id"].unique())
+        if stays["readmitted"].nunique() < 2:
+            # Every stay readmitted, or none: no risk model to fit, no ratio to count.
+            rows.extend(_unmeasured(condition, stays, facilities))
+            continue
         linear, intercepts = _fit(stays, facilities)
         for f, facility_id in enumerate(facilities):
             mine = (stays["facility_id"] == facility_id).to_numpy()
@@ -214,6 +218,28 @@ def excess_readmission_ratios(index: pd.DataFrame, rules: ReadmissionPenalty) ->
                 }
             )
     return Ratios(pd.DataFrame(rows), draws)
+
+
+NOT_ESTIMATED = ("predicted", "expected", "excess_ratio", "excess_ratio_low", "excess_ratio_high")
+
+
+def _unmeasured(condition: str, stays: pd.DataFrame, facilities: np.ndarray) -> list[dict]:
+    """A condition's rows when its ratios cannot be estimated: counts only, never counted."""
+    rows = []
+    for facility_id in facilities:
+        mine = stays["facility_id"] == facility_id
+        rows.append(
+            {
+                "condition": condition,
+                "facility_id": int(facility_id),
+                "index_stays": int(mine.sum()),
+                "readmissions": int(stays.loc[mine, "readmitted"].sum()),
+                "observed_rate": float(stays.loc[mine, "readmitted"].mean()),
+                **dict.fromkeys(NOT_ESTIMATED, np.nan),
+                "counted": False,
+            }
+        )
+    return rows
 
 
 def _fit(stays: pd.DataFrame, facilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ def tiny_raw(small_world) -> dict[str, pd.DataFrame]:
         "patients": patients,
         "encounters": encounters,
     }
-    for name in ("diagnoses", "procedures", "claims", "vitals", "labs"):
+    for name in ("diagnoses", "procedures", "claims", "medications", "vitals", "labs"):
         tables[name] = small_world[name][small_world[name]["encounter_id"].isin(stays)]
     tables["ed_visits"] = small_world["ed_visits"][
         small_world["ed_visits"]["patient_id"].isin(keep)
@@ -89,6 +89,12 @@ def _set(column, value, row=0):
         ("claims", _set("billed_at", EARLY), "billed_at: before its stay ended"),
         ("claims", _set("encounter_id", 99_999_999_999), "encounter_id: no such stay"),
         ("claims", _set("drg_severity", "major"), "drg_severity: not an allowed value"),
+        ("medications", _set("dose", -5.0), "dose: not above 0"),
+        ("medications", _set("route", "IV push"), "route: not an allowed value"),
+        ("medications", _set("rxnorm_code", "RX11289"), "rxnorm_code: malformed"),
+        ("medications", _set("ordered_at", EARLY), "ordered_at: outside its stay"),
+        ("medications", _set("stopped_at", EARLY), "*: first dose before the order, or stopped"),
+        ("medications", _set("encounter_id", 99_999_999_999), "encounter_id: no such stay"),
         ("labs", _set("value", 9999.0), "*: lab value outside its test's limits"),
         ("labs", _set("test", "potassium"), "test: not an allowed value"),
         ("ed_visits", _set("triage_at", EARLY), "*: ED times are out of order"),
