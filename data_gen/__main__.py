@@ -97,6 +97,13 @@ def report_command(
     _print_checks(rep.operations(tables), "Nursing and the ED against published figures")
     tables = rep.load_raw(data_dir, ("facilities", "encounters", "claims"))
     _print_checks(rep.finance(tables), "Payment against published figures")
+    tables = rep.load_raw(data_dir, ("patients", "encounters"))
+    for stem in ("patients", "adverse_drug_events"):
+        tables[f"oracle_{stem}"] = pd.read_parquet(data_dir / "oracle" / f"{stem}.parquet")
+    _print_checks(
+        rep.medications(tables, pd.Timestamp(config.start_date)),
+        "Medicines and their harm against published figures",
+    )
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
     table = Table(title="Principal-diagnosis groups: share of admissions of their kind")
     for column in ("group", "kind", "share", "target"):

@@ -201,6 +201,7 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "charlson_true": patients.charlson.astype(np.int16),
             "unplanned_admissions_per_year": patients.unplanned_rate,
             "ed_visits_per_year": patients.ed_rate,
+            "home_medicines": block.medicines.home.sum(axis=1).astype(np.int16),
         }
     )
     return tables

@@ -238,6 +238,27 @@ def finance(tables: dict[str, pd.DataFrame]) -> list[Check]:
     ]
 
 
+def medications(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> list[Check]:
+    """Medicines and their harm against published figures (docs/world.md, Calibration): from the
+    patients (with the oracle's home lists), the stays and the oracle's adverse drug events."""
+    patients = tables["patients"].merge(tables["oracle_patients"], on="patient_id")
+    age = (start - pd.to_datetime(patients["birth_date"])).dt.days / 365.25
+    home = patients.loc[age >= 65, "home_medicines"]
+    events = tables["oracle_adverse_drug_events"]
+    stays = len(tables["encounters"])
+    return [
+        Check("five or more medicines, aged 65 and over", (home >= 5).mean(), 0.30, 0.48, "share"),
+        Check("adverse drug events per stay", len(events) / max(stays, 1), 0.02, 0.08, "share"),
+        Check(
+            "adverse drug events put down to an interaction",
+            (events["cause"] == "interaction").mean() if len(events) else np.nan,
+            0.05,
+            0.30,
+            "share",
+        ),
+    ]
+
+
 def diagnosis_shares(encounters: pd.DataFrame, config: DataGenConfig) -> pd.DataFrame:
     """Share of each principal-diagnosis group among admissions of its kind, against its target."""
     rows = []

@@ -201,6 +201,7 @@ ORACLE = {
         ("charlson_true", pa.int16()),
         ("unplanned_admissions_per_year", pa.float64()),
         ("ed_visits_per_year", pa.float64()),
+        ("home_medicines", pa.int16()),
     ),
     "staffing": _schema(
         ("facility_id", pa.int64()),

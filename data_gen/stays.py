@@ -950,12 +950,13 @@ def _readmission_oracle(
 @dataclass(frozen=True)
 class Block:
     """One block of the world as simulated: the generator (its state where the simulation left
-    it, for what is recorded next), the patients, every stay drawn, the stays that happened
+    it, for what is recorded next), the patients, their medicines, every stay drawn, the stays that happened
     (``kept``), the readmission oracle per window (and at 30 days at an average facility), and
     the block's number."""
 
     rng: np.random.Generator
     patients: Patients
+    medicines: Medicines
     stays: Stays
     kept: np.ndarray
     p_readmit: dict[int, np.ndarray]
@@ -983,6 +984,7 @@ def simulate_block(plan: WorldPlan, block: int) -> Block:
     return Block(
         rng,
         patients,
+        medicines,
         stays,
         _timeline(stays),
         {w: _readmission_oracle(plan, patients, stays, w, stays.p_related) for w in windows},
