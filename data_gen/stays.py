@@ -950,9 +950,9 @@ def _readmission_oracle(
 @dataclass(frozen=True)
 class Block:
     """One block of the world as simulated: the generator (its state where the simulation left
-    it, for what is recorded next), the patients, their medicines, every stay drawn, the stays that happened
-    (``kept``), the readmission oracle per window (and at 30 days at an average facility), and
-    the block's number."""
+    it, for what is recorded next), the patients, their medicines, every stay drawn, the stays
+    that happened (``kept``), the readmission oracle per window (and at 30 days at an average
+    facility), and the block's number."""
 
     rng: np.random.Generator
     patients: Patients
