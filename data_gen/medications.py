@@ -414,11 +414,14 @@ def tables(
     s: Harm,
     admit_h: np.ndarray,
     los_h: np.ndarray,
+    event_step: np.ndarray,
+    event_type: np.ndarray,
     encounter_id: np.ndarray,
 ) -> dict[str, pd.DataFrame]:
     """What is recorded of the stays ``kept`` (rows of the record ``orders`` belongs to; ``s`` and
-    the arrays: those stays, in that order): the medication orders, the adverse drug events coded
-    on the stays (as diagnosis rows), and the oracle's events."""
+    the arrays: those stays, in that order, with the step and type of each stay's deterioration
+    event): the medication orders, the adverse drug events coded on the stays (as diagnosis
+    rows), and the oracle's events (an event's deterioration only where it was the stay's)."""
     meds, formulary = plan.config.medications, plan.formulary
     rng = stream(plan, block, part=1)
     position = np.full(int(orders.stay.max()) + 1 if len(orders.stay) else 0, -1)
@@ -453,7 +456,7 @@ def tables(
             "stopped_at": at(plan, admit_h[stay] + np.minimum(orders.stop_h[row], los_h[stay])),
         }
     )
-    happened = np.flatnonzero((s.kind >= 0) & (s.onset_h < los_h))
+    happened = np.flatnonzero((s.kind >= 0) & (s.onset_h <= los_h))
     kinds = list(meds.adverse_events)
     events = [meds.adverse_events[kinds[k]] for k in s.kind[happened]]
     coded = rng.random(len(happened)) < np.array([e.coded for e in events])
@@ -464,7 +467,9 @@ def tables(
             "onset_at": at(plan, admit_h[happened] + s.onset_h[happened]),
             "cause": s.cause[happened],
             "interaction": s.interaction[happened],
-            "deterioration_event": s.event_type[happened],
+            "deterioration_event": np.where(
+                (s.deterioration_step == event_step)[happened], event_type[happened], None
+            ),
             "coded": coded,
         }
     )

@@ -112,7 +112,16 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
     }
     tables["vitals"], tables["oracle_vitals"] = _vitals_tables(plan, rng, patients, s, encounter_id)
     recorded = medications.tables(
-        plan, block.number, stays.orders, kept, s.harm, admit_h, los_h, encounter_id
+        plan,
+        block.number,
+        stays.orders,
+        kept,
+        s.harm,
+        admit_h,
+        los_h,
+        s.event_step,
+        s.event_type,
+        encounter_id,
     )
     tables["medications"] = recorded["medications"]
     tables["oracle_adverse_drug_events"] = recorded["oracle_adverse_drug_events"]

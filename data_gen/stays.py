@@ -583,7 +583,7 @@ def _outcome(
         + cost.complication_usd * procedure.complication
         + cost.per_diem_ward_usd * (los_days - course.icu_days)
         + cost.per_diem_icu_usd * course.icu_days
-        + np.where(harm.onset_h < course.los_h, harm.cost_usd, 0.0)  # an event before the end
+        + np.where(harm.onset_h <= course.los_h, harm.cost_usd, 0.0)  # an event by the end
     )
     noise = np.exp(rng.normal(0.0, cost.sigma, n) - cost.sigma**2 / 2)
     return Outcome(success_logit, success, multiplier, multiplier * bill * noise)
@@ -800,6 +800,8 @@ def _simulate_stays(
     as_planned = _plan_stay(plan, rng, group, arrival, acuity, treatment, procedure)
     orders, harm, planned = _medicate(plan, medicines, batch, arrival, as_planned)
     course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned, harm)
+    by_drug = (harm.deterioration_step >= 0) & (harm.deterioration_step == course.event_step)
+    harm = replace(harm, onset_h=np.where(by_drug, course.event_h, harm.onset_h))
     labs = _draw_labs(plan, rng, treatment, planned, course)
     disposition_if_alive = _disposition(plan, rng, arrival, planned)
     p_related_if_alive = _related_readmission_risk(

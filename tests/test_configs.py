@@ -139,6 +139,26 @@ def test_diagnosis_affinity_must_name_a_known_comorbidity(config_copy: Path):
         load_settings("small", config_dir=config_copy)
 
 
+def test_a_medication_rule_naming_an_unknown_drug_is_rejected_with_its_place(config_copy: Path):
+    def edit(d):
+        d["medications"]["home"][0]["drugs"] = {"lisinoprill": 1.0}
+
+    _edit(config_copy / "data_gen.yaml", edit)
+    with pytest.raises(ConfigError, match=r"home\[0\]\.drugs: unknown \['lisinoprill'\]"):
+        load_settings("small", config_dir=config_copy)
+
+
+def test_a_harmful_pair_whose_classes_share_a_drug_is_rejected(config_copy: Path):
+    def edit(d):
+        d["medications"]["adverse_events"]["bleeding"]["interactions"] = [
+            ["anticoagulant", "doac", 1.0]
+        ]
+
+    _edit(config_copy / "data_gen.yaml", edit)
+    with pytest.raises(ConfigError, match="anticoagulant and doac share"):
+        load_settings("small", config_dir=config_copy)
+
+
 def test_fingerprint_ignores_worker_count_but_not_the_world():
     base = load_settings("small")
     assert base.fingerprint("data_gen", ["workers"]) == load_settings(
