@@ -2,13 +2,13 @@
 
 Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
 synthetic world, then features, the engine that runs the batch stages, training, serving,
-monitoring, operations, finance and the dashboard), and one file per task under ``tasks/`` (a
-task's only declaration). A profile under ``profiles/`` overrides a few keys (sizes, budgets);
-``key=value`` overrides from the command line come last. The merged result is validated by
-pydantic models that forbid unknown keys, and every error names the file (or the command line)
-that set the offending key. ``$HOSPITAL_CONFIG_DIR`` points at another folder laid out like this
-one. Beside them: ``vocabulary`` (the allowed values of categorical fields) and ``cli`` (what the
-stages' command lines share).
+monitoring, operations, finance, the drug-interaction knowledge base and the dashboard), and one
+file per task under ``tasks/`` (a task's only declaration). A profile under ``profiles/``
+overrides a few keys (sizes, budgets); ``key=value`` overrides from the command line come last.
+The merged result is validated by pydantic models that forbid unknown keys, and every error names
+the file (or the command line) that set the offending key. ``$HOSPITAL_CONFIG_DIR`` points at
+another folder laid out like this one. Beside them: ``vocabulary`` (the allowed values of
+categorical fields) and ``cli`` (what the stages' command lines share).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from configs.data_gen import DataGenConfig
 from configs.engine import EngineConfig
 from configs.features import FeaturesConfig
 from configs.finance import FinanceConfig
+from configs.medications import MedicationsConfig
 from configs.monitoring import MonitoringConfig
 from configs.operations import OperationsConfig
 from configs.serving import ServingConfig
@@ -52,6 +53,7 @@ SECTION_FILES = {
     "monitoring": "monitoring.yaml",
     "operations": "operations.yaml",
     "finance": "finance.yaml",
+    "medications": "medications.yaml",
     "dashboard": "dashboard.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
@@ -77,6 +79,7 @@ class Settings(BaseModel):
     monitoring: MonitoringConfig
     operations: OperationsConfig
     finance: FinanceConfig
+    medications: MedicationsConfig
     dashboard: DashboardConfig
 
     @model_validator(mode="after")
@@ -87,6 +90,13 @@ class Settings(BaseModel):
         tables = [task.table for task in self.tasks.values()]
         if repeated := sorted({t for t in tables if tables.count(t) > 1}):
             raise ValueError(f"tasks share the feature table(s) {repeated}")
+        known = set(self.data_gen.medications.formulary) | self.data_gen.medications.classes
+        for i, rule in enumerate(self.medications.interactions):
+            if unknown := sorted({rule.a, rule.b} - known):
+                raise ValueError(
+                    f"medications.interactions[{i}]: {unknown} is no drug or class of the"
+                    " formulary (data_gen.medications.formulary)"
+                )
         unknown = [t for t in self.training.tasks or [] if t not in self.tasks]
         if unknown:
             raise ValueError(

@@ -40,3 +40,13 @@ ADVERSE_DRUG_EVENTS = (
     "bleeding", "hyperkalaemia", "respiratory_depression", "arrhythmia", "acute_kidney_injury",
     "serotonin_syndrome", "myopathy",
 )  # fmt: skip
+INTERACTION_SEVERITIES = (
+    "contraindicated",
+    "major",
+    "moderate",
+)  # a knowledge base's, severest first
+ALERT_TIERS = (
+    "interruptive",
+    "passive",
+    "informational",
+)  # how an alert is shown, most intrusive first
