@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from configs.data_gen import Name, Strict
+from configs.data_gen import ICD10CM, Name, Strict
 from configs.vocabulary import ADVERSE_DRUG_EVENTS, ALERT_TIERS, INTERACTION_SEVERITIES
 
 
@@ -26,11 +26,15 @@ class MedicationsConfig(Strict):
     interactions: Annotated[list[Interaction], Field(min_length=1)]
     tiers: dict[Literal[INTERACTION_SEVERITIES], Literal[ALERT_TIERS]]
     max_list_size: Annotated[int, Field(ge=2, le=10_000)]
+    event_codes: dict[Literal[ADVERSE_DRUG_EVENTS], Annotated[list[ICD10CM], Field(min_length=1)]]
+    tables_dir: str
 
     @model_validator(mode="after")
     def _every_severity_tiered(self) -> MedicationsConfig:
         if missing := set(INTERACTION_SEVERITIES) - set(self.tiers):
             raise ValueError(f"tiers: no tier for severities {sorted(missing)}")
+        if missing := set(ADVERSE_DRUG_EVENTS) - set(self.event_codes):
+            raise ValueError(f"event_codes: no codes for {sorted(missing)}")
         pairs = [frozenset((rule.a, rule.b)) for rule in self.interactions]
         if repeated := {tuple(sorted(p)) for p in pairs if pairs.count(p) > 1}:
             raise ValueError(f"interactions: pairs listed twice {sorted(repeated)}")
