@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ operations: $(INSTALLED) ## after make etl: the census forecast's backtest, and 
 finance: $(INSTALLED) ## after make etl: each facility's HRRP readmission penalty with intervals, and the revenue and margin forecast's backtest, in reports/finance/
 	$(BIN)/python -m finance readmissions $(ARGS)
 	$(BIN)/python -m finance forecast $(ARGS)
+
+pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders would raise, by tier and unit, against the harm that followed, in reports/pharmacy/
+	$(BIN)/python -m pharmacy alerts $(ARGS)
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000

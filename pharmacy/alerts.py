@@ -27,10 +27,11 @@ import pandas as pd
 
 from configs import Settings
 from configs.vocabulary import ALERT_TIERS
-from features import interactions
+from features import deidentify, interactions
 from pharmacy import PharmacyError
 
 ORDER_COLUMNS = ["encounter_key", "drug_name", "source", "ordered_at", "stopped_at"]
+ANY_TIER = "any"  # every alert, whatever its tier
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Orders:
 
     orders: pd.DataFrame  # one row per order, with order_key, unit, facility_id
     coded: pd.DataFrame  # encounter_key, event: each stay's coded adverse drug events
+    stays: pd.Series  # every stay's encounter_key
 
 
 def load_orders(clean_dir: Path, settings: Settings) -> Orders:
@@ -60,7 +62,7 @@ def load_orders(clean_dir: Path, settings: Settings) -> Orders:
     diagnoses = pd.read_parquet(
         clean_dir / "diagnoses.parquet", columns=["encounter_key", "code", "present_on_admission"]
     )
-    return Orders(orders, coded_events(diagnoses, settings))
+    return Orders(orders, coded_events(diagnoses, settings), stays["encounter_key"])
 
 
 def coded_events(diagnoses: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -83,12 +85,13 @@ def alerts(orders: Orders, settings: Settings) -> pd.DataFrame:
 
 
 def rates(orders: Orders, raised: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """Alerts per 100 orders for each tier (and each ``by`` value: unit or facility_id)."""
+    """Alerts per 100 orders for each tier and all of them (and each ``by`` value: unit or
+    facility_id)."""
     keys = [by] if by else []
     placed = orders.orders.groupby(keys).size() if by else pd.Series({None: len(orders.orders)})
     rows = []
-    for tier in ALERT_TIERS:
-        mine = raised[raised["tier"] == tier]
+    for tier in (*ALERT_TIERS, ANY_TIER):
+        mine = raised if tier == ANY_TIER else raised[raised["tier"] == tier]
         counted = mine.groupby(keys).size() if by else pd.Series({None: len(mine)})
         for value, n_orders in placed.items():
             n = int(counted.get(value, 0))
@@ -105,13 +108,13 @@ def rates(orders: Orders, raised: pd.DataFrame, by: str | None = None) -> pd.Dat
 
 
 def against_harm(raised: pd.DataFrame, harm: pd.DataFrame, timed: bool = False) -> pd.DataFrame:
-    """Per tier: alerts, the share followed by the event they warn of (PPV, with a Wilson 95%
-    interval), and the share of events preceded by an alert of that tier warning of them
-    (sensitivity). ``harm``: encounter_key and event (and onset_at when ``timed``: an alert then
-    counts only when the event began after it)."""
+    """Per tier (and for all of them): alerts, the share followed by the event they warn of (PPV,
+    with a Wilson 95% interval), and the share of events preceded by an alert of that tier
+    warning of them (sensitivity). ``harm``: encounter_key and event (and onset_at when
+    ``timed``: an alert then counts only when the event began after it)."""
     rows = []
-    for tier in ALERT_TIERS:
-        mine = raised[raised["tier"] == tier]
+    for tier in (*ALERT_TIERS, ANY_TIER):
+        mine = raised if tier == ANY_TIER else raised[raised["tier"] == tier]
         matched = mine.merge(
             harm, left_on=["encounter_key", "effect"], right_on=["encounter_key", "event"]
         )
@@ -163,3 +166,24 @@ def top_pairs(raised: pd.DataFrame, n: int = 10) -> pd.DataFrame:
         .sort_values("alerts", ascending=False, ignore_index=True)
         .head(n)
     )
+
+
+def true_harm(
+    data_dir: Path, settings: Settings, stays: pd.Series, key_root: Path = Path()
+) -> pd.DataFrame:
+    """The world's adverse drug events (``data/oracle``), keyed by the clean tables' pseudonyms:
+    encounter_key, event, onset_at, cause. For judging alerts against the truth, never a feature.
+    The pseudonyms must be those of the clean ``stays``: another key would match none."""
+    path = data_dir / "oracle" / "adverse_drug_events.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}: run `make data` first")
+    events = pd.read_parquet(path, columns=["encounter_id", "event", "onset_at", "cause"])
+    key = deidentify.load_key(settings.features.etl, key_root)
+    keys = deidentify.pseudonyms(events.pop("encounter_id"), "encounter", key)
+    if len(keys) and not keys.isin(stays).any():
+        raise PharmacyError(
+            "the oracle's stays match none of the clean ones: the pseudonymisation key "
+            f"(${settings.features.etl.key_env} or {settings.features.etl.key_file}) is not the "
+            "one the ETL used; run `make etl` with this key"
+        )
+    return events.assign(encounter_key=keys.to_numpy())
