@@ -125,9 +125,11 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
     )
     tables["medications"] = recorded["medications"]
     tables["oracle_adverse_drug_events"] = recorded["oracle_adverse_drug_events"]
-    tables["diagnoses"] = pd.concat(
-        [tables["diagnoses"], recorded["diagnoses"]], ignore_index=True
-    ).sort_values("encounter_id", kind="stable", ignore_index=True)
+    tables["diagnoses"] = (
+        pd.concat([tables["diagnoses"], recorded["diagnoses"]], ignore_index=True)
+        .drop_duplicates(["encounter_id", "code"])  # a code already on the stay is coded once
+        .sort_values("encounter_id", kind="stable", ignore_index=True)
+    )
 
     sat = c.satisfaction
     facility_shift = np.array([f.satisfaction_shift for f in c.facilities])[s.facility]

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WrapValidator, model_validator
 
 from configs import load_settings, vocabulary
 
@@ -213,3 +213,62 @@ CASES: dict[str, type[Timed]] = {
     "discharge": DischargeCase,
     "ward": WardCase,
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Medication checks
+
+FORMULARY = {
+    drug.rxcui: (name, drug) for name, drug in SETTINGS.data_gen.medications.formulary.items()
+}
+MAX_LIST = SETTINGS.medications.max_list_size
+
+
+class MedicationOrder(Strict):
+    """A drug by its RxNorm ingredient code, and a single dose in the formulary's unit for it."""
+
+    rxnorm_code: Annotated[str, Field(pattern=r"^[0-9]{1,8}$", examples=["11289"])]
+    dose: Annotated[float, Field(gt=0, examples=[5.0])]
+
+    @model_validator(mode="after")
+    def _known_and_credible(self) -> MedicationOrder:
+        if self.rxnorm_code not in FORMULARY:
+            raise ValueError(f"rxnorm_code {self.rxnorm_code!r} is not in the formulary")
+        name, drug = FORMULARY[self.rxnorm_code]
+        if self.dose > drug.max_dose:
+            raise ValueError(
+                f"a dose of {self.dose:g} {drug.unit} of {name.replace('_', ' ')} exceeds its"
+                f" largest single dose, {drug.max_dose:g} {drug.unit}"
+            )
+        return self
+
+
+def _no_repeats(orders: list[MedicationOrder]) -> list[MedicationOrder]:
+    codes = [order.rxnorm_code for order in orders]
+    if repeated := sorted({code for code in codes if codes.count(code) > 1}):
+        raise ValueError(f"rxnorm_code {', '.join(repeated)} listed more than once")
+    return orders
+
+
+ActiveList = Annotated[
+    list[MedicationOrder], Field(max_length=MAX_LIST - 1), AfterValidator(_no_repeats)
+]
+
+
+class MedicationAlert(BaseModel):
+    rxnorm_code: str  # the drug being ordered
+    drug: str
+    active_rxnorm_code: str  # the active drug it interacts with
+    active_drug: str
+    severity: Literal[vocabulary.INTERACTION_SEVERITIES]
+    tier: Literal[vocabulary.ALERT_TIERS]
+    effect: Literal[vocabulary.ADVERSE_DRUG_EVENTS]
+    mechanism: str
+    action: str
+    source: str
+
+
+class MedicationAlerts(BaseModel):
+    request_id: str
+    interruptive: bool  # whether the order must stop until a prescriber answers
+    alerts: list[MedicationAlert]  # severest first

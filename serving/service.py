@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import bentoml
+import orjson
+from bentoml.exceptions import InvalidArgument
 from pydantic import Field
 from starlette.responses import JSONResponse
 
 from configs import load_settings
+from features import interactions
 from serving import schemas, scoring
 
 SETTINGS = load_settings()
@@ -131,6 +134,7 @@ class RiskService:
         self.audit_path = Path(SETTINGS.serving.audit_log)
         self.audit_path.parent.mkdir(parents=True, exist_ok=True)
         self.waiting: dict[tuple, list[Waiting]] = {}
+        self.knowledge = interactions.KnowledgeBase.of(SETTINGS)
 
     def __is_ready__(self) -> bool:
         return len(self.models) == len(SETTINGS.task_names)
@@ -190,6 +194,46 @@ class RiskService:
         # One unbuffered append: whole lines, even with several server processes.
         with self.audit_path.open("ab", buffering=0) as log:
             log.write(b"".join(audit))
+
+    @bentoml.api(route="/medications/check")
+    async def check_medications(
+        self, active: schemas.ActiveList, new: schemas.MedicationOrder
+    ) -> schemas.MedicationAlerts:
+        """A patient's active medicines and a new order in; the interactions the order raises
+        out, severest first, each with its tier, the event it warns of and what to do."""
+        started = time.perf_counter()
+        if any(order.rxnorm_code == new.rxnorm_code for order in active):
+            raise InvalidArgument(f"rxnorm_code {new.rxnorm_code!r} is already active")
+        kb = self.knowledge
+        code_of = {kb.name_of(o.rxnorm_code): o.rxnorm_code for o in (*active, new)}
+        found = interactions.check_order(
+            kb, [kb.name_of(o.rxnorm_code) for o in active], kb.name_of(new.rxnorm_code)
+        )
+        alerts = [
+            schemas.MedicationAlert(
+                rxnorm_code=code_of[a.drug], drug=a.drug, active_rxnorm_code=code_of[a.active_drug],
+                active_drug=a.active_drug, severity=a.severity, tier=a.tier, effect=a.effect,
+                mechanism=a.mechanism, action=a.action, source=a.source,
+            )
+            for a in found
+        ]  # fmt: skip
+        answer = schemas.MedicationAlerts(
+            request_id=uuid.uuid4().hex,
+            interruptive=any(a.tier == "interruptive" for a in alerts),
+            alerts=alerts,
+        )
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "request_id": answer.request_id,
+            "endpoint": "medications/check",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "active": len(active),
+            "new": new.rxnorm_code,
+            "alerts": [[a.active_rxnorm_code, a.severity, a.tier] for a in alerts],
+        }
+        with self.audit_path.open("ab", buffering=0) as log:
+            log.write(orjson.dumps(line) + b"\n")
+        return answer
 
     @bentoml.api(route="/info")
     async def info(self) -> dict:

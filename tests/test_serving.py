@@ -453,3 +453,69 @@ def test_the_audit_log_serves_as_current_data_for_monitoring(
     np.testing.assert_allclose(
         model.predict(None, current[model.features]), current["prediction"], rtol=1e-6
     )
+
+
+def _order(name: str, dose: float | None = None) -> dict:
+    drug = SETTINGS_FORMULARY[name]
+    return {"rxnorm_code": drug.rxcui, "dose": dose if dose is not None else drug.doses[0]}
+
+
+SETTINGS_FORMULARY = load_settings("small").data_gen.medications.formulary
+TWENTY_DRUGS = [
+    "warfarin", "metformin", "lisinopril", "furosemide", "metoprolol", "atorvastatin",
+    "levothyroxine", "pantoprazole", "acetaminophen", "sertraline", "albuterol", "tiotropium",
+    "fluticasone", "gabapentin", "amlodipine", "donepezil", "insulin_glargine", "prednisone",
+    "ceftriaxone",
+]  # fmt: skip
+
+
+def test_a_new_order_is_checked_against_the_active_list_severest_first(server):
+    url, folder = server
+    body = {"active": [_order(d) for d in TWENTY_DRUGS], "new": _order("ibuprofen")}
+    status, answer = _post(url, "/medications/check", body)
+    assert status == 200, answer
+    assert not answer["interruptive"]
+    pairs = [(a["active_drug"], a["severity"], a["tier"], a["effect"]) for a in answer["alerts"]]
+    assert pairs[0] == ("warfarin", "major", "passive", "bleeding")
+    assert ("lisinopril", "moderate", "informational", "acute_kidney_injury") in pairs
+    assert ("sertraline", "moderate", "informational", "bleeding") in pairs
+    assert answer["alerts"][0]["active_rxnorm_code"] == SETTINGS_FORMULARY["warfarin"].rxcui
+    status, answer = _post(
+        url, "/medications/check", {"active": [_order("sertraline")], "new": _order("phenelzine")}
+    )
+    assert status == 200
+    assert answer["interruptive"]
+    assert answer["alerts"][0]["effect"] == "serotonin_syndrome"
+    lines = (folder / "reports" / "audit" / "predictions.jsonl").read_text().splitlines()
+    logged = [json.loads(line) for line in lines if '"medications/check"' in line]
+    assert logged[-1]["alerts"] == [
+        [SETTINGS_FORMULARY["sertraline"].rxcui, "contraindicated", "interruptive"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda b: b["new"].update(rxnorm_code="99999999"), "'99999999' is not in the formulary"),
+        (lambda b: b["new"].update(rxnorm_code="RX5640"), "rxnorm_code"),
+        (lambda b: b["new"].update(dose=-5), "dose"),
+        (lambda b: b["new"].update(dose=8000), "exceeds its largest single dose, 800 mg"),
+        (lambda b: b["active"].append(_order("warfarin")), "11289 listed more than once"),
+        (lambda b: b["active"].append(_order("ibuprofen")), "'5640' is already active"),
+        (lambda b: b["active"].extend([_order("aspirin")] * 10_000), "active"),
+        (lambda b: b.pop("new"), "new"),
+        (lambda b: b["new"].update(frequency="daily"), "frequency"),
+    ],
+)
+def test_a_bad_medication_check_gets_a_4xx_naming_the_problem(server, change, named):
+    url, _ = server
+    body = {"active": [_order(d) for d in TWENTY_DRUGS[:5]], "new": _order("ibuprofen")}
+    change(body)
+    status, answer = _post(url, "/medications/check", body)
+    assert 400 <= status < 500, (status, answer)
+    assert named in answer
+    assert _post(url, "/medications/check", {"active": [], "new": _order("aspirin")})[0] == 200
+    assert (
+        _post(url, "/medications/check", {"active": [], "new": _order("aspirin")}, key=None)[0]
+        == 401
+    )
