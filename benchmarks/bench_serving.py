@@ -5,8 +5,10 @@
 A bounded load on 127.0.0.1 only: one discharge case per request (a whole stay, the richest
 request; the endpoint of the first task declared on that case type) at 1, 16 and 64 concurrent
 clients, without and with explanations; the same champion behind ``mlflow models serve`` with
-as many worker processes (features precomputed, as a user of that server would send them); and
-one batch of 1,000 cases. Reports throughput, p50, p99 and errors, side by side, as JSON.
+as many worker processes (features precomputed, as a user of that server would send them); one
+batch of 1,000 cases; and ``POST /medications/check`` with a 20-drug list (19 active medicines and
+a new order, drawn from the formulary) at the same client counts. Reports throughput, p50, p99
+and errors, side by side, as JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ console = Console()
 CASE = "discharge"  # the endpoint measured takes whole stays, the richest requests
 CLIENTS = (1, 16, 64)
 RAMP_S = 0.02  # between the first requests of successive clients
+MEDICATION_LIST = 20  # drugs in each medication check: the active list and the new order
 
 
 def _port() -> int:
@@ -102,6 +105,18 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, hea
     }
 
 
+def medication_checks(settings, n: int = 200, seed: int = 0) -> list[bytes]:
+    """``n`` medication-check bodies of MEDICATION_LIST distinct drugs at their usual doses."""
+    rng = np.random.default_rng(seed)
+    formulary = list(settings.data_gen.medications.formulary.values())
+    bodies = []
+    for _ in range(n):
+        drugs = [formulary[i] for i in rng.choice(len(formulary), MEDICATION_LIST, replace=False)]
+        orders = [{"rxnorm_code": d.rxcui, "dose": d.doses[0]} for d in drugs]
+        bodies.append(json.dumps({"active": orders[:-1], "new": orders[-1]}).encode())
+    return bodies
+
+
 def main(seconds: Annotated[float, typer.Option(help="load duration per setting")] = 10.0) -> None:
     settings = load_settings()
     task = next((t for t in settings.task_names if settings.tasks[t].case == CASE), None)
@@ -160,6 +175,15 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
         results["bentoml"] = [asyncio.run(_load(url, plain, n, seconds, headers)) for n in CLIENTS]
         results["bentoml_explained"] = [
             asyncio.run(_load(url, explained, n, seconds, headers)) for n in CLIENTS
+        ]
+        checks = medication_checks(settings)
+        results["medications_check"] = [
+            asyncio.run(
+                _load(
+                    f"http://127.0.0.1:{bento_port}/medications/check", checks, n, seconds, headers
+                )
+            )
+            for n in CLIENTS
         ]
         batch = json.dumps({"cases": (cases * 1000)[:1000]}).encode()
         timings = []
@@ -220,7 +244,7 @@ def main(seconds: Annotated[float, typer.Option(help="load duration per setting"
     out = Table(title=f"/{task}, one case per request, {seconds:g} s per setting")
     for column in ("server", "clients", "req/s", "p50 ms", "p99 ms", "errors"):
         out.add_column(column, justify="left" if column == "server" else "right")
-    for server_name in ("bentoml", "bentoml_explained", "mlflow_models_serve"):
+    for server_name in ("bentoml", "bentoml_explained", "mlflow_models_serve", "medications_check"):
         for r in results[server_name]:
             out.add_row(
                 server_name,
