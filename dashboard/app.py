@@ -25,6 +25,7 @@ st.navigation(
         st.Page(VIEWS / "quality.py", title="Quality and staffing", icon=":material/verified:"),
         st.Page(VIEWS / "risk.py", title="Risk", icon=":material/monitor_heart:"),
         st.Page(VIEWS / "finance.py", title="Finance", icon=":material/payments:"),
+        st.Page(VIEWS / "medications.py", title="Medications", icon=":material/pill:"),
         st.Page(VIEWS / "model_health.py", title="Model health", icon=":material/insights:"),
     ]
 ).run()

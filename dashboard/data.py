@@ -28,6 +28,8 @@ from features import census, dictionary, engine, partitions
 from finance import FinanceError, forecast, readmissions
 from monitoring import kpis
 from operations import journeys, staffing
+from pharmacy import PharmacyError
+from pharmacy import alerts as alerting
 
 # Every clean table a page reads; only the stays and the facilities are held whole, the others
 # a partition at a time.
@@ -438,6 +440,37 @@ def readmission_penalty_tables(inputs: Inputs, changed: float) -> Penalty:
 
 def readmission_penalty(inputs: Inputs) -> Penalty:
     return readmission_penalty_tables(inputs, version(inputs.clean_dir))
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """The stays' orders (with unit, facility and age), the alerts they raise (silent mode), and
+    the adverse drug events coded on the stays."""
+
+    orders: pd.DataFrame
+    alerts: pd.DataFrame
+    coded: pd.DataFrame
+
+
+@st.cache_data(show_spinner="Checking every order for interactions ...", max_entries=2)
+def alerting_tables(inputs: Inputs, changed: float) -> Alerting:
+    """``pharmacy.alerts`` on the clean tables."""
+    del changed
+    _require_clean(inputs.clean_dir)
+    settings = inputs.settings()
+    try:
+        orders = alerting.load_orders(inputs.clean_dir.resolve(), settings)
+    except (PharmacyError, FileNotFoundError) as error:
+        raise MissingInputError(f"The interaction alerts cannot be computed: {error}") from None
+    raised = alerting.alerts(orders, settings)
+    ages = pd.read_parquet(
+        inputs.clean_dir / "encounters.parquet", columns=["encounter_key", "age_years"]
+    )
+    return Alerting(orders.orders.merge(ages, on="encounter_key"), raised, orders.coded)
+
+
+def alerts(inputs: Inputs) -> Alerting:
+    return alerting_tables(inputs, version(inputs.clean_dir))
 
 
 def finance_backtest(inputs: Inputs) -> pd.DataFrame | None:

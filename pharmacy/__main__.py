@@ -43,7 +43,7 @@ def alerts_command(
     except (PharmacyError, FileNotFoundError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    by_tier = alerting.rates(orders, raised)
+    by_tier = alerting.rates(orders.orders, raised)
     coded = alerting.against_harm(raised, orders.coded)
     caused = truth[truth["cause"] == "interaction"]
     true = alerting.against_harm(raised, caused, timed=True)
@@ -51,7 +51,9 @@ def alerts_command(
     with atomic_folder(target) as folder:
         raised.to_csv(folder / "alerts.csv", index=False)
         by_tier.to_csv(folder / "rates.csv", index=False)
-        alerting.rates(orders, raised, by="unit").to_csv(folder / "rates_by_unit.csv", index=False)
+        alerting.rates(orders.orders, raised, by="unit").to_csv(
+            folder / "rates_by_unit.csv", index=False
+        )
         alerting.top_pairs(raised, n=25).to_csv(folder / "top_pairs.csv", index=False)
         coded.to_csv(folder / "against_coded_harm.csv", index=False)
         true.to_csv(folder / "against_true_harm.csv", index=False)

@@ -28,6 +28,7 @@ import pandas as pd
 from configs import Settings
 from configs.vocabulary import ALERT_TIERS
 from features import deidentify, interactions
+from features.build import age_bands
 from pharmacy import PharmacyError
 
 ORDER_COLUMNS = ["encounter_key", "drug_name", "source", "ordered_at", "stopped_at"]
@@ -84,11 +85,11 @@ def alerts(orders: Orders, settings: Settings) -> pd.DataFrame:
     return raised.join(where, on="order_key")
 
 
-def rates(orders: Orders, raised: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+def rates(orders: pd.DataFrame, raised: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Alerts per 100 orders for each tier and all of them (and each ``by`` value: unit or
     facility_id)."""
     keys = [by] if by else []
-    placed = orders.orders.groupby(keys).size() if by else pd.Series({None: len(orders.orders)})
+    placed = orders.groupby(keys).size() if by else pd.Series({None: len(orders)})
     rows = []
     for tier in (*ALERT_TIERS, ANY_TIER):
         mine = raised if tier == ANY_TIER else raised[raised["tier"] == tier]
@@ -150,6 +151,24 @@ def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float, flo
     centre = (p + z**2 / (2 * trials)) / (1 + z**2 / trials)
     half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
     return p, max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def polypharmacy(orders: pd.DataFrame, at_least: int = 5) -> pd.DataFrame:
+    """Per age band: stays, their mean number of home medicines and the share with ``at_least``
+    or more (``orders`` with source and age_years; a stay without home medicines counts as 0)."""
+    home = orders[orders["source"] == "home"].groupby("encounter_key")["drug_name"].nunique()
+    stays = orders.drop_duplicates("encounter_key").set_index("encounter_key")["age_years"]
+    counts = home.reindex(stays.index, fill_value=0)
+    frame = pd.DataFrame({"age_band": age_bands(stays), "home_medicines": counts})
+    return (
+        frame.groupby("age_band", observed=True)
+        .agg(
+            stays=("home_medicines", "size"),
+            mean_home_medicines=("home_medicines", "mean"),
+            share_at_least=("home_medicines", lambda c: (c >= at_least).mean()),
+        )
+        .reset_index()
+    )
 
 
 def top_pairs(raised: pd.DataFrame, n: int = 10) -> pd.DataFrame:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = [
     "overview", "patients", "treatments", "journeys", "facilities", "capacity", "emergency",
-    "quality", "risk", "finance", "model_health",
+    "quality", "risk", "finance", "medications", "model_health",
 ]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
@@ -47,6 +47,7 @@ TITLES = {
     "quality": "Quality and staffing",
     "risk": "Current high-risk inpatients",
     "finance": "Finance",
+    "medications": "Medications",
     "model_health": "Model health",
 }
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
@@ -185,6 +186,7 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory):
         for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
     }
     tables["followed_stays"] = _followed_stays(small_world_dir / "clean")
+    tables["medication_orders"] = _medication_orders(small_world_dir / "clean")
     tables["staffing_plans"] = pd.read_csv(
         reports / "operations" / "evaluation" / "summary.csv", dtype={"facility": str}
     )
@@ -224,6 +226,28 @@ def _followed_stays(clean_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(
         {"facility": [*counts.index, kpis.TOTAL], "stays": [*counts, len(followed)]}
     )
+
+
+def _medication_orders(clean_dir: Path) -> pd.DataFrame:
+    """Per facility name (and ``all``): orders placed, and the share of the stays of patients
+    aged 65 and over (among stays with an order) with five or more home medicines."""
+    stays = pd.read_parquet(clean_dir / "encounters.parquet")
+    names = pd.read_parquet(clean_dir / "facilities.parquet").set_index("facility_id")["name"]
+    orders = pd.read_parquet(clean_dir / "medications.parquet").merge(
+        stays[["encounter_key", "facility_id", "age_years"]], on="encounter_key"
+    )
+    rows = []
+    for facility in [kpis.TOTAL, *names]:
+        mine = (
+            orders
+            if facility == kpis.TOTAL
+            else orders[orders["facility_id"].map(names) == facility]
+        )
+        older = mine.loc[mine["age_years"] >= 65, "encounter_key"].unique()
+        home = mine[mine["source"] == "home"].groupby("encounter_key")["drug_name"].nunique()
+        share = (home.reindex(older, fill_value=0) >= 5).mean()
+        rows.append({"facility": facility, "orders": len(mine), "polypharmacy_65": share})
+    return pd.DataFrame(rows)
 
 
 def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str = "all"):
@@ -283,6 +307,12 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
             "Cost, roster": f"${judged['roster_cost_usd']:,.0f}",
             "Deteriorations avoided": f"{judged['events_avoided']:.1f}",
         }
+    if page == "medications":
+        orders = tables["medication_orders"].set_index("facility").loc[facility]
+        return {
+            "Orders": f"{orders['orders']:,.0f}",
+            "Five or more home medicines, 65+": f"{orders['polypharmacy_65']:.1%}",
+        }
     if page == "finance":
         finance = tables["finance"]
         return {
@@ -309,7 +339,7 @@ def test_each_page_renders_and_shows_the_kpi_tables_figures(page, outputs, monke
 
 
 @pytest.mark.parametrize(
-    "page", ["overview", "journeys", "facilities", "emergency", "quality", "finance"]
+    "page", ["overview", "journeys", "facilities", "emergency", "quality", "finance", "medications"]
 )
 def test_the_facility_filter_shows_that_facilitys_figures(page, outputs, monkeypatch):
     arguments, tables, _, _ = outputs

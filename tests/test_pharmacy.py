@@ -37,10 +37,10 @@ def test_every_event_a_harmful_pair_caused_was_warned_of_before_it_began(silent_
 
 def test_the_interruptive_tier_stays_under_five_alerts_per_100_orders(silent_mode):
     orders, raised, _ = silent_mode
-    rates = alerting.rates(orders, raised).set_index("tier")
+    rates = alerting.rates(orders.orders, raised).set_index("tier")
     assert rates.loc["interruptive", "alerts_per_100_orders"] < 5
     assert rates.loc[list(ALERT_TIERS), "alerts"].sum() == rates.loc["any", "alerts"] == len(raised)
-    by_unit = alerting.rates(orders, raised, by="unit")
+    by_unit = alerting.rates(orders.orders, raised, by="unit")
     assert by_unit.groupby("tier")["alerts"].sum()["any"] == len(raised)
 
 

@@ -1,0 +1,117 @@
+"""Medications: drug-interaction alerts in silent mode by tier and unit, against the harm that
+followed, the pairs alerted on most, and polypharmacy by age band."""
+
+import plotly.express as px
+import streamlit as st
+
+from dashboard import data, ui
+from features.build import AGE_BANDS
+from monitoring import kpis
+from pharmacy import alerts as alerting
+
+source = ui.inputs()
+with ui.page(
+    "Medications",
+    "Every interaction alert the knowledge base (configs/medications.yaml) would have raised on "
+    "the stays' orders, each order checked against the orders active when it was placed. No "
+    "prescriber saw these alerts, so what followed one is what follows an alert ignored. Harm is "
+    "an adverse drug event coded on the stay and not present on admission.",
+):
+    tables = data.alerts(source)
+    facility = ui.facility_filter(source)
+    orders, raised, coded = tables.orders, tables.alerts, tables.coded
+    if facility != kpis.TOTAL:
+        names = data.clean(source)["facilities"].set_index("facility_id")["name"]
+        mine = orders["facility_id"].map(names) == facility
+        stays = set(orders.loc[mine, "encounter_key"])
+        orders = orders[mine]
+        raised = raised[raised["encounter_key"].isin(stays)]
+        coded = coded[coded["encounter_key"].isin(stays)]
+    rates = alerting.rates(orders, raised).set_index("tier")
+    judged = alerting.against_harm(raised, coded).set_index("tier")
+    ages = alerting.polypharmacy(orders)
+    older = ages[ages["age_band"].isin([band for low, _, band in AGE_BANDS if low >= 65])]
+
+    st.subheader(f"Orders and alerts, {ui.scope(facility)}")
+    ui.metric_row(
+        [
+            ("Orders", f"{len(orders):,}", "Medication orders placed, home medicines included."),
+            ("Alerts per 100 orders",
+             f"{rates.loc[alerting.ANY_TIER, 'alerts_per_100_orders']:.2f}", "Every tier."),
+            ("Interruptive per 100 orders",
+             f"{rates.loc['interruptive', 'alerts_per_100_orders']:.2f}",
+             "Alerts that stop the order until a prescriber answers (contraindicated pairs)."),
+            ("Alerts followed by harm", ui.percent(judged.loc[alerting.ANY_TIER, "ppv"]),
+             "Share of alerts whose stay then had the adverse drug event they warn of, coded."),
+            ("Five or more home medicines, 65+",
+             ui.percent((older["share_at_least"] * older["stays"]).sum() / older["stays"].sum()),
+             "Share of stays of patients aged 65 and over with five or more home medicines."),
+        ]
+    )  # fmt: skip
+
+    left, right = st.columns(2)
+    with left:
+        by_unit = alerting.rates(orders, raised, by="unit")
+        ui.styled(
+            px.bar(
+                by_unit[by_unit["tier"] != alerting.ANY_TIER],
+                x="unit",
+                y="alerts_per_100_orders",
+                color="tier",
+                barmode="stack",
+                hover_data=["alerts", "orders"],
+            ),
+            "Alerts per 100 orders by unit and tier",
+            "admitting unit",
+            "alerts per 100 orders",
+        )
+    with right:
+        shown = judged.reset_index()
+        shown = shown.assign(
+            interval=[
+                f"{low:.1%}-{high:.1%}" if low == low else ""
+                for low, high in zip(shown["ppv_low"], shown["ppv_high"], strict=True)
+            ]
+        )
+        ui.styled(
+            px.bar(
+                shown,
+                x="tier",
+                y="ppv",
+                error_y=shown["ppv_high"] - shown["ppv"],
+                error_y_minus=shown["ppv"] - shown["ppv_low"],
+                hover_data=["alerts", "followed_by_harm", "interval"],
+                text_auto=".1%",
+            ),
+            "Alerts followed by the harm they warn of (95% intervals)",
+            "alert tier",
+            "share of alerts",
+            y_format=".0%",
+        )
+
+    st.subheader("Alerts against the harm that followed")
+    st.dataframe(
+        judged.reset_index()[
+            ["tier", "alerts", "followed_by_harm", "ppv", "events", "events_warned", "sensitivity"]
+        ],
+        hide_index=True,
+        column_config={
+            "ppv": st.column_config.NumberColumn("PPV", format="percent"),
+            "sensitivity": st.column_config.NumberColumn("sensitivity", format="percent"),
+            "events": st.column_config.NumberColumn("coded events"),
+        },
+    )
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Pairs alerted on most")
+        st.dataframe(alerting.top_pairs(raised, n=15), hide_index=True)
+    with right:
+        ui.styled(
+            px.bar(ages, x="age_band", y="share_at_least", hover_data=["stays",
+                   "mean_home_medicines"], text_auto=".0%"),
+            "Stays with five or more home medicines, by age band",
+            "age band (years)",
+            "share of stays",
+            y_format=".0%",
+        )  # fmt: skip
