@@ -45,7 +45,8 @@ with ui.page(
              "Share of alerts whose stay then had the adverse drug event they warn of, coded."),
             ("Five or more home medicines, 65+",
              ui.percent((older["share_at_least"] * older["stays"]).sum() / older["stays"].sum()),
-             "Share of stays of patients aged 65 and over with five or more home medicines."),
+             "Share of stays of patients aged 65 and over with five or more home medicines "
+             "continued in hospital (a medicine held on admission is not ordered)."),
         ]
     )  # fmt: skip
 
