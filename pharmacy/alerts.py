@@ -150,7 +150,8 @@ def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float, flo
     p = successes / trials
     centre = (p + z**2 / (2 * trials)) / (1 + z**2 / trials)
     half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
-    return p, max(centre - half, 0.0), min(centre + half, 1.0)
+    # Clipped to hold the proportion itself, which rounding can put a hair outside at 0 or 1.
+    return p, min(max(centre - half, 0.0), p), max(min(centre + half, 1.0), p)
 
 
 def polypharmacy(orders: pd.DataFrame, at_least: int = 5) -> pd.DataFrame:
