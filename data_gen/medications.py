@@ -233,10 +233,13 @@ def harm(
     intervals at each, [stay, node])."""
     events = plan.config.medications.adverse_events
     n, width, step_h = len(steps), plan.chain.max_steps, plan.step_hours
-    active = _active(plan, orders, n, width)
+    # What is active changes only where an order starts or stops: past the batch's last such
+    # interval every chance stays what it is there, so only the intervals up to it are computed.
+    span = _changing_span(orders, step_h, width)
+    active = _active(plan, orders, n, span)
     names = [c.name for c in plan.config.comorbidities]
     kinds = list(events)
-    p = np.zeros((len(kinds), n, width), dtype=np.float32)
+    p = np.zeros((len(kinds), n, span), dtype=np.float32)
     p_alone = np.zeros_like(p)  # without the harmful pairs
     for k, kind in enumerate(kinds):
         e = events[kind]
@@ -245,13 +248,14 @@ def harm(
         for condition, log_odds in e.comorbidities.items():
             base = base + log_odds * comorbid[:, names.index(condition)]
         alone = base[:, None] + sum(
-            (lo * (active[name] > 0) for name, lo in e.drugs.items()), np.zeros((n, width))
+            (lo * (active[name] > 0) for name, lo in e.drugs.items()), np.zeros((n, span))
         )
-        pairs = sum((lo * _pair(active, a, b) for a, b, lo in e.interactions), np.zeros((n, width)))
+        pairs = sum((lo * _pair(active, a, b) for a, b, lo in e.interactions), np.zeros((n, span)))
         p[k], p_alone[k] = sigmoid(alone + pairs), sigmoid(alone)
     within = np.arange(width)[None, :] < steps[:, None]
-    hazard = np.minimum(p.sum(axis=0), 0.999) * within
-    no_pairs = np.minimum(p_alone.sum(axis=0), 0.999) * within
+    total = np.minimum(p.sum(axis=0), 0.999)
+    hazard = _extended(total, width) * within
+    no_pairs = _extended(np.minimum(p_alone.sum(axis=0), 0.999), width) * within
     survival = _survival(hazard)
     u = rng.random((n, 5))
     step = np.where(
@@ -260,11 +264,12 @@ def harm(
         -1,
     )
     rows = np.flatnonzero(step >= 0)
-    at = p[:, rows, step[rows]].T  # [event, kind]
+    column = np.minimum(step[rows], span - 1)
+    at = p[:, rows, column].T  # [event, kind]
     kind = np.full(n, -1)
     kind[rows] = choose_with(u[rows, 1], at)
     p_kind = at[np.arange(len(rows)), kind[rows]]
-    p_kind_alone = p_alone[kind[rows], rows, step[rows]]
+    p_kind_alone = p_alone[kind[rows], rows, column]
     base_only = _background(plan, kinds, kind[rows], decades[rows], comorbid[rows])
     share = np.stack(
         [(p_kind - p_kind_alone) / p_kind, (p_kind_alone - base_only) / p_kind], axis=1
@@ -274,7 +279,7 @@ def harm(
         choose_with(u[rows, 2], np.c_[share, 1.0 - share.sum(axis=1)])
     ]
     interaction = np.full(n, None, dtype=object)
-    interaction[rows] = _strongest_pair(events, kinds, active, kind[rows], rows, step[rows])
+    interaction[rows] = _strongest_pair(events, kinds, active, kind[rows], rows, column)
     event_type = np.full(n, None, dtype=object)
     shares = np.array([[events[k].events.get(t, 0.0) for t in DETERIORATION_EVENTS] for k in kinds])
     chance = shares[kind[rows]]
@@ -287,7 +292,7 @@ def harm(
         field: np.array([getattr(events[k], field) for k in kinds] + [0.0])
         for field in ("extra_days", "cost_usd", "readmit_log_odds")
     }
-    expected = _expected(p, node_steps, node_weights, per_kind, shares)
+    expected = _expected(p, total, node_steps, node_weights, per_kind, shares)
     return Harm(
         kind=kind,
         step=step,
@@ -297,9 +302,9 @@ def harm(
         interaction=interaction,
         **{field: values[kind] for field, values in per_kind.items()},
         hazard=hazard.astype(np.float32),
-        event_hazard=((p * shares.sum(axis=1)[:, None, None]).sum(axis=0) * within).astype(
-            np.float32
-        ),
+        event_hazard=(
+            _extended((p * shares.sum(axis=1)[:, None, None]).sum(axis=0), width) * within
+        ).astype(np.float32),
         p_any=1.0 - survival[:, -1],
         p_any_without_interactions=1.0 - _survival(no_pairs)[:, -1],
         expected_extra_days=expected[0],
@@ -308,9 +313,26 @@ def harm(
     )
 
 
+def _changing_span(orders: Orders, step_h: float, width: int) -> int:
+    """Intervals up to and including the last at which a given order starts or stops (at most
+    ``width``): what is active in any later interval is what is active in that one."""
+    given = orders.given
+    starts = np.ceil(orders.start_h[given] / step_h)
+    stops = orders.stop_h[given]
+    stops = np.ceil(stops[np.isfinite(stops)] / step_h)
+    last = max(starts.max(initial=0.0), stops.max(initial=0.0))
+    return int(min(width, last + 1))
+
+
+def _extended(values: np.ndarray, width: int) -> np.ndarray:
+    """[stay, interval] values over ``width`` intervals, the last column repeated after its own."""
+    tail = np.repeat(values[:, -1:], width - values.shape[1], axis=1)
+    return np.concatenate([values, tail], axis=1)
+
+
 def _active(plan: WorldPlan, orders: Orders, n: int, width: int) -> dict[str, np.ndarray]:
     """[stay, interval]: how many given orders of each class or drug the harm model names are
-    active at the interval's start."""
+    active at the start of each of the first ``width`` intervals."""
     formulary, step_h = plan.formulary, plan.step_hours
     named = {
         name
@@ -383,22 +405,35 @@ def _strongest_pair(
 
 def _expected(
     p: np.ndarray,
+    total: np.ndarray,
     node_steps: np.ndarray,
     node_weights: np.ndarray,
     per_kind: dict[str, np.ndarray],
     shares: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At admission: expected extra days and cost of the stay's event, and P(it is a death),
-    over the planned stay's distribution (``node_steps``: intervals at each quadrature node)."""
-    survival = _survival(np.minimum(p.sum(axis=0), 0.999))
+    over the planned stay's distribution (``node_steps``: intervals at each quadrature node).
+    ``p`` and ``total`` (the chance of any event) cover the first intervals; after them every
+    chance stays at its last value, so the survival decays geometrically there."""
+    span = total.shape[1]
+    survival = _survival(total)
     rows = np.arange(len(node_steps))[:, None]
+    inside = np.minimum(node_steps, span)
+    after = np.maximum(node_steps - span, 0)
+    last = total[:, [-1]].astype(float)
+    # sum over the intervals after the span of P(no event before them)
+    decay = np.where(
+        last > 0, -np.expm1(after * np.log1p(-last)) / np.where(last > 0, last, 1), after
+    )
+    tail = survival[:, [span]] * decay
     death = shares[:, DETERIORATION_EVENTS.index("death")]
     totals = np.zeros((3, len(node_steps)))
     for k in range(len(p)):
         first = np.concatenate(
             [np.zeros((len(p[k]), 1)), np.cumsum(survival[:, :-1] * p[k], axis=1)], axis=1
         )
-        by_node = first[rows, node_steps] @ node_weights  # P(this event within the stay)
+        within = first[rows, inside] + p[k][:, [-1]] * tail
+        by_node = within @ node_weights  # P(this event within the stay)
         totals += np.outer([per_kind["extra_days"][k], per_kind["cost_usd"][k], death[k]], by_node)
     return totals[0], totals[1], totals[2]
 
