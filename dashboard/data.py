@@ -444,7 +444,7 @@ def readmission_penalty(inputs: Inputs) -> Penalty:
 
 @dataclass(frozen=True)
 class Alerting:
-    """The stays' orders (with unit, facility and age), the alerts they raise (silent mode), and
+    """The stays' orders (with their stay's unit, facility and age), the alerts they raise, and
     the adverse drug events coded on the stays."""
 
     orders: pd.DataFrame
@@ -462,11 +462,7 @@ def alerting_tables(inputs: Inputs, changed: float) -> Alerting:
         orders = alerting.load_orders(inputs.clean_dir.resolve(), settings)
     except (PharmacyError, FileNotFoundError) as error:
         raise MissingInputError(f"The interaction alerts cannot be computed: {error}") from None
-    raised = alerting.alerts(orders, settings)
-    ages = pd.read_parquet(
-        inputs.clean_dir / "encounters.parquet", columns=["encounter_key", "age_years"]
-    )
-    return Alerting(orders.orders.merge(ages, on="encounter_key"), raised, orders.coded)
+    return Alerting(orders.orders, alerting.alerts(orders, settings), orders.coded)
 
 
 def alerts(inputs: Inputs) -> Alerting:

@@ -29,7 +29,9 @@ from data_gen.world import (
     WorldPlan,
     at,
     choose,
+    choose_with,
     decades_over_65,
+    logit,
     sigmoid,
 )
 
@@ -54,10 +56,8 @@ class Formulary:
     @classmethod
     def of(cls, meds: Medications) -> Formulary:
         drugs = np.array(list(meds.formulary), dtype=object)
-        members = {name: drugs == name for name in drugs}
-        for name in meds.classes:
-            members[name] = np.array([name in d.classes for d in meds.formulary.values()])
-        return cls(drugs, members)
+        names = [*meds.formulary, *meds.classes]
+        return cls(drugs, {name: np.isin(drugs, list(meds.drugs_of(name))) for name in names})
 
     def index(self, names: list[str]) -> np.ndarray:
         return np.array([list(self.drugs).index(n) for n in names], dtype=np.int64)
@@ -76,16 +76,11 @@ def home_medicines(plan: WorldPlan, rng: np.random.Generator, patients: Patients
             if rule.condition == "any"
             else patients.comorbid[:, names.index(rule.condition)]
         )
-        logit = _logit(rule.probability) + np.log(rule.odds_ratio_per_decade) * decades
-        chosen = has & (rng.random(n) < sigmoid(logit))
+        log_odds = logit(rule.probability) + np.log(rule.odds_ratio_per_decade) * decades
+        chosen = has & (rng.random(n) < sigmoid(log_odds))
         drug = _pick(rng, formulary, rule.drugs, n)
         taking[np.flatnonzero(chosen), drug[chosen]] = True
     return taking
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1.0 - 1e-9)
-    return float(np.log(p / (1.0 - p)))
 
 
 def _pick(rng: np.random.Generator, formulary: Formulary, weights: dict[str, float], n: int):
@@ -159,10 +154,10 @@ def order(
         if rule.not_with:
             excluded = np.any([formulary.members[k] for k in rule.not_with], axis=0)
             eligible &= ~(ordered & excluded[None, :]).any(axis=1)
-        logit = _logit(rule.probability) + np.log(rule.odds_ratio_per_decade) * decades
+        log_odds = logit(rule.probability) + np.log(rule.odds_ratio_per_decade) * decades
         for condition, odds_ratio in rule.conditions.items():
-            logit = logit + np.log(odds_ratio) * comorbid[:, names.index(condition)]
-        chosen = eligible & (rng.random(n) < sigmoid(logit))
+            log_odds = log_odds + np.log(odds_ratio) * comorbid[:, names.index(condition)]
+        chosen = eligible & (rng.random(n) < sigmoid(log_odds))
         drug = _pick(rng, formulary, rule.drugs, n)
         start = rule.start_hours[0] + np.diff(rule.start_hours)[0] * rng.random(n)
         if rule.days is None:
@@ -239,15 +234,17 @@ def harm(
     active = _active(plan, orders, n, span)
     names = [c.name for c in plan.config.comorbidities]
     kinds = list(events)
+    # [kind, stay]: each kind's log odds per interval from the patient alone, no drug active
+    base = np.zeros((len(kinds), n))
     p = np.zeros((len(kinds), n, span), dtype=np.float32)
     p_alone = np.zeros_like(p)  # without the harmful pairs
     for k, kind in enumerate(kinds):
         e = events[kind]
         per_step = 1.0 - (1.0 - e.daily_probability) ** (step_h / HOURS_PER_DAY)
-        base = _logit(per_step) + e.age_per_decade * decades
+        base[k] = logit(per_step) + e.age_per_decade * decades
         for condition, log_odds in e.comorbidities.items():
-            base = base + log_odds * comorbid[:, names.index(condition)]
-        alone = base[:, None] + sum(
+            base[k] += log_odds * comorbid[:, names.index(condition)]
+        alone = base[k][:, None] + sum(
             (lo * (active[name] > 0) for name, lo in e.drugs.items()), np.zeros((n, span))
         )
         pairs = sum((lo * _pair(active, a, b) for a, b, lo in e.interactions), np.zeros((n, span)))
@@ -270,7 +267,7 @@ def harm(
     kind[rows] = choose_with(u[rows, 1], at)
     p_kind = at[np.arange(len(rows)), kind[rows]]
     p_kind_alone = p_alone[kind[rows], rows, column]
-    base_only = _background(plan, kinds, kind[rows], decades[rows], comorbid[rows])
+    base_only = sigmoid(base[kind[rows], rows])
     share = np.stack(
         [(p_kind - p_kind_alone) / p_kind, (p_kind_alone - base_only) / p_kind], axis=1
     )
@@ -362,32 +359,6 @@ def _survival(hazard: np.ndarray) -> np.ndarray:
     """[stay, interval + 1]: P(no event before each interval), from 1 at the first."""
     ones = np.ones((len(hazard), 1))
     return np.concatenate([ones, np.cumprod(1.0 - hazard.astype(float), axis=1)], axis=1)
-
-
-def choose_with(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The category each row's uniform ``u`` falls in, with [row, category] weights."""
-    cumulative = np.cumsum(weights, axis=1)
-    position = u * cumulative[:, -1]
-    return np.minimum((cumulative <= position[:, None]).sum(axis=1), weights.shape[1] - 1)
-
-
-def _background(
-    plan: WorldPlan, kinds: list[str], kind: np.ndarray, decades: np.ndarray, comorbid: np.ndarray
-) -> np.ndarray:
-    """Each event's chance in its interval from the patient alone (no drug active)."""
-    events, names = (
-        plan.config.medications.adverse_events,
-        [c.name for c in plan.config.comorbidities],
-    )
-    logit = np.zeros(len(kind))
-    for k, name in enumerate(kinds):
-        e, mine = events[name], kind == k
-        per_step = 1.0 - (1.0 - e.daily_probability) ** (plan.step_hours / HOURS_PER_DAY)
-        value = _logit(per_step) + e.age_per_decade * decades[mine]
-        for condition, log_odds in e.comorbidities.items():
-            value = value + log_odds * comorbid[mine, names.index(condition)]
-        logit[mine] = value
-    return sigmoid(logit)
 
 
 def _strongest_pair(

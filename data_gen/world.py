@@ -201,15 +201,23 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """The log odds of a probability; 0 and 1 are taken a hair inside, so that a configured rule
+    may be impossible or certain."""
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
     return float(np.log(p / (1.0 - p)))
 
 
 def choose(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
     """One categorical draw per row of a [rows, categories] probability matrix."""
-    cumulative = np.cumsum(probabilities, axis=1)
-    u = rng.random(len(probabilities)) * cumulative[:, -1]
-    return np.minimum((cumulative < u[:, None]).sum(axis=1), probabilities.shape[1] - 1)
+    return choose_with(rng.random(len(probabilities)), probabilities)
+
+
+def choose_with(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The category each row's uniform ``u`` falls in, with [row, category] weights."""
+    cumulative = np.cumsum(weights, axis=1)
+    position = u * cumulative[:, -1]
+    return np.minimum((cumulative < position[:, None]).sum(axis=1), weights.shape[1] - 1)
 
 
 def _shares(
@@ -261,7 +269,7 @@ def _health(
     pop, use = c.population, c.utilisation
     age = pop.age_min + (pop.age_max - pop.age_min) * rng.beta(*pop.age_beta, n)
     frailty = rng.normal(pop.frailty_per_decade * decades_over_65(age), 1.0)
-    logits = np.array([_logit(x.prevalence_at_65) for x in c.comorbidities])
+    logits = np.array([logit(x.prevalence_at_65) for x in c.comorbidities])
     slopes = np.log([x.odds_ratio_per_decade for x in c.comorbidities])
     linear = (
         logits + np.outer(decades_over_65(age), slopes) + pop.comorbidity_frailty * frailty[:, None]

@@ -20,6 +20,7 @@ from configs import Settings
 from configs.medications import Interaction
 from configs.vocabulary import INTERACTION_SEVERITIES
 
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(INTERACTION_SEVERITIES)}
 ALERT_COLUMNS = [
     "drug", "active_drug", "severity", "tier", "effect", "mechanism", "action", "source", "rule",
 ]  # fmt: skip
@@ -54,10 +55,10 @@ class KnowledgeBase:
 
     @classmethod
     def of(cls, settings: Settings) -> KnowledgeBase:
-        formulary = settings.data_gen.medications.formulary
+        medications = settings.data_gen.medications
         rules = tuple(settings.medications.interactions)
         covered = {
-            name: {display(d) for d, drug in formulary.items() if name == d or name in drug.classes}
+            name: set(map(display, medications.drugs_of(name)))
             for rule in rules
             for name in (rule.a, rule.b)
         }
@@ -67,13 +68,12 @@ class KnowledgeBase:
                 for y in covered[rule.b]:
                     if x != y:
                         by_pair.setdefault(frozenset((x, y)), []).append(index)
-        rank = {s: i for i, s in enumerate(INTERACTION_SEVERITIES)}
         return cls(
-            names={drug.rxcui: display(d) for d, drug in formulary.items()},
+            names={drug.rxcui: display(d) for d, drug in medications.formulary.items()},
             rules=rules,
             tiers=dict(settings.medications.tiers),
             by_pair={
-                pair: tuple(sorted(set(found), key=lambda i: rank[rules[i].severity]))
+                pair: tuple(sorted(set(found), key=lambda i: SEVERITY_RANK[rules[i].severity]))
                 for pair, found in by_pair.items()
             },
         )
@@ -106,8 +106,7 @@ def check_order(kb: KnowledgeBase, active: Iterable[str], drug: str) -> list[Ale
         if other != drug
         for rule in kb.by_pair.get(frozenset((drug, other)), ())
     ]
-    rank = {s: i for i, s in enumerate(INTERACTION_SEVERITIES)}
-    return sorted(alerts, key=lambda a: rank[a.severity])
+    return sorted(alerts, key=lambda a: SEVERITY_RANK[a.severity])
 
 
 def check_list(kb: KnowledgeBase, drugs: Sequence[str]) -> list[Alert]:
@@ -118,8 +117,7 @@ def check_list(kb: KnowledgeBase, drugs: Sequence[str]) -> list[Alert]:
         for earlier, later in combinations(dict.fromkeys(drugs), 2)
         for rule in kb.by_pair.get(frozenset((earlier, later)), ())
     ]
-    rank = {s: i for i, s in enumerate(INTERACTION_SEVERITIES)}
-    return sorted(alerts, key=lambda a: rank[a.severity])
+    return sorted(alerts, key=lambda a: SEVERITY_RANK[a.severity])
 
 
 def order_alerts(kb: KnowledgeBase, orders: pd.DataFrame) -> pd.DataFrame:

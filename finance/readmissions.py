@@ -189,47 +189,13 @@ def excess_readmission_ratios(index: pd.DataFrame, rules: ReadmissionPenalty) ->
     rows, draws = [], {}
     for condition, stays in index.groupby("condition", sort=False):
         facilities = np.sort(stays["facility_id"].unique())
-        if stays["readmitted"].nunique() < 2:
-            # Every stay readmitted, or none: no risk model to fit, no ratio to count.
-            rows.extend(_unmeasured(condition, stays, facilities))
-            continue
-        linear, intercepts = _fit(stays, facilities)
+        # Every stay readmitted, or none: no risk model to fit, no ratio to count.
+        estimable = stays["readmitted"].nunique() > 1
+        if estimable:
+            linear, intercepts = _fit(stays, facilities)
         for f, facility_id in enumerate(facilities):
             mine = (stays["facility_id"] == facility_id).to_numpy()
-            mean, sd = intercepts[f]
-            drawn = rng.normal(mean, sd, rules.draws)
-            expected = expit(linear[mine]).sum()
-            predicted = expit(linear[mine] + mean).sum()
-            ratio_draws = expit(linear[mine][None, :] + drawn[:, None]).sum(axis=1) / expected
-            draws[(condition, int(facility_id))] = ratio_draws
-            rows.append(
-                {
-                    "condition": condition,
-                    "facility_id": int(facility_id),
-                    "index_stays": int(mine.sum()),
-                    "readmissions": int(stays.loc[mine, "readmitted"].sum()),
-                    "observed_rate": float(stays.loc[mine, "readmitted"].mean()),
-                    "predicted": float(predicted),
-                    "expected": float(expected),
-                    "excess_ratio": float(predicted / expected),
-                    "excess_ratio_low": float(np.quantile(ratio_draws, tail)),
-                    "excess_ratio_high": float(np.quantile(ratio_draws, 1 - tail)),
-                    "counted": bool(mine.sum() >= rules.min_index_stays),
-                }
-            )
-    return Ratios(pd.DataFrame(rows), draws)
-
-
-NOT_ESTIMATED = ("predicted", "expected", "excess_ratio", "excess_ratio_low", "excess_ratio_high")
-
-
-def _unmeasured(condition: str, stays: pd.DataFrame, facilities: np.ndarray) -> list[dict]:
-    """A condition's rows when its ratios cannot be estimated: counts only, never counted."""
-    rows = []
-    for facility_id in facilities:
-        mine = stays["facility_id"] == facility_id
-        rows.append(
-            {
+            row = {
                 "condition": condition,
                 "facility_id": int(facility_id),
                 "index_stays": int(mine.sum()),
@@ -238,8 +204,26 @@ def _unmeasured(condition: str, stays: pd.DataFrame, facilities: np.ndarray) -> 
                 **dict.fromkeys(NOT_ESTIMATED, np.nan),
                 "counted": False,
             }
-        )
-    return rows
+            if estimable:
+                mean, sd = intercepts[f]
+                drawn = rng.normal(mean, sd, rules.draws)
+                expected = expit(linear[mine]).sum()
+                predicted = expit(linear[mine] + mean).sum()
+                ratio_draws = expit(linear[mine][None, :] + drawn[:, None]).sum(axis=1) / expected
+                draws[(condition, int(facility_id))] = ratio_draws
+                row |= {
+                    "predicted": float(predicted),
+                    "expected": float(expected),
+                    "excess_ratio": float(predicted / expected),
+                    "excess_ratio_low": float(np.quantile(ratio_draws, tail)),
+                    "excess_ratio_high": float(np.quantile(ratio_draws, 1 - tail)),
+                    "counted": bool(mine.sum() >= rules.min_index_stays),
+                }
+            rows.append(row)
+    return Ratios(pd.DataFrame(rows), draws)
+
+
+NOT_ESTIMATED = ("predicted", "expected", "excess_ratio", "excess_ratio_low", "excess_ratio_high")
 
 
 def _fit(stays: pd.DataFrame, facilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ ANY_TIER = "any"  # every alert, whatever its tier
 class Orders:
     """Every order with its stay's unit and facility, and the stays' coded adverse drug events."""
 
-    orders: pd.DataFrame  # one row per order, with order_key, unit, facility_id
+    orders: pd.DataFrame  # one row per order, with order_key and its stay's unit, facility, age
     coded: pd.DataFrame  # encounter_key, event: each stay's coded adverse drug events
     stays: pd.Series  # every stay's encounter_key
 
@@ -52,7 +52,8 @@ def load_orders(clean_dir: Path, settings: Settings) -> Orders:
             f"no clean {', '.join(missing)} in {clean_dir}: run `make etl` first"
         )
     stays = pd.read_parquet(
-        clean_dir / "encounters.parquet", columns=["encounter_key", "facility_id", "unit"]
+        clean_dir / "encounters.parquet",
+        columns=["encounter_key", "facility_id", "unit", "age_years"],
     )
     orders = pd.read_parquet(clean_dir / "medications.parquet", columns=ORDER_COLUMNS)
     if orders.empty:

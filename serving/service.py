@@ -205,9 +205,10 @@ class RiskService:
         if any(order.rxnorm_code == new.rxnorm_code for order in active):
             raise InvalidArgument(f"rxnorm_code {new.rxnorm_code!r} is already active")
         kb = self.knowledge
-        code_of = {kb.name_of(o.rxnorm_code): o.rxnorm_code for o in (*active, new)}
+        name_of = {o.rxnorm_code: kb.name_of(o.rxnorm_code) for o in (*active, new)}
+        code_of = {name: code for code, name in name_of.items()}
         found = interactions.check_order(
-            kb, [kb.name_of(o.rxnorm_code) for o in active], kb.name_of(new.rxnorm_code)
+            kb, [name_of[o.rxnorm_code] for o in active], name_of[new.rxnorm_code]
         )
         alerts = [
             schemas.MedicationAlert(
