@@ -57,8 +57,9 @@ finance: $(INSTALLED) ## after make etl: each facility's HRRP readmission penalt
 	$(BIN)/python -m finance readmissions $(ARGS)
 	$(BIN)/python -m finance forecast $(ARGS)
 
-pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders would raise, by tier and unit, against the harm that followed, in reports/pharmacy/
+pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders would raise, against the harm that followed, and the antibiotic-timing efficacy study, in reports/pharmacy/
 	$(BIN)/python -m pharmacy alerts $(ARGS)
+	$(BIN)/python -m pharmacy efficacy $(ARGS)
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000

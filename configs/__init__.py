@@ -97,6 +97,12 @@ class Settings(BaseModel):
                     f"medications.interactions[{i}]: {unknown} is no drug or class of the"
                     " formulary (data_gen.medications.formulary)"
                 )
+        study = self.medications.antibiotic_timing_study
+        if study.drug_class not in self.data_gen.medications.classes:
+            raise ValueError(
+                f"medications.antibiotic_timing_study.drug_class: {study.drug_class!r} is no class"
+                " of the formulary (data_gen.medications.formulary)"
+            )
         unknown = [t for t in self.training.tasks or [] if t not in self.tasks]
         if unknown:
             raise ValueError(

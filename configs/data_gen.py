@@ -397,6 +397,29 @@ class AdverseEvent(Strict):
         return self
 
 
+class AntibioticTiming(Strict):
+    """Time to the first antibiotic dose in infections: a confounded choice with a known effect,
+    for the efficacy study (docs/world.md)."""
+
+    groups: Annotated[dict[Name, LogOdds], Field(min_length=1)]  # log-odds of meeting the bundle
+    lactate: LogOdds  # per mmol/L of admission lactate above 1: sicker patients treated sooner
+    emergency_arrival: LogOdds  # arriving through the emergency department (sepsis screening)
+    bundle_hours: Hours  # the first dose within this many hours of admission meets the bundle
+    early_hours: tuple[Hours, Hours]  # the antibiotics' first doses when the bundle is met
+    late_hours: tuple[Hours, Hours]  # and when it is not
+    late_up_probability: Probability  # the true effect: extra chance of worsening in step one
+
+    @model_validator(mode="after")
+    def _windows_either_side(self) -> AntibioticTiming:
+        early, late = self.early_hours, self.late_hours
+        if not early[0] <= early[1] <= self.bundle_hours <= late[0] <= late[1]:
+            raise ValueError(
+                f"early_hours {early}, bundle_hours {self.bundle_hours} and late_hours {late}"
+                " must follow one another"
+            )
+        return self
+
+
 class Medications(Strict):
     formulary: Annotated[dict[Name, Drug], Field(min_length=1)]
     home: list[HomeRule]
@@ -406,6 +429,7 @@ class Medications(Strict):
     holds: list[Hold]
     inpatient: list[InpatientRule]
     adverse_events: dict[Literal[ADVERSE_DRUG_EVENTS], AdverseEvent]
+    antibiotic_timing: AntibioticTiming
 
     @property
     def classes(self) -> set[str]:
@@ -434,6 +458,9 @@ class Medications(Strict):
             check(f"inpatient[{i}].drugs", set(rule.drugs), drugs)
             check(f"inpatient[{i}].not_with", set(rule.not_with), classes)
             check(f"inpatient[{i}].not_in", set(rule.not_in), groups)
+        check("antibiotic_timing.groups", set(self.antibiotic_timing.groups), groups)
+        if "antibiotic" not in classes:
+            problems.append("antibiotic_timing: no drug of the formulary is an antibiotic")
         for name, event in self.adverse_events.items():
             where = f"adverse_events.{name}"
             check(f"{where}.comorbidities", set(event.comorbidities), comorbidities)
@@ -648,6 +675,13 @@ class DataGenConfig(Strict):
                 raise ValueError(f"scenario {name!r}: unknown diagnosis groups {sorted(unknown)}")
         if problems := self.medications.unknown_names(comorbidities, groups):
             raise ValueError("medications: " + "; ".join(problems))
+        sev = self.severity
+        worst = max(u + d for u, d in zip(sev.up_probability, sev.down_probability, strict=True))
+        if worst + self.medications.antibiotic_timing.late_up_probability > 1.0:
+            raise ValueError(
+                "medications.antibiotic_timing.late_up_probability: with the severity chain's"
+                " up and down probabilities it exceeds 1"
+            )
         names = [g.name for g in self.diagnoses] + [c.name for c in self.comorbidities]
         if len(names) != len(set(names)):
             raise ValueError("diagnosis group and comorbidity names must be unique")

@@ -1,4 +1,5 @@
-"""Typed schema of ``medications.yaml``: the interaction knowledge base and its alert tiers."""
+"""Typed schema of ``medications.yaml``: the interaction knowledge base, its alert tiers, and the
+efficacy study's definition."""
 
 from __future__ import annotations
 
@@ -22,12 +23,21 @@ class Interaction(Strict):
     source: Annotated[str, Field(min_length=5)]
 
 
+class AntibioticTimingStudy(Strict):
+    """The efficacy study's cohort and exposure (``pharmacy.efficacy``)."""
+
+    diagnosis_groups: Annotated[list[Name], Field(min_length=1)]  # principal-diagnosis groups
+    drug_class: Name  # a class of the formulary: the drugs whose first dose is timed
+    bundle_hours: Annotated[float, Field(gt=0.0, le=48.0)]  # a first dose by then is early
+
+
 class MedicationsConfig(Strict):
     interactions: Annotated[list[Interaction], Field(min_length=1)]
     tiers: dict[Literal[INTERACTION_SEVERITIES], Literal[ALERT_TIERS]]
     max_list_size: Annotated[int, Field(ge=2, le=10_000)]
     event_codes: dict[Literal[ADVERSE_DRUG_EVENTS], Annotated[list[ICD10CM], Field(min_length=1)]]
     tables_dir: str
+    antibiotic_timing_study: AntibioticTimingStudy
 
     @model_validator(mode="after")
     def _every_severity_tiered(self) -> MedicationsConfig:

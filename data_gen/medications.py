@@ -7,7 +7,10 @@ planned, each kind of adverse drug event has a chance that is a logistic functio
 age and conditions, the drug classes active at the interval's start, and the pairs of them the
 world makes harmful together (``medications.adverse_events``). A stay has at most one event: it
 lengthens the stay, costs its treatment, raises the odds of a related readmission and may itself be
-a deterioration event. The equations are documented in docs/world.md "Medications".
+a deterioration event. In infections, whether the antibiotics' first doses come within the bundle's
+hours depends on how sick the patient looks (``medications.antibiotic_timing``); a later first dose
+makes the first interval's worsening likelier (``data_gen.severity``). The equations are documented
+in docs/world.md "Medications".
 
 Medicines draw from their own random stream (``MEDICATION_STREAM`` and the block's number), so the
 rest of the world's draws are the same with or without them; with no harm configured, the world
@@ -116,6 +119,45 @@ class Orders:
         )
 
 
+def timed(plan: WorldPlan, group: np.ndarray) -> np.ndarray:
+    """The stays whose antibiotics are timed against the bundle (their diagnosis group's)."""
+    names = [g.name for g in plan.config.diagnoses]
+    timing = plan.config.medications.antibiotic_timing
+    return np.isin(group, [names.index(g) for g in timing.groups])
+
+
+def bundle_met(
+    plan: WorldPlan,
+    rng: np.random.Generator,
+    group: np.ndarray,
+    lactate: np.ndarray,
+    emergency_arrival: np.ndarray,
+) -> np.ndarray:
+    """Whether the team gives a timed stay's antibiotics within the bundle's hours: likelier the
+    sicker the patient looks at arrival (the study's confounding). False for the other stays."""
+    timing = plan.config.medications.antibiotic_timing
+    by_group = [timing.groups.get(g.name, 0.0) for g in plan.config.diagnoses]
+    group_log_odds = np.array(by_group)[group]
+    log_odds = (
+        group_log_odds
+        + timing.lactate * (lactate - 1.0)
+        + timing.emergency_arrival * emergency_arrival
+    )
+    return timed(plan, group) & (rng.random(len(group)) < sigmoid(log_odds))
+
+
+def antibiotics_late(plan: WorldPlan, orders: Orders, group: np.ndarray) -> np.ndarray:
+    """The timed stays without a given antibiotic dose within the bundle's hours (none at all
+    included): the stays the delayed chain applies to."""
+    hours = plan.config.medications.antibiotic_timing.bundle_hours
+    on_time = (
+        orders.given & plan.formulary.members["antibiotic"][orders.drug] & (orders.start_h < hours)
+    )
+    treated = np.zeros(len(group), dtype=bool)
+    treated[orders.stay[on_time]] = True
+    return timed(plan, group) & ~treated
+
+
 def order(
     plan: WorldPlan,
     rng: np.random.Generator,
@@ -124,11 +166,16 @@ def order(
     group: np.ndarray,
     decades: np.ndarray,
     comorbid: np.ndarray,
+    early: np.ndarray,
 ) -> Orders:
-    """The orders of a batch of stays: home medicines continued, then the inpatient rules."""
+    """The orders of a batch of stays: home medicines continued, then the inpatient rules (a
+    timed stay's antibiotics start within the bundle's hours where ``early``, else after them)."""
     meds, formulary, c = plan.config.medications, plan.formulary, plan.config
     n, n_drugs = len(patient), len(formulary.drugs)
     group_names = np.array([g.name for g in c.diagnoses], dtype=object)[group]
+    timing = meds.antibiotic_timing
+    window = np.where(early[:, None], timing.early_hours, timing.late_hours)  # [stay, (low, high)]
+    antibiotic, timed_stay = formulary.members["antibiotic"], timed(plan, group)
     names = [x.name for x in c.comorbidities]
 
     ordered = home[patient] & (rng.random((n, n_drugs)) < meds.continued_share)
@@ -159,7 +206,8 @@ def order(
             log_odds = log_odds + np.log(odds_ratio) * comorbid[:, names.index(condition)]
         chosen = eligible & (rng.random(n) < sigmoid(log_odds))
         drug = _pick(rng, formulary, rule.drugs, n)
-        start = rule.start_hours[0] + np.diff(rule.start_hours)[0] * rng.random(n)
+        low, high = np.where((timed_stay & antibiotic[drug])[:, None], window, rule.start_hours).T
+        start = low + (high - low) * rng.random(n)
         if rule.days is None:
             stop = np.full(n, np.inf)
         else:
@@ -206,6 +254,7 @@ class Harm:
     expected_extra_days: np.ndarray  # at admission, over the planned stay's distribution
     expected_cost_usd: np.ndarray
     p_death: np.ndarray  # at admission: P(an event that is a death)
+    p_deterioration: np.ndarray  # at admission: P(an event that is a deterioration event)
 
     @property
     def deterioration_step(self) -> np.ndarray:
@@ -289,7 +338,11 @@ def harm(
         field: np.array([getattr(events[k], field) for k in kinds] + [0.0])
         for field in ("extra_days", "cost_usd", "readmit_log_odds")
     }
-    expected = _expected(p, total, node_steps, node_weights, per_kind, shares)
+    death = shares[:, DETERIORATION_EVENTS.index("death")]
+    consequences = np.stack(
+        [per_kind["extra_days"][:-1], per_kind["cost_usd"][:-1], death, shares.sum(axis=1)]
+    )
+    expected = _expected(p, total, node_steps, node_weights, consequences)
     return Harm(
         kind=kind,
         step=step,
@@ -307,6 +360,7 @@ def harm(
         expected_extra_days=expected[0],
         expected_cost_usd=expected[1],
         p_death=expected[2],
+        p_deterioration=expected[3],
     )
 
 
@@ -379,11 +433,11 @@ def _expected(
     total: np.ndarray,
     node_steps: np.ndarray,
     node_weights: np.ndarray,
-    per_kind: dict[str, np.ndarray],
-    shares: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """At admission: expected extra days and cost of the stay's event, and P(it is a death),
-    over the planned stay's distribution (``node_steps``: intervals at each quadrature node).
+    consequences: np.ndarray,
+) -> np.ndarray:
+    """At admission, over the planned stay's distribution (``node_steps``: intervals at each
+    quadrature node): each consequence's expectation ([consequence, kind]: what an event of the
+    kind brings, such as extra days, cost, or the chance it is a death), [consequence, stay].
     ``p`` and ``total`` (the chance of any event) cover the first intervals; after them every
     chance stays at its last value, so the survival decays geometrically there."""
     span = total.shape[1]
@@ -397,16 +451,14 @@ def _expected(
         last > 0, -np.expm1(after * np.log1p(-last)) / np.where(last > 0, last, 1), after
     )
     tail = survival[:, [span]] * decay
-    death = shares[:, DETERIORATION_EVENTS.index("death")]
-    totals = np.zeros((3, len(node_steps)))
+    totals = np.zeros((len(consequences), len(node_steps)))
     for k in range(len(p)):
         first = np.concatenate(
             [np.zeros((len(p[k]), 1)), np.cumsum(survival[:, :-1] * p[k], axis=1)], axis=1
         )
         within = first[rows, inside] + p[k][:, [-1]] * tail
-        by_node = within @ node_weights  # P(this event within the stay)
-        totals += np.outer([per_kind["extra_days"][k], per_kind["cost_usd"][k], death[k]], by_node)
-    return totals[0], totals[1], totals[2]
+        totals += np.outer(consequences[:, k], within @ node_weights)  # P(this event in the stay)
+    return totals
 
 
 ORDER_ID_PER_STAY = 100  # order numbers: the stay's number times this, plus the order's rank

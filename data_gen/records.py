@@ -203,6 +203,9 @@ def _tables(plan: WorldPlan, block: Block) -> dict[str, pd.DataFrame]:
             "expected_paid_usd": oracle_claims["expected_paid_usd"].to_numpy(),
             "p_adverse_drug_event": s.harm.p_any,
             "p_adverse_drug_event_without_interactions": s.harm.p_any_without_interactions,
+            "antibiotics_delayed": s.delayed_antibiotics,
+            "p_deterioration_antibiotics_early": s.expected.p_deterioration_antibiotics_early,
+            "p_deterioration_antibiotics_late": s.expected.p_deterioration_antibiotics_late,
         }
     )
     tables["oracle_patients"] = pd.DataFrame(
@@ -279,7 +282,9 @@ def _vitals_tables(
     before_event = (s.event_step[stay] < 0) | (k <= s.event_step[stay])
     remaining = s.n_steps[stay] - k
     steps = np.minimum(window, remaining)
-    chain_risk = severity.event_within(plan.chain, s.det_group[stay], state, steps)
+    # a delayed stay's first step is the delayed chain's; from the second on, the usual one
+    group = severity.chain_group(s.det_group[stay], s.delayed_antibiotics[stay] & (k == 0))
+    chain_risk = severity.event_within(plan.chain, group, state, steps)
     drug_risk = medications.deterioration_within(s.harm, stay, k, steps)
     risk = 1.0 - (1.0 - chain_risk) * (1.0 - drug_risk)  # independent processes
     oracle = pd.DataFrame(

@@ -178,6 +178,9 @@ ORACLE = {
         ("expected_paid_usd", pa.float64()),
         ("p_adverse_drug_event", pa.float64()),
         ("p_adverse_drug_event_without_interactions", pa.float64()),
+        ("antibiotics_delayed", pa.bool_()),
+        ("p_deterioration_antibiotics_early", pa.float64()),
+        ("p_deterioration_antibiotics_late", pa.float64()),
     ),
     "adverse_drug_events": _schema(
         ("encounter_id", pa.int64()),

@@ -315,12 +315,14 @@ def _run_course(
     acuity: Acuity,
     planned: PlannedStay,
     harm: medications.Harm,
+    delayed: np.ndarray,
 ) -> Course:
     """One chain step per vitals interval; the first event ends the chain's say over the stay
     (a death ends the stay itself); ICU days follow a direct admission or a transfer. In the
     second pass, each step's patients per nurse above the safe ratio raise the odds of an event
     and of its being a death (``operations.staffed_risk``). An adverse drug event that is a
-    deterioration event is the stay's event in its step, unless the chain's came first."""
+    deterioration event is the stay's event in its step, unless the chain's came first. A stay
+    whose antibiotics were ``delayed`` worsens more often at the end of its first step."""
     sev, step = plan.config.severity, plan.step_hours
     n, width = len(planned.days), int(planned.steps.max(initial=1))
     planned_h = planned.days * HOURS_PER_DAY
@@ -333,6 +335,7 @@ def _run_course(
     event_excess = np.zeros(n)
     up = np.asarray(sev.up_probability)[acuity.det_group]
     down = np.asarray(sev.down_probability)[acuity.det_group]
+    up_first = up + plan.config.medications.antibiotic_timing.late_up_probability * delayed
     forced = harm.deterioration_step
     for j in range(width):
         states[:, j] = state
@@ -341,9 +344,11 @@ def _run_course(
         event = (event_step < 0) & (j < planned.steps) & ((rng.random(n) < hazard) | (forced == j))
         event_step[event] = j
         event_excess[event] = excess[event]
-        move = rng.random(n)
+        move, p_up = rng.random(n), up_first if j == 0 else up
         state = (
-            state + ((move < up) & (state < 4)) - ((move >= up) & (move < up + down) & (state > 0))
+            state
+            + ((move < p_up) & (state < 4))
+            - ((move >= p_up) & (move < p_up + down) & (state > 0))
         )
     has_event = event_step >= 0
     event_state = states[np.arange(n), np.maximum(event_step, 0)]
@@ -592,31 +597,31 @@ def _outcome(
 @dataclass(frozen=True)
 class Expectations:
     """The oracle at admission: expectations integrating the planned stay, the severity chain
-    and the chance of a complication."""
+    and the chance of a complication; for the timed infections, the deterioration risk had the
+    antibiotics come within the bundle's hours or after them (NaN for the other stays)."""
 
     los_days: np.ndarray
     icu_days: np.ndarray
     cost_usd: np.ndarray
     p_death: np.ndarray
     p_success: np.ndarray
+    p_deterioration_antibiotics_early: np.ndarray
+    p_deterioration_antibiotics_late: np.ndarray
 
 
-def _expect(
+def _chain_expectation(
     plan: WorldPlan,
-    group: np.ndarray,
+    chain_group: np.ndarray,
     acuity: Acuity,
     procedure: Procedure,
     planned: PlannedStay,
-    outcome: Outcome,
-    harm: medications.Harm,
-) -> Expectations:
-    sev, los, cost, G = (
-        plan.config.severity, plan.config.length_of_stay, plan.config.cost, plan.groups
-    )  # fmt: skip
+) -> severity.StayExpectation:
+    """The chain's expectations over the planned stay, with and without a complication."""
+    sev, los = plan.config.severity, plan.config.length_of_stay
     expected = [
         severity.expected_stay(
             plan.chain,
-            acuity.det_group,
+            chain_group,
             acuity.start_state,
             planned.log_mean + los.complication * flag,
             los.sigma,
@@ -629,29 +634,64 @@ def _expect(
         for flag in (0.0, 1.0)
     ]
     weights = (1.0 - procedure.p_complication, procedure.p_complication)
-    # An adverse drug event adds its days and cost; its deaths and the chain's are taken as
-    # independent (both are rare).
-    expected_los = (
-        sum(w * e.los_days for w, e in zip(weights, expected, strict=True))
-        + harm.expected_extra_days
+    return severity.StayExpectation(
+        **{
+            f.name: sum(w * getattr(e, f.name) for w, e in zip(weights, expected, strict=True))
+            for f in fields(severity.StayExpectation)
+        }
     )
-    expected_icu = sum(w * e.icu_days for w, e in zip(weights, expected, strict=True))
-    p_death_chain = sum(w * e.p_death for w, e in zip(weights, expected, strict=True))
-    p_death = 1.0 - (1.0 - p_death_chain) * (1.0 - harm.p_death)
+
+
+def _expect(
+    plan: WorldPlan,
+    group: np.ndarray,
+    acuity: Acuity,
+    procedure: Procedure,
+    planned: PlannedStay,
+    outcome: Outcome,
+    harm: medications.Harm,
+    delayed: np.ndarray,
+) -> Expectations:
+    cost, G = plan.config.cost, plan.groups
+    chain = _chain_expectation(
+        plan, severity.chain_group(acuity.det_group, delayed), acuity, procedure, planned
+    )
+    # An adverse drug event adds its days and cost; its deaths and deteriorations and the
+    # chain's are taken as independent (both are rare).
+    expected_los = chain.los_days + harm.expected_extra_days
+    p_death = 1.0 - (1.0 - chain.p_death) * (1.0 - harm.p_death)
     expected_cost = outcome.cost_multiplier * (
         G["cost_base_usd"][group]
         + (G["procedure_probability"][group] * G["procedure_cost_usd"][group]).sum(axis=1)
         + cost.complication_usd * procedure.p_complication
-        + cost.per_diem_ward_usd * (expected_los - expected_icu)
-        + cost.per_diem_icu_usd * expected_icu
+        + cost.per_diem_ward_usd * (expected_los - chain.icu_days)
+        + cost.per_diem_icu_usd * chain.icu_days
         + harm.expected_cost_usd
     )
+    timed = medications.timed(plan, group)
+    p_deterioration = {
+        late: np.where(
+            timed,
+            1.0
+            - (1.0 - harm.p_deterioration)
+            * (
+                1.0
+                - _chain_expectation(
+                    plan, severity.chain_group(acuity.det_group, late), acuity, procedure, planned
+                ).p_event
+            ),
+            np.nan,
+        )
+        for late in (False, True)
+    }
     return Expectations(
         los_days=expected_los,
-        icu_days=expected_icu,
+        icu_days=chain.icu_days,
         cost_usd=expected_cost,
         p_death=p_death,
         p_success=sigmoid(outcome.success_logit) * (1.0 - p_death),
+        p_deterioration_antibiotics_early=p_deterioration[False],
+        p_deterioration_antibiotics_late=p_deterioration[True],
     )
 
 
@@ -700,6 +740,7 @@ class Stays:
     cost_usd: np.ndarray
     admission_labs: np.ndarray
     lab_rows: LabRows
+    delayed_antibiotics: np.ndarray  # a timed stay without an antibiotic in the bundle's hours
     expected: Expectations
     p_complication: np.ndarray
     orders: medications.Orders
@@ -758,12 +799,28 @@ def _medicate(
     medicines: Medicines,
     batch: Batch,
     a: Arrival,
+    treatment: Treatment,
     planned: PlannedStay,
 ) -> tuple[medications.Orders, medications.Harm, PlannedStay]:
-    """The stays' orders and adverse drug events, and the planned stays they lengthen."""
+    """The stays' orders (antibiotics timed by how sick the patient looks at arrival) and
+    adverse drug events, and the planned stays they lengthen."""
     los = plan.config.length_of_stay
+    early = medications.bundle_met(
+        plan,
+        medicines.rng,
+        batch.group,
+        treatment.admission_lactate,
+        a.source == "emergency_department",
+    )
     orders = medications.order(
-        plan, medicines.rng, medicines.home, batch.patient, batch.group, a.decades, a.comorbid
+        plan,
+        medicines.rng,
+        medicines.home,
+        batch.patient,
+        batch.group,
+        a.decades,
+        a.comorbid,
+        early,
     )
     _, node_steps, node_weights = severity.planned_nodes(
         planned.log_mean,
@@ -798,8 +855,9 @@ def _simulate_stays(
     treatment = _treat(plan, rng, patients, batch, arrival, acuity)
     procedure = _operate(plan, rng, group, arrival, acuity)
     as_planned = _plan_stay(plan, rng, group, arrival, acuity, treatment, procedure)
-    orders, harm, planned = _medicate(plan, medicines, batch, arrival, as_planned)
-    course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned, harm)
+    orders, harm, planned = _medicate(plan, medicines, batch, arrival, treatment, as_planned)
+    delayed = medications.antibiotics_late(plan, orders, group)
+    course = _run_course(plan, rng, group, arrival, batch.admit_h, acuity, planned, harm, delayed)
     by_drug = (harm.deterioration_step >= 0) & (harm.deterioration_step == course.event_step)
     harm = replace(harm, onset_h=np.where(by_drug, course.event_h, harm.onset_h))
     labs = _draw_labs(plan, rng, treatment, planned, course)
@@ -849,7 +907,8 @@ def _simulate_stays(
         cost_usd=outcome.cost_usd,
         admission_labs=labs.admission,
         lab_rows=labs.rows,
-        expected=_expect(plan, group, acuity, procedure, as_planned, outcome, harm),
+        delayed_antibiotics=delayed,
+        expected=_expect(plan, group, acuity, procedure, as_planned, outcome, harm, delayed),
         p_complication=procedure.p_complication,
         orders=orders,
         harm=harm,

@@ -152,7 +152,9 @@ def plan_world(config: DataGenConfig) -> WorldPlan:
     return WorldPlan(
         config=config,
         pools=identifiers.build_pools(config.seed),
-        chain=severity.chain_tables(config.severity, max_steps),
+        chain=severity.chain_tables(
+            config.severity, max_steps, config.medications.antibiotic_timing.late_up_probability
+        ),
         span_days=span_days,
         calendar_cdf=np.array(cdfs),
         comorbidity_names=names,

@@ -27,9 +27,9 @@ import pandas as pd
 
 from configs import Settings
 from configs.vocabulary import ALERT_TIERS
-from features import deidentify, interactions
+from features import interactions
 from features.build import age_bands
-from pharmacy import PharmacyError
+from pharmacy import PharmacyError, oracle_rows
 
 ORDER_COLUMNS = ["encounter_key", "drug_name", "source", "ordered_at", "stopped_at"]
 ANY_TIER = "any"  # every alert, whatever its tier
@@ -193,18 +193,11 @@ def true_harm(
     data_dir: Path, settings: Settings, stays: pd.Series, key_root: Path = Path()
 ) -> pd.DataFrame:
     """The world's adverse drug events (``data/oracle``), keyed by the clean tables' pseudonyms:
-    encounter_key, event, onset_at, cause. For judging alerts against the truth, never a feature.
-    The pseudonyms must be those of the clean ``stays``: another key would match none."""
-    path = data_dir / "oracle" / "adverse_drug_events.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"no {path}: run `make data` first")
-    events = pd.read_parquet(path, columns=["encounter_id", "event", "onset_at", "cause"])
-    key = deidentify.load_key(settings.features.etl, key_root)
-    keys = deidentify.pseudonyms(events.pop("encounter_id"), "encounter", key)
-    if len(keys) and not keys.isin(stays).any():
-        raise PharmacyError(
-            "the oracle's stays match none of the clean ones: the pseudonymisation key "
-            f"(${settings.features.etl.key_env} or {settings.features.etl.key_file}) is not the "
-            "one the ETL used; run `make etl` with this key"
-        )
-    return events.assign(encounter_key=keys.to_numpy())
+    encounter_key, event, onset_at, cause. For judging alerts against the truth, never a feature."""
+    return oracle_rows(
+        data_dir / "oracle" / "adverse_drug_events.parquet",
+        ["event", "onset_at", "cause"],
+        settings,
+        stays,
+        key_root,
+    )

@@ -32,10 +32,13 @@ def small_world_dir(tmp_path_factory: pytest.TempPathFactory, small_settings: Se
     return data_dir
 
 
+MEDIUM = ("n_patients=25000", "block_size=6250")
+
+
 @pytest.fixture(scope="session")
 def medium_settings() -> Settings:
-    """The small profile with a world of 20,000 patients."""
-    return load_settings("small", ["n_patients=20000", "block_size=5000"])
+    """The small profile with a world of 25,000 patients."""
+    return load_settings("small", list(MEDIUM))
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +48,12 @@ def medium_world_dir(tmp_path_factory: pytest.TempPathFactory, medium_settings: 
     data_dir = tmp_path_factory.mktemp("medium-world")
     generate.generate(medium_settings, data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def medium_etl(medium_world_dir: Path, medium_settings: Settings, key_root: Path) -> EtlResult:
+    """The ETL run on the medium world: its data/clean beside its data/raw."""
+    return run_etl(medium_settings, medium_world_dir, key_root)
 
 
 @pytest.fixture(scope="session")

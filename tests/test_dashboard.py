@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import servers
+from conftest import MEDIUM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -21,9 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from configs import load_settings
 from dashboard import analysis, data, ui
-from data_gen import generate
 from features import census
-from features.etl import run_etl
 from finance import readmissions
 from monitoring import kpis
 from operations import staffing
@@ -84,15 +83,10 @@ def test_funnel_limits_narrow_as_facilities_grow():
 
 
 @pytest.fixture(scope="module")
-def treated_stays(tmp_path_factory, key_root) -> pd.DataFrame:
-    """A world of 25,000 patients (the small profile has too few treated stays to tell
-    estimators apart), cleaned, as the dashboard's stay table."""
-    overrides = ("n_patients=25000", "block_size=6250")
-    world = load_settings("small", overrides)
-    folder = tmp_path_factory.mktemp("treated-world")
-    generate.generate(world, folder)
-    run_etl(world, folder, key_root)
-    return data.stays(data.Inputs("small", overrides, str(folder)))
+def treated_stays(medium_world_dir, medium_etl) -> pd.DataFrame:
+    """The medium world (the small profile has too few treated stays to tell estimators apart),
+    cleaned, as the dashboard's stay table."""
+    return data.stays(data.Inputs("small", MEDIUM, str(medium_world_dir)))
 
 
 def test_adjusted_treatment_effects_recover_the_true_effects_where_naive_ones_do_not(

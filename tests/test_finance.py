@@ -10,7 +10,6 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from features.deidentify import load_key, pseudonyms
-from features.etl import run_etl
 from finance import FinanceError, facility_id_of, forecast, readmissions
 from finance.__main__ import app
 
@@ -150,8 +149,7 @@ def test_a_period_without_index_stays_and_an_unknown_facility_are_named(small_re
 
 
 @pytest.fixture(scope="module")
-def medium_records(medium_world_dir, medium_settings, key_root):
-    run_etl(medium_settings, medium_world_dir, key_root)
+def medium_records(medium_world_dir, medium_etl, medium_settings):
     return readmissions.load_records(medium_world_dir / "clean", medium_settings)
 
 

@@ -1,6 +1,7 @@
 """The world's medicines: orders fall inside their stays and follow the formulary, home medicines
-are held where the diagnosis calls for it, and adverse drug events happen, are caused, coded and
-turn into deteriorations as the oracle says."""
+are held where the diagnosis calls for it, adverse drug events happen, are caused, coded and
+turn into deteriorations as the oracle says, and the antibiotics' timing is confounded by severity
+and changes the risk of deterioration as the oracle says."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from configs.vocabulary import ADVERSE_DRUG_EVENTS
 
 @pytest.fixture(scope="module")
 def medium(medium_world_dir) -> dict[str, pd.DataFrame]:
-    raw = ("encounters", "medications", "diagnoses")
+    raw = ("encounters", "medications", "diagnoses", "labs")
     tables = {t: pd.read_parquet(medium_world_dir / "raw" / f"{t}.parquet") for t in raw}
     for stem in ("encounters", "adverse_drug_events"):
         tables[f"oracle_{stem}"] = pd.read_parquet(medium_world_dir / "oracle" / f"{stem}.parquet")
@@ -109,3 +110,73 @@ def test_an_event_that_is_a_deterioration_is_the_stays_recorded_event(medium):
     assert (stays["deterioration_at"] - stays["onset_at"]).abs().max() <= pd.Timedelta(seconds=1)
     deaths = stays["deterioration_event_x"] == "death"
     assert (stays.loc[deaths, "discharge_disposition"] == "expired").all()
+
+
+@pytest.fixture(scope="module")
+def timed(medium, medium_settings) -> pd.DataFrame:
+    """The stays whose antibiotics the world times, with their admission lactate, the hours to
+    their first given antibiotic dose (NaN: none) and the oracle's columns."""
+    config = medium_settings.data_gen
+    groups = config.medications.antibiotic_timing.groups
+    codes = {c: g.name for g in config.diagnoses if g.name in groups for c in g.codes}
+    antibiotics = {d.replace("_", " ") for d in config.medications.drugs_of("antibiotic")}
+    doses = medium["medications"]
+    first = doses[doses["drug_name"].isin(antibiotics)].groupby("encounter_id")["first_dose_at"]
+    labs = medium["labs"]
+    lactate = labs[labs["test"] == "lactate"].sort_values("drawn_at")
+    stays = medium["encounters"].merge(medium["oracle_encounters"], on="encounter_id")
+    stays = stays[stays["primary_dx_code"].isin(codes)]
+    return stays.assign(
+        group=stays["primary_dx_code"].map(codes),
+        lactate=stays["encounter_id"].map(lactate.groupby("encounter_id")["value"].first()),
+        hours=(stays["encounter_id"].map(first.min()) - stays["admitted_at"]).dt.total_seconds()
+        / 3600,
+    )
+
+
+def test_the_oracle_marks_late_exactly_the_stays_without_an_antibiotic_in_the_bundles_hours(
+    timed, medium
+):
+    bundle = 3.0
+    on_time = timed["hours"] < bundle
+    assert (timed["antibiotics_delayed"] == ~on_time).all()
+    assert timed["p_deterioration_antibiotics_late"].notna().all()
+    others = medium["oracle_encounters"][
+        ~medium["oracle_encounters"]["encounter_id"].isin(timed["encounter_id"])
+    ]
+    assert not others["antibiotics_delayed"].any()
+    assert others["p_deterioration_antibiotics_early"].isna().all()
+    assert 0.55 < on_time.mean() < 0.85
+
+
+def test_patients_who_look_sicker_get_their_antibiotics_sooner(timed):
+    sepsis = timed[(timed["group"] == "sepsis") & timed["hours"].notna()]
+    high = sepsis["lactate"] > 2.0
+    on_time = sepsis["hours"] < 3.0
+    assert on_time[high].mean() > on_time[~high].mean() + 0.1
+    # ... and they deteriorate more whatever the timing: the confounding the study must undo.
+    assert (sepsis.loc[high, "p_deterioration_antibiotics_early"].mean()
+            > sepsis.loc[~high, "p_deterioration_antibiotics_early"].mean() + 0.05)  # fmt: skip
+
+
+def test_late_antibiotics_raise_every_timed_stays_true_risk(timed):
+    late, early = (
+        timed["p_deterioration_antibiotics_late"],
+        timed["p_deterioration_antibiotics_early"],
+    )
+    assert (late >= early - 1e-12).all()
+    assert 0.01 < (late - early).mean() < 0.1
+
+
+def test_deteriorations_follow_the_oracles_risk_under_the_timing_received(timed):
+    received = np.where(
+        timed["antibiotics_delayed"],
+        timed["p_deterioration_antibiotics_late"],
+        timed["p_deterioration_antibiotics_early"],
+    )
+    for delayed in (False, True):
+        arm = (timed["antibiotics_delayed"] == delayed).to_numpy()
+        observed = timed.loc[arm, "deterioration_event"].notna().sum()
+        expected, variance = received[arm].sum(), (received[arm] * (1 - received[arm])).sum()
+        # The oracle leaves out the staffing's small extra risk: 4 standard errors.
+        assert abs(observed - expected) < 4 * np.sqrt(variance), (delayed, observed, expected)
