@@ -98,10 +98,10 @@ def report_command(
     tables = rep.load_raw(data_dir, ("facilities", "encounters", "claims"))
     _print_checks(rep.finance(tables), "Payment against published figures")
     tables = rep.load_raw(data_dir, ("patients", "encounters"))
-    for stem in ("patients", "adverse_drug_events"):
+    for stem in ("patients", "adverse_drug_events", "encounters"):
         tables[f"oracle_{stem}"] = pd.read_parquet(data_dir / "oracle" / f"{stem}.parquet")
     _print_checks(
-        rep.medications(tables, pd.Timestamp(config.start_date)),
+        rep.medications(tables, config),
         "Medicines and their harm against published figures",
     )
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)

@@ -238,15 +238,31 @@ def finance(tables: dict[str, pd.DataFrame]) -> list[Check]:
     ]
 
 
-def medications(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> list[Check]:
+def medications(tables: dict[str, pd.DataFrame], config: DataGenConfig) -> list[Check]:
     """Medicines and their harm against published figures (docs/world.md, Calibration): from the
-    patients (with the oracle's home lists), the stays and the oracle's adverse drug events."""
+    patients (with the oracle's home lists), the stays, the oracle's adverse drug events and its
+    record of which infections had their antibiotics after the bundle's hours."""
     patients = tables["patients"].merge(tables["oracle_patients"], on="patient_id")
+    start = pd.Timestamp(config.start_date)
     age = (start - pd.to_datetime(patients["birth_date"])).dt.days / 365.25
     home = patients.loc[age >= 65, "home_medicines"]
     events = tables["oracle_adverse_drug_events"]
     stays = len(tables["encounters"])
+    sepsis = next(g for g in config.diagnoses if g.name == "sepsis").codes
+    septic = tables["encounters"].loc[
+        tables["encounters"]["primary_dx_code"].isin(sepsis), "encounter_id"
+    ]
+    oracle = tables["oracle_encounters"]
+    delayed = oracle.loc[oracle["encounter_id"].isin(septic), "antibiotics_delayed"]
+    hours = config.medications.antibiotic_timing.bundle_hours
     return [
+        Check(
+            f"sepsis: first antibiotic within {hours:g} h",
+            1.0 - delayed.mean() if len(delayed) else np.nan,
+            0.65,
+            0.90,
+            "share",
+        ),
         Check("five or more medicines, aged 65 and over", (home >= 5).mean(), 0.30, 0.48, "share"),
         Check("adverse drug events per stay", len(events) / max(stays, 1), 0.02, 0.08, "share"),
         Check(

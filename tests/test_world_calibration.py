@@ -1,4 +1,4 @@
-"""The world is calibrated and its causal model behaves as documented (20,000 patients)."""
+"""The world is calibrated and its causal model behaves as documented (25,000 patients)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def calibration_world(medium_world_dir, medium_settings):
     tables["oracle"] = pd.read_parquet(data_dir / "oracle" / "encounters.parquet")
     tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
     tables["oracle_vitals"] = pd.read_parquet(data_dir / "oracle" / "vitals.parquet")
+    for stem in ("patients", "adverse_drug_events"):
+        tables[f"oracle_{stem}"] = pd.read_parquet(data_dir / "oracle" / f"{stem}.parquet")
+    tables["oracle_encounters"] = tables["oracle"]
     config = settings.data_gen
     return SimpleNamespace(
         tables=tables,
@@ -57,6 +60,12 @@ def test_nursing_and_the_ed_meet_published_figures(calibration_world):
 
 def test_payments_meet_published_figures(calibration_world):
     off = [c for c in rep.finance(calibration_world.tables) if not c.ok]
+    assert off == []
+
+
+def test_medicines_and_their_timing_meet_published_figures(calibration_world):
+    w = calibration_world
+    off = [c for c in rep.medications(w.tables, w.config) if not c.ok]
     assert off == []
 
 
