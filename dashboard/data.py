@@ -28,7 +28,7 @@ from features import census, dictionary, engine, partitions
 from finance import FinanceError, forecast, readmissions
 from monitoring import kpis
 from operations import journeys, staffing
-from pharmacy import PharmacyError
+from pharmacy import PharmacyError, efficacy
 from pharmacy import alerts as alerting
 
 # Every clean table a page reads; only the stays and the facilities are held whole, the others
@@ -479,3 +479,46 @@ def finance_backtest(inputs: Inputs) -> pd.DataFrame | None:
 def budget_forecast(series: pd.Series, months: int, coverage: float) -> pd.DataFrame:
     """``finance.forecast.budget_forecast``, cached by the series itself."""
     return forecast.budget_forecast(series, months, coverage)
+
+
+@dataclass(frozen=True)
+class Efficacy:
+    """The antibiotic-timing study on the clean tables (``pharmacy.efficacy``), and the world's
+    true effect on the same cohort as ``make pharmacy`` wrote it (None until it has run on
+    these tables)."""
+
+    estimates: pd.DataFrame
+    balance: pd.DataFrame
+    truth: pd.Series | None
+
+
+@st.cache_data(show_spinner="Estimating the effect of antibiotic timing ...", max_entries=2)
+def efficacy_tables(inputs: Inputs, changed: float) -> Efficacy:
+    del changed
+    _require_clean(inputs.clean_dir)
+    settings = inputs.settings()
+    try:
+        stays = efficacy.load_cohort(inputs.clean_dir.resolve(), settings)
+        estimates = efficacy.estimates(stays)
+    except (PharmacyError, FileNotFoundError) as error:
+        raise MissingInputError(f"The efficacy study cannot be run: {error}") from None
+    return Efficacy(estimates, efficacy.balance(stays), _study_truth(settings, estimates))
+
+
+def _study_truth(settings: Settings, estimates: pd.DataFrame) -> pd.Series | None:
+    """The truth row ``make pharmacy`` wrote, if it was for this cohort (the same stays)."""
+    path = Path(settings.medications.tables_dir) / "efficacy" / "estimates.csv"
+    if not path.exists():
+        return None
+    written = pd.read_csv(path).set_index("method")
+    if efficacy.TRUTH not in written.index:
+        return None
+    truth = written.loc[efficacy.TRUTH]
+    same = (truth["stays"], truth["early_stays"]) == tuple(
+        estimates[["stays", "early_stays"]].iloc[0]
+    )
+    return truth if same else None
+
+
+def efficacy_study(inputs: Inputs) -> Efficacy:
+    return efficacy_tables(inputs, version(inputs.clean_dir))

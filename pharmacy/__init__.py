@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from configs import Settings
 from features import deidentify
@@ -27,6 +28,11 @@ def oracle_rows(
     The pseudonyms must be those of the clean ``stays``: another key would match none."""
     if not path.exists():
         raise FileNotFoundError(f"no {path}: run `make data` first")
+    if missing := sorted(set(columns) - set(pq.read_schema(path).names)):
+        raise PharmacyError(
+            f"{path} has no {', '.join(missing)}: it was written by an older generator; run "
+            "`make data` (then `make etl`) again"
+        )
     rows = pd.read_parquet(path, columns=["encounter_id", *columns])
     key = deidentify.load_key(settings.features.etl, key_root)
     keys = deidentify.pseudonyms(rows.pop("encounter_id"), "encounter", key)

@@ -215,8 +215,8 @@ def true_effect(
     data_dir: Path, settings: Settings, stays: pd.DataFrame, key_root: Path = Path()
 ) -> dict[str, float]:
     """The world's effect on the analysed cohort (``data/oracle``: each stay's risk had its first
-    dose come early and late): the mean risks and their difference. For judging the study, never
-    an input to it."""
+    dose come early and late): the mean risks and their difference, and the stays they cover. For
+    judging the study, never an input to it."""
     stays = analysed(stays)
     risks = oracle_rows(
         data_dir / "oracle" / "encounters.parquet",
@@ -233,4 +233,10 @@ def true_effect(
             f"{sorted(settings.data_gen.medications.antibiotic_timing.groups)} only"
         )
     early, late = (risks[f"p_deterioration_antibiotics_{arm}"].mean() for arm in ("early", "late"))
-    return {"risk_early": early, "risk_late": late, "risk_difference": early - late}
+    return {
+        "risk_early": early,
+        "risk_late": late,
+        "risk_difference": early - late,
+        "stays": len(stays),
+        "early_stays": int(stays["early"].sum()),
+    }

@@ -22,10 +22,11 @@ from streamlit.testing.v1 import AppTest
 
 from configs import load_settings
 from dashboard import analysis, data, ui
-from features import census
+from features import census, scores
 from finance import readmissions
 from monitoring import kpis
 from operations import staffing
+from pharmacy import efficacy
 
 pytestmark = pytest.mark.slow
 
@@ -172,15 +173,24 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory):
                    "--data-dir", str(small_world_dir), *operations]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
+    pharmacy = f"medications.tables_dir={reports / 'pharmacy'}"
+    command = [sys.executable, "-m", "pharmacy", "efficacy", "--profile", "small",
+               "--data-dir", str(small_world_dir), pharmacy]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     arguments = ["--profile", "small", "--data-dir", str(small_world_dir),
                  f"training.tracking_uri={settings.training.tracking_uri}",
-                 f"monitoring.reports_dir={reports}", operations[0]]  # fmt: skip
+                 f"monitoring.reports_dir={reports}", operations[0], pharmacy]  # fmt: skip
     tables = {
         path.stem: pd.read_csv(path, dtype={c: str for c in kpis.LABELS}, keep_default_na=False)
         for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
     }
     tables["followed_stays"] = _followed_stays(small_world_dir / "clean")
     tables["medication_orders"] = _medication_orders(small_world_dir / "clean")
+    tables["efficacy"] = pd.read_csv(reports / "pharmacy" / "efficacy" / "estimates.csv")
+    tables["efficacy_cohort"] = _efficacy_cohort(small_world_dir / "clean", settings)
     tables["staffing_plans"] = pd.read_csv(
         reports / "operations" / "evaluation" / "summary.csv", dtype={"facility": str}
     )
@@ -244,6 +254,26 @@ def _medication_orders(clean_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _efficacy_cohort(clean_dir: Path, settings) -> int:
+    """Stays with an infection as principal diagnosis, a given antibiotic dose and a lactate drawn
+    within the admission window: the efficacy study's cohort, counted from the tables."""
+    study = settings.medications.antibiotic_timing_study
+    stays = pd.read_parquet(clean_dir / "encounters.parquet")
+    groups = pd.Series(scores.diagnosis_group(stays["primary_dx_code"].tolist()))
+    infection = groups.isin(study.diagnosis_groups).to_numpy()
+    antibiotics = {
+        d.replace("_", " ") for d in settings.data_gen.medications.drugs_of(study.drug_class)
+    }
+    doses = pd.read_parquet(clean_dir / "medications.parquet")
+    given = doses.loc[doses["drug_name"].isin(antibiotics) & doses["first_dose_at"].notna()]
+    labs = pd.read_parquet(clean_dir / "labs.parquet")
+    labs = labs[labs["test"] == "lactate"].merge(stays[["encounter_key", "admitted_at"]])
+    window = pd.Timedelta(hours=settings.features.tasks.admission_hours)
+    lactate = labs.loc[labs["drawn_at"] <= labs["admitted_at"] + window, "encounter_key"]
+    keys = stays["encounter_key"]
+    return int((infection & keys.isin(given["encounter_key"]) & keys.isin(lactate)).sum())
+
+
 def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str = "all"):
     scope = {"facility": facility}
     if page == "overview":
@@ -303,9 +333,14 @@ def _expected_metrics(page: str, tables: dict[str, pd.DataFrame], facility: str 
         }
     if page == "medications":
         orders = tables["medication_orders"].set_index("facility").loc[facility]
+        study = tables["efficacy"].set_index("method")  # the system's, whatever the filter
         return {
             "Orders": f"{orders['orders']:,.0f}",
             "Five or more home medicines, 65+": f"{orders['polypharmacy_65']:.1%}",
+            "Cohort stays": f"{tables['efficacy_cohort']:,}",
+            "Naive difference": f"{study.loc[efficacy.NAIVE, 'risk_difference']:+.1%}",
+            "Doubly robust difference": f"{study.loc['doubly robust (AIPW)', 'risk_difference']:+.1%}",  # noqa: E501
+            "True difference": f"{study.loc[efficacy.TRUTH, 'risk_difference']:+.1%}",
         }
     if page == "finance":
         finance = tables["finance"]
