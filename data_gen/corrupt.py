@@ -187,6 +187,8 @@ FAULTS: dict[str, dict[str, Fault]] = {
         "null": _nulls("medications"),
         "malformed_code": _replace("rxnorm_code", ["RX11289", "", "11289.0"]),
         "non_positive_dose": _replace("dose", [0.0, -5.0]),
+        "unknown_code": _replace("rxnorm_code", ["99999999", "1", "424242"]),  # no such drug
+        "absurd_dose": _replace("dose", [1e5, 2.5e6]),  # above every drug's largest dose
         "unknown_route": _replace("route", ["po", "IV push", "topical"]),
         "outside_stay": _shift("ordered_at", -400),
         "orphan": _orphan("encounter_id"),

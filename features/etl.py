@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from configs import Settings
+from configs.data_gen import Drug
 from configs.engine import EngineConfig
 from configs.features import Etl
 from features import deidentify, engine, partitions, validation
@@ -92,11 +93,13 @@ class EtlResult:
 def validate_world(
     raw: dict[str, pd.DataFrame],
     etl: Etl,
+    formulary: Mapping[str, Drug],
     accepted_parents: dict[str, pd.DataFrame] | None = None,
     repeated_rows: dict[str, set[int]] | None = None,
     parent_keys: dict[str, np.ndarray] | None = None,
 ) -> EtlResult:
-    """Check every table of ``raw``, then the rules between tables, parents before children.
+    """Check every table of ``raw`` (the medications against the hospital's ``formulary``), then
+    the rules between tables, parents before children.
 
     A child row is an orphan only when its parent's key is absent from the raw parent table, not
     when the parent row was quarantined for another field. ``parent_keys`` holds, per parent
@@ -107,7 +110,7 @@ def validate_world(
     position in the raw table as a ``source_row`` column (partitions do); otherwise it is their
     position in ``raw``.
     """
-    schemas = validation.schemas(etl)
+    schemas = validation.schemas(etl, formulary)
     accepted = dict(accepted_parents or {})
     parent_keys = parent_keys or present_keys({**raw, **accepted})
     quarantine, summary, reasons = {}, [], []
@@ -253,8 +256,9 @@ def run_etl(
         partitions.partition_count(n_patients, settings.engine),
         engine.step_progress(progress, "split by patient"),
     )
+    formulary = settings.data_gen.medications.formulary
     hospital = validate_world(
-        {table: pd.read_parquet(raw_dir / f"{table}.parquet") for table in WHOLE}, etl
+        {table: pd.read_parquet(raw_dir / f"{table}.parquet") for table in WHOLE}, etl, formulary
     )
     repeated = _repeated_rows(split, settings.engine)
     keys = _world_keys(split, hospital.accepted, settings.engine)
@@ -264,6 +268,7 @@ def run_etl(
         {
             "split": split.identity,
             "etl": etl.model_dump(mode="json"),
+            "formulary": {name: drug.model_dump(mode="json") for name, drug in formulary.items()},
             "key": deidentify.key_id(key),
         },
     )
@@ -271,8 +276,8 @@ def run_etl(
     keys_file = staged.folder / "world_keys.npz"
     np.savez(keys_file, **keys)
     work = functools.partial(
-        _etl_partition, split, staged, etl, hospital.accepted["facilities"], repeated,
-        keys_file, key,
+        _etl_partition, split, staged, etl, formulary, hospital.accepted["facilities"],
+        repeated, keys_file, key,
     )  # fmt: skip
     engine.map_partitions(
         work,
@@ -329,6 +334,7 @@ def _etl_partition(
     split: partitions.Split,
     staged: partitions.StagedParts,
     etl: Etl,
+    formulary: Mapping[str, Drug],
     facilities: pd.DataFrame,
     repeated: dict[str, set[int]],
     keys_file: Path,
@@ -339,7 +345,7 @@ def _etl_partition(
     raw = {table: split.read(f"raw/{table}", part) for table in PARTITIONED}
     with np.load(keys_file) as keys:
         parent_keys = {parent: keys[parent] for parent in keys.files}
-    result = validate_world(raw, etl, {"facilities": facilities}, repeated, parent_keys)
+    result = validate_world(raw, etl, formulary, {"facilities": facilities}, repeated, parent_keys)
     clean = deidentify.deidentify({**result.accepted, "facilities": facilities}, etl, key)
     for table in PARTITIONED:
         staged.write(CLEAN, table, part, clean[table])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from configs import vocabulary as v
+from configs.data_gen import Drug
 from configs.features import Etl
 
 ICD10CM = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
@@ -373,8 +375,9 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-def schemas(etl: Etl) -> dict[str, pa.DataFrameSchema]:
-    """The models as schemas, with the configured physiological and plausibility limits added."""
+def schemas(etl: Etl, formulary: Mapping[str, Drug]) -> dict[str, pa.DataFrameSchema]:
+    """The models as schemas, with the configured physiological and plausibility limits and the
+    hospital's formulary (the medications' codes, names, units and largest doses) added."""
     built = {}
     for table, model in MODELS.items():
         schema = model.to_schema()
@@ -394,7 +397,44 @@ def schemas(etl: Etl) -> dict[str, pa.DataFrameSchema]:
     labs = copy.deepcopy(built["labs"])
     labs.checks.append(_lab_limits(etl.limits))
     built["labs"] = labs
+    built["medications"] = _within_formulary(built["medications"], formulary)
     return built
+
+
+def _within_formulary(
+    schema: pa.DataFrameSchema, formulary: Mapping[str, Drug]
+) -> pa.DataFrameSchema:
+    """Orders of drugs the formulary lists, named and dosed as it says: the code known, the name
+    and unit its, the dose no larger than its largest."""
+    by_code = {drug.rxcui: (name.replace("_", " "), drug) for name, drug in formulary.items()}
+
+    def largest(frame: pd.DataFrame) -> pd.Series:
+        limit = frame["rxnorm_code"].map({c: d.max_dose for c, (_, d) in by_code.items()})
+        return (frame["dose"] <= limit) | limit.isna()
+
+    def as_listed(frame: pd.DataFrame) -> pd.Series:
+        code = frame["rxnorm_code"]
+        name = code.map({c: n for c, (n, _) in by_code.items()})
+        unit = code.map({c: d.unit for c, (_, d) in by_code.items()})
+        return ((frame["drug_name"] == name) & (frame["dose_unit"] == unit)) | name.isna()
+
+    checked = schema.update_columns(
+        {
+            "rxnorm_code": {
+                "checks": [
+                    *schema.columns["rxnorm_code"].checks,
+                    pa.Check(lambda codes: codes.isin(list(by_code)), name=NOT_IN_FORMULARY),
+                ]
+            }
+        }
+    )
+    checked.checks.extend(
+        [
+            pa.Check(largest, error="dose above the drug's largest in the formulary"),
+            pa.Check(as_listed, error="drug name or dose unit is not the formulary's for its code"),
+        ]
+    )
+    return checked
 
 
 def _lab_limits(limits: dict[str, tuple[float, float]]) -> pa.Check:
@@ -425,6 +465,7 @@ class Failures:
         return np.array(sorted(self.reasons), dtype=np.int64)
 
 
+NOT_IN_FORMULARY = "not in the formulary"
 _CHECK_WORDS = [
     (r"^(?:coerce_dtype|dtype)\('(.+)'\)$", r"not a valid \1"),
     (r"^not_nullable$", "missing"),

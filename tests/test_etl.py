@@ -14,6 +14,8 @@ from features import etl, validation
 
 LATE, EARLY = pd.Timestamp("2030-01-01"), pd.Timestamp("2000-01-01")
 
+FORMULARY = load_settings("small").data_gen.medications.formulary
+
 
 @pytest.fixture(scope="module")
 def tiny_raw(small_world) -> dict[str, pd.DataFrame]:
@@ -51,7 +53,7 @@ def test_a_clean_world_passes_whole(small_etl):
 def _quarantine_reasons(raw, etl_config, table, edit) -> list[str]:
     damaged = dict(raw)
     damaged[table] = edit(raw[table].copy())
-    result = etl.validate_world(damaged, etl_config)
+    result = etl.validate_world(damaged, etl_config, FORMULARY)
     return result.quarantine[table]["failed_checks"].tolist()
 
 
@@ -95,6 +97,17 @@ def _set(column, value, row=0):
         ("medications", _set("ordered_at", EARLY), "ordered_at: outside its stay"),
         ("medications", _set("stopped_at", EARLY), "*: first dose before the order, or stopped"),
         ("medications", _set("encounter_id", 99_999_999_999), "encounter_id: no such stay"),
+        ("medications", _set("rxnorm_code", "99999999"), "rxnorm_code: not in the formulary"),
+        (
+            "medications",
+            _set("dose", 50_000.0),
+            "*: dose above the drug's largest in the formulary",
+        ),
+        (
+            "medications",
+            _set("drug_name", "snake oil"),
+            "*: drug name or dose unit is not the formulary's",
+        ),
         ("labs", _set("value", 9999.0), "*: lab value outside its test's limits"),
         ("labs", _set("test", "potassium"), "test: not an allowed value"),
         ("ed_visits", _set("triage_at", EARLY), "*: ED times are out of order"),
@@ -117,7 +130,7 @@ def test_a_bad_value_in_a_field_the_clean_tables_drop_is_nulled_and_the_patient_
     tiny_raw, etl_config, column, value
 ):
     patients = _set(column, value, row=0)(tiny_raw["patients"].copy())
-    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config)
+    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config, FORMULARY)
     assert result.quarantine["patients"].empty
     assert result.quarantine["encounters"].empty
     assert pd.isna(result.accepted["patients"][column].iloc[0])
@@ -140,7 +153,7 @@ def test_a_repeated_key_keeps_the_first_row_and_quarantines_the_copy(
 ):
     damaged = dict(tiny_raw)
     damaged[table] = pd.concat([tiny_raw[table], tiny_raw[table].iloc[[3]]], ignore_index=True)
-    result = etl.validate_world(damaged, etl_config)
+    result = etl.validate_world(damaged, etl_config, FORMULARY)
     quarantined = result.quarantine[table]
     assert quarantined["source_row"].tolist() == [len(tiny_raw[table])]
     assert quarantined["failed_checks"].iloc[0] == f"*: {key} is repeated"
@@ -153,7 +166,7 @@ def test_children_of_a_quarantined_stay_stay_clean_and_only_those_of_an_absent_o
     encounters = tiny_raw["encounters"].copy()
     encounters.loc[0, "total_cost_usd"] = -1.0
     damaged["encounters"] = encounters.drop(index=1)
-    result = etl.validate_world(damaged, etl_config)
+    result = etl.validate_world(damaged, etl_config, FORMULARY)
     held, absent = encounters.loc[[0, 1], "encounter_id"]
     assert result.quarantine["encounters"]["encounter_id"].tolist() == [held]
     vitals = tiny_raw["vitals"]["encounter_id"]
@@ -166,7 +179,7 @@ def test_children_of_a_quarantined_stay_stay_clean_and_only_those_of_an_absent_o
 def test_the_stays_of_a_quarantined_patient_are_held_back_with_the_reason(tiny_raw, etl_config):
     patients = tiny_raw["patients"].copy()
     patients.loc[0, "sex"] = "unknown"
-    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config)
+    result = etl.validate_world(dict(tiny_raw, patients=patients), etl_config, FORMULARY)
     stays = tiny_raw["encounters"]["patient_id"] == patients.loc[0, "patient_id"]
     held = result.quarantine["encounters"]
     assert len(held) == stays.sum() > 0
@@ -179,7 +192,7 @@ def test_the_stays_of_a_quarantined_patient_are_held_back_with_the_reason(tiny_r
 @given(rate=st.floats(0.0, 0.3), seed=st.integers(0, 2**32 - 1))
 def test_every_row_is_accounted_for_whatever_faults_are_injected(tiny_raw, etl_config, rate, seed):
     damaged, faulted, _ = corrupt_tables(tiny_raw, rate, seed)
-    result = etl.validate_world(damaged, etl_config)
+    result = etl.validate_world(damaged, etl_config, FORMULARY)
     # A malformed SSN is nulled, not quarantined (de-identification drops it anyway).
     original = tiny_raw["patients"]["ssn"]
     malformed_ssn = np.flatnonzero(damaged["patients"]["ssn"].iloc[: len(original)] != original)
@@ -204,7 +217,7 @@ def test_a_missing_column_stops_the_etl_naming_table_and_column(tiny_raw, etl_co
     with pytest.raises(
         validation.TableStructureError, match="vitals: the column 'spo2' is missing"
     ):
-        etl.validate_world(damaged, etl_config)
+        etl.validate_world(damaged, etl_config, FORMULARY)
 
 
 def test_too_much_quarantine_fails_and_writes_nothing_clean(small_world, tmp_path, key_root):
@@ -231,7 +244,7 @@ def test_check_names_read_as_words():
 def test_generic_damage_quarantines_little_beyond_the_rows_it_touches(small_world, etl_config):
     raw = {t: small_world[t] for t in validation.TABLE_ORDER}
     damaged, touched = damage_values(raw, value_rate=0.015, duplicate_rate=0.003, seed=11)
-    result = etl.validate_world(damaged, etl_config)
+    result = etl.validate_world(damaged, etl_config, FORMULARY)
     summary = result.summary.set_index("table")
     assert (summary["rows_in"] == summary["accepted"] + summary["quarantined"]).all()
     for table in ("vitals", "labs", "diagnoses", "procedures"):
