@@ -15,6 +15,7 @@ from scipy import stats
 from configs import vocabulary
 from configs.features import FeaturesConfig
 from features import build, cases, scores
+from features.interactions import KnowledgeBase
 
 REFERENCE_PROTOCOL = "standard"
 READMISSION_WINDOWS_DAYS = (30, 60, 90)
@@ -175,9 +176,10 @@ def records_as_of(
 
     The stays that ended by ``at`` are kept whole (they are the history: prior admissions). For
     the current stays a discharge is assumed at ``at`` (home: the destination is not known yet),
-    with only what was recorded by then: vitals, labs, procedures, an ICU transfer or rapid
-    response, and the diagnoses present on admission (the others are coded at discharge, like
-    complications, which count as none yet)."""
+    with only what was recorded by then: vitals, labs, procedures, the medicines ordered (a
+    stop or first dose still to come not known yet), an ICU transfer or rapid response, and the
+    diagnoses present on admission (the others are coded at discharge, like complications,
+    which count as none yet)."""
     e = clean["encounters"]
     e = e[e["admitted_at"] <= at]
     current = e["discharged_at"] > at
@@ -203,6 +205,12 @@ def records_as_of(
         return table[table[time] <= at]
 
     diagnoses = clean["diagnoses"][clean["diagnoses"]["encounter_key"].isin(keys)]
+    orders = of_current("medications", "ordered_at")
+    orders = orders.assign(
+        first_dose_at=orders["first_dose_at"].where(orders["first_dose_at"] <= at),
+        stopped_at=orders["stopped_at"].where(orders["stopped_at"] <= at),
+    )
+    past = clean["medications"]["encounter_key"].isin(e.loc[~current, "encounter_key"])
     records = {
         "encounters": pd.concat([e[~current], as_of]).reset_index(drop=True),
         "patients": clean["patients"],
@@ -212,12 +220,13 @@ def records_as_of(
         "procedures": of_current("procedures", "performed_at"),
         "vitals": of_current("vitals", "observed_at"),
         "labs": of_current("labs", "drawn_at"),
+        "medications": pd.concat([clean["medications"][past], orders], ignore_index=True),
     }
     return records, keys
 
 
 def current_cases(
-    clean: dict[str, pd.DataFrame], config: FeaturesConfig, at: pd.Timestamp
+    clean: dict[str, pd.DataFrame], config: FeaturesConfig, kb: KnowledgeBase, at: pd.Timestamp
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """The current inpatients as each case type sees them at ``at``, with their features (the
     same feature code as training and serving): ``admission``, each stay as in its first hours;
@@ -230,7 +239,7 @@ def current_cases(
     at_discharge = discharge[mine].reset_index(drop=True)
     at_admission = admission[mine].reset_index(drop=True)
 
-    observations, _, features = build.ward_observations(records, config, admission)
+    observations, _, features = build.ward_observations(records, config, kb, admission)
     stays = records["encounters"].set_index("encounter_key")
     quiet = stays["deterioration_at"].isna()
     observations = observations[observations["stay_key"].map(quiet).fillna(False).to_numpy()]
@@ -241,8 +250,8 @@ def current_cases(
     details = stays[["patient_key", "facility_id", "unit", "admitted_at"]]
     ward = ward.join(details, on="encounter_key")
     return {
-        cases.ADMISSION: (at_admission, cases.admission_features(at_admission)),
-        cases.DISCHARGE: (at_discharge, cases.discharge_features(at_discharge)),
+        cases.ADMISSION: (at_admission, cases.admission_features(at_admission, kb)),
+        cases.DISCHARGE: (at_discharge, cases.discharge_features(at_discharge, kb)),
         cases.WARD: (ward.reset_index(drop=True), features.loc[latest].reset_index(drop=True)),
     }
 

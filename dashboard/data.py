@@ -24,7 +24,7 @@ import registry
 from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
-from features import census, dictionary, engine, partitions
+from features import census, dictionary, engine, interactions, partitions
 from finance import FinanceError, forecast, readmissions
 from monitoring import kpis
 from operations import journeys, staffing
@@ -374,7 +374,12 @@ def risk_lists(
     their pseudonyms only."""
     del changed
     settings = inputs.settings()
-    work = functools.partial(analysis.current_cases, config=settings.features, at=at)
+    work = functools.partial(
+        analysis.current_cases,
+        config=settings.features,
+        kb=interactions.KnowledgeBase.of(settings),
+        at=at,
+    )
     current = analysis.combine_cases(_on_partitions(inputs, work))
     meanings = {
         row["column"]: row["meaning"]

@@ -24,6 +24,7 @@ from configs import Settings, vocabulary
 from configs.features import FeaturesConfig
 from configs.training import TaskConfig
 from features import cases, deidentify, engine, partitions
+from features.interactions import KnowledgeBase
 
 FEATURES_DIR, MANIFEST = "features", "manifest.json"
 KEYS = ["encounter_key", "patient_key", "prediction_time"]
@@ -118,6 +119,28 @@ def _codes(diagnoses: pd.DataFrame, keys: pd.Series, present_on_admission_only: 
     return pd.Series([lists.get(key, []) for key in keys.tolist()], index=keys.index, dtype=object)
 
 
+def _medication_codes(
+    medications: pd.DataFrame, keys: pd.Series, cutoff: pd.Series
+) -> dict[str, pd.Series]:
+    """Per stay, the RxNorm codes of the orders placed by its cutoff time, and of the home
+    medicines among them (lists, empty when none)."""
+    limit = medications["encounter_key"].map(pd.Series(cutoff.to_numpy(), index=keys.to_numpy()))
+    placed = medications[medications["ordered_at"] <= limit]
+    placed = placed.sort_values(["encounter_key", "ordered_at"], kind="stable")
+    lists = {}
+    for name, rows in (
+        ("medication_codes", placed),
+        ("home_medication_codes", placed[placed["source"] == cases.HOME]),
+    ):
+        stays, starts = np.unique(rows["encounter_key"].to_numpy(), return_index=True)
+        groups = np.split(rows["rxnorm_code"].to_numpy(dtype=object), starts[1:])
+        found = dict(zip(stays.tolist(), (list(g) for g in groups), strict=True))
+        lists[name] = pd.Series(
+            [found.get(key, []) for key in keys.tolist()], index=keys.index, dtype=object
+        )
+    return lists
+
+
 def _first_within(
     frame: pd.DataFrame, time: str, cutoff: pd.Series, keys: pd.Series
 ) -> pd.DataFrame:
@@ -168,6 +191,7 @@ def admission_cases(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> p
         ),
         prediction_time=cutoff,
     )
+    stays = stays.assign(**_medication_codes(clean["medications"], e["encounter_key"], cutoff))
     stays = pd.concat([stays, _history(e, clean["ed_visits"], config)], axis=1)
     for sign in (*cases.VITAL_SIGNS, "on_oxygen", "consciousness"):
         stays[f"admit_{sign}"] = vitals[sign].to_numpy()
@@ -188,6 +212,7 @@ def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> 
     ]
     stays = admission.assign(
         comorbidity_codes=_codes(clean["diagnoses"], keys, present_on_admission_only=False),
+        **_medication_codes(clean["medications"], keys, e["discharged_at"]),
         los_days=((e["discharged_at"] - e["admitted_at"]).dt.total_seconds() / 86400).to_numpy(),
         icu_days=e["icu_days"].to_numpy(),
         discharge_disposition=e["discharge_disposition"].to_numpy(),
@@ -340,6 +365,7 @@ def prediction_points(
     clean: dict[str, pd.DataFrame],
     oracle: dict[str, pd.DataFrame],
     config: FeaturesConfig,
+    kb: KnowledgeBase,
     admission: pd.DataFrame,
     outcomes: pd.DataFrame,
 ) -> pd.DataFrame:
@@ -348,14 +374,14 @@ def prediction_points(
     columns."""
     e = clean["encounters"]
     if case == cases.WARD:
-        return _ward_points(clean, oracle["vitals"], config, admission)
+        return _ward_points(clean, oracle["vitals"], config, kb, admission)
     if case == cases.ADMISSION:
-        stays, features = admission, cases.admission_features(admission)
+        stays, features = admission, cases.admission_features(admission, kb)
         # Only the stays still in hospital when the prediction is made.
         present = (e["discharged_at"] > admission["prediction_time"]).to_numpy()
     else:
         stays = discharge_cases(clean, admission)
-        features, present = cases.discharge_features(stays), np.ones(len(stays), dtype=bool)
+        features, present = cases.discharge_features(stays, kb), np.ones(len(stays), dtype=bool)
     # At discharge the length of stay is known: a feature then, not a label.
     outcomes = outcomes.drop(columns=[c for c in outcomes if c in features])
     points = pd.concat([stays[KEYS], features, outcomes, _groups(stays, clean["patients"])], axis=1)
@@ -392,6 +418,7 @@ def partition_tables(
     clean: dict[str, pd.DataFrame],
     oracle: dict[str, pd.DataFrame],
     config: FeaturesConfig,
+    kb: KnowledgeBase,
     task_configs: Mapping[str, TaskConfig],
     data_span: tuple[pd.Timestamp, pd.Timestamp],
 ) -> dict[str, pd.DataFrame]:
@@ -406,7 +433,7 @@ def partition_tables(
     for task in task_configs.values():
         if task.case not in points:
             points[task.case] = prediction_points(
-                task.case, clean, oracle, config, admission, outcomes
+                task.case, clean, oracle, config, kb, admission, outcomes
             )
         tables[task.table] = task_table(points[task.case], task, *data_span, config)
     return tables
@@ -416,10 +443,12 @@ def build_tables(
     clean: dict[str, pd.DataFrame],
     oracle: dict[str, pd.DataFrame],
     config: FeaturesConfig,
+    kb: KnowledgeBase,
     task_configs: Mapping[str, TaskConfig],
 ) -> dict[str, pd.DataFrame]:
     """Every declared task's whole table from a world held in memory as one partition."""
-    tables = partition_tables(clean, oracle, config, task_configs, data_span(clean["encounters"]))
+    span = data_span(clean["encounters"])
+    tables = partition_tables(clean, oracle, config, kb, task_configs, span)
     return {
         task.table: with_group_means(
             tables[task.table], task, config, group_totals(tables[task.table], task)
@@ -434,7 +463,10 @@ def data_span(encounters: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def ward_observations(
-    clean: dict[str, pd.DataFrame], config: FeaturesConfig, admission: pd.DataFrame
+    clean: dict[str, pd.DataFrame],
+    config: FeaturesConfig,
+    kb: KnowledgeBase,
+    admission: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Ward observations before the stay's first deterioration event, their stays and features."""
     e = clean["encounters"]
@@ -449,7 +481,11 @@ def ward_observations(
     observations = vitals.rename(columns={"encounter_key": "stay_key"}).reset_index(drop=True)
     labs = clean["labs"].rename(columns={"encounter_key": "stay_key"})
     labs = labs[labs["stay_key"].isin(stays["stay_key"])]
-    features = cases.ward_features(stays, observations, labs, config.tasks.trend_hours)
+    medications = clean["medications"].rename(columns={"encounter_key": "stay_key"})
+    medications = medications[medications["stay_key"].isin(stays["stay_key"])]
+    features = cases.ward_features(
+        stays, observations, labs, medications, config.tasks.trend_hours, kb
+    )
     return observations, stays, features
 
 
@@ -457,10 +493,11 @@ def _ward_points(
     clean: dict[str, pd.DataFrame],
     oracle_vitals: pd.DataFrame,
     config: FeaturesConfig,
+    kb: KnowledgeBase,
     admission: pd.DataFrame,
 ) -> pd.DataFrame:
     t = config.tasks
-    observations, stays, features = ward_observations(clean, config, admission)
+    observations, stays, features = ward_observations(clean, config, kb, admission)
     event_at = clean["encounters"].set_index("encounter_key")["deterioration_at"]
     ahead = observations["stay_key"].map(event_at) - observations["observed_at"]
     window = pd.Timedelta(hours=t.deterioration_window_hours)
@@ -544,12 +581,18 @@ def run_build(
             "clean": {str(p): partitions.file_stamp(p) for p in clean_dir.rglob("*.parquet")},
             "oracle": split.identity,
             "features": config.model_dump(mode="json"),
+            "medications": settings.medications.model_dump(mode="json"),
+            "formulary": {
+                name: drug.model_dump(mode="json")
+                for name, drug in settings.data_gen.medications.formulary.items()
+            },
             "tasks": {name: task.model_dump(mode="json") for name, task in declared.items()},
             "key": deidentify.key_id(key),
         },
     )
+    kb = KnowledgeBase.of(settings)
     points = functools.partial(
-        _points_partition, clean_dir, split, staged, config, declared, span, key, n == 1
+        _points_partition, clean_dir, split, staged, config, kb, declared, span, key, n == 1
     )
     engine.map_partitions(
         points, staged.todo(n, "points"), settings.engine, "features",
@@ -586,6 +629,7 @@ def _points_partition(
     split: partitions.Split,
     staged: partitions.StagedParts,
     config: FeaturesConfig,
+    kb: KnowledgeBase,
     declared: Mapping[str, TaskConfig],
     span: tuple[pd.Timestamp, pd.Timestamp],
     key: bytes,
@@ -595,7 +639,7 @@ def _points_partition(
     """One partition's task tables, staged without baselines; its group totals and counts noted.
     A partition that is the whole world knows the group means already: its tables are final."""
     clean = partitions.read_part(clean_dir, part)
-    tables = partition_tables(clean, load_oracle(split, part, key), config, declared, span)
+    tables = partition_tables(clean, load_oracle(split, part, key), config, kb, declared, span)
     result = {}
     for task in declared.values():
         table, totals = tables[task.table], group_totals(tables[task.table], task)

@@ -9,6 +9,11 @@ Each function maps *cases* (clinical inputs as an application would send them: a
 vitals, prior utilisation...) to a frame of model features. They do no I/O, use nothing recorded
 after their prediction time, and are as fast on one case as they are vectorised on a million.
 ``FEATURES`` documents every column they produce (see ``python -m features dictionary``).
+
+A case's medication list is what was ordered by its prediction time: in the first hours at
+admission, during the stay at discharge, and at a ward observation the orders placed and not yet
+stopped. The knowledge base (``features.interactions``) says what each drug is and which pairs
+interact.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from configs.vocabulary import (
     UNITS,
     UNPLANNED_ADMISSION_TYPES,
 )
-from features import scores
+from features import interactions, scores
+from features.interactions import KnowledgeBase
 
 ADMISSION, DISCHARGE, WARD = "admission", "discharge", "ward"
 # Each case type's prediction time, in words (the data dictionary's "available" column).
@@ -46,6 +52,11 @@ VITAL_SIGNS = ("heart_rate", "respiratory_rate", "spo2", "temperature_c", "systo
 DISCHARGE_LABS = ("haemoglobin", "sodium", "creatinine", "wbc")
 TRENDED = ("heart_rate", "respiratory_rate", "spo2", "systolic_bp", "news2_score")
 ONCOLOGY_UNIT = "oncology"
+# Drug classes whose presence on the list is a feature: the ISMP high-alert ones and the classes
+# behind the commonest adverse drug events (bleeding, respiratory depression, hyperkalaemia, AKI).
+MEDICATION_CLASSES = (
+    "anticoagulant", "opioid", "benzodiazepine", "insulin", "raas_inhibitor", "nsaid", "antibiotic",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,30 @@ FEATURES: list[Feature] = [
             LAB_TESTS, ("g/dL", "mmol/L", "mg/dL", "10^9/L", "mmol/L"), strict=True
         )
     ),
+    Feature("medicines", "drugs on the medication list (home medicines included)", "count", EVERY),
+    Feature("home_medicines", "home medicines on the list: polypharmacy", "count", EVERY),
+    Feature(
+        "high_alert_medicines",
+        "ISMP high-alert drugs on the list (anticoagulants, insulin, opioids)",
+        "count",
+        EVERY,
+    ),
+    *(
+        Feature(f"on_{c}", f"a drug of class {c.replace('_', ' ')} on the list", "0/1", EVERY)
+        for c in MEDICATION_CLASSES
+    ),
+    Feature(
+        "interacting_pairs",
+        "pairs of drugs on the list the interaction knowledge base warns of",
+        "count",
+        EVERY,
+    ),
+    Feature(
+        "severe_interacting_pairs",
+        "of them, pairs whose severest rule is contraindicated or major",
+        "count",
+        EVERY,
+    ),
     Feature("los_days", "length of the stay", "days", (DISCHARGE,)),
     Feature("icu_days", "days in intensive care during the stay", "days", (DISCHARGE,)),
     Feature("disposition", "discharge destination", "0/1", (DISCHARGE,), DISPOSITIONS),
@@ -144,6 +179,12 @@ FEATURES: list[Feature] = [
     Feature("procedure_count", "ICD-10-PCS procedures during the stay", "count", (DISCHARGE,)),
     Feature("complication", "complication coded during the stay", "0/1", (DISCHARGE,)),
     Feature("deteriorated", "ICU transfer or rapid response during the stay", "0/1", (DISCHARGE,)),
+    Feature(
+        "adverse_drug_event_codes",
+        "secondary codes of the stay that record an adverse drug event",
+        "count",
+        (DISCHARGE,),
+    ),
     Feature("lace_score", "LACE index (van Walraven 2010)", "points 0-19", (DISCHARGE,)),
     Feature("hospital_score", "HOSPITAL score (Donze 2013)", "points 0-13", (DISCHARGE,)),
     Feature(
@@ -206,6 +247,13 @@ def trend_features(trend_hours: list[int]) -> list[Feature]:
         for sign in TRENDED
         for kind, text in TREND_KINDS.items()
     ]
+
+
+MEDICATION_FEATURES = (
+    "medicines", "home_medicines", "high_alert_medicines",
+    *(f"on_{c}" for c in MEDICATION_CLASSES),
+    "interacting_pairs", "severe_interacting_pairs", "adverse_drug_event_codes",
+)  # fmt: skip  # what the medication list gives (treatment, not case mix)
 
 
 def feature_columns(case: str, trend_hours: list[int]) -> list[str]:
@@ -330,13 +378,26 @@ def _stay_features(cases: Cases, rows: int) -> Columns:
     }
 
 
-def admission_features(cases: Cases) -> pd.DataFrame:
+def _lists(cases: Cases, column: str) -> list[list]:
+    """A column of lists (codes), an empty list where missing."""
+    return [list(v) if v is not None and not isinstance(v, float) else [] for v in cases[column]]
+
+
+def _medication_list(cases: Cases, kb: KnowledgeBase) -> Columns:
+    """The list's features from ``medication_codes`` and ``home_medication_codes`` (RxNorm)."""
+    home = interactions.list_matrix(kb, _lists(cases, "home_medication_codes"))
+    on = interactions.list_matrix(kb, _lists(cases, "medication_codes")) | home
+    return interactions.list_features(kb, on, home, MEDICATION_CLASSES)
+
+
+def admission_features(cases: Cases, kb: KnowledgeBase) -> pd.DataFrame:
     """Features known at admission, from one row per stay (a frame, or a mapping of columns).
 
     Columns used: age_years, sex, payer, admission_type, admission_source, unit, facility_id,
     facility_type, primary_dx_code, comorbidity_codes (list of codes present on admission),
-    prior_admissions_12m, ed_visits_6m, treatment_protocol, and the first vitals and labs
-    (admit_<sign>, admit_on_oxygen, admit_consciousness, admit_<test>), any of them missing.
+    prior_admissions_12m, ed_visits_6m, treatment_protocol, the first vitals and labs
+    (admit_<sign>, admit_on_oxygen, admit_consciousness, admit_<test>), any of them missing, and
+    the medicines ordered so far (medication_codes, home_medication_codes: lists of RxNorm codes).
     """
     index = _index(cases)
     rows = len(index)
@@ -347,23 +408,32 @@ def admission_features(cases: Cases) -> pd.DataFrame:
         "admit_news2_score": scores.news2_score(_news2(cases, rows, "admit_")),
         **{f"admit_{test}": _numbers(cases, f"admit_{test}", rows) for test in LAB_TESTS},
     }
-    return _frame(_stay_features(cases, rows) | first_look, ADMISSION, index)
+    columns = _stay_features(cases, rows) | first_look | _medication_list(cases, kb)
+    return _frame(columns, ADMISSION, index)
 
 
 # --------------------------------------------------------------------------------------------
 # At discharge
 
 
-def discharge_features(cases: Cases) -> pd.DataFrame:
+def discharge_features(cases: Cases, kb: KnowledgeBase) -> pd.DataFrame:
     """Features at discharge, from one row per stay (a frame, or a mapping of columns).
 
     Columns used: those of ``admission_features`` but the first vitals and labs
-    (``comorbidity_codes`` now every secondary code of the stay), plus los_days, icu_days,
-    discharge_disposition, discharge_<test>, procedure_count, complication, deteriorated.
+    (``comorbidity_codes`` now every secondary code of the stay, the medicines every order of
+    it), plus los_days, icu_days, discharge_disposition, discharge_<test>, procedure_count,
+    complication, deteriorated.
     """
     index = _index(cases)
     rows = len(index)
-    columns = _stay_features(cases, rows)
+    columns = _stay_features(cases, rows) | _medication_list(cases, kb)
+    columns["adverse_drug_event_codes"] = np.array(
+        [
+            sum(code in kb.event_codes for code in codes)
+            for codes in _lists(cases, "comorbidity_codes")
+        ],
+        dtype=np.float64,
+    )
     los_days = _numbers(cases, "los_days", rows)
     procedures = np.nan_to_num(_numbers(cases, "procedure_count", rows))
     admission_type, labs = _labels(cases, "admission_type"), {}
@@ -403,14 +473,17 @@ def ward_features(
     stays: Cases,
     observations: Cases,
     labs: Cases,
+    medications: Cases,
     trend_hours: list[int],
+    kb: KnowledgeBase,
 ) -> pd.DataFrame:
     """Features at every observation, from that observation and earlier ones of the same stay.
 
     ``stays``: one row per stay (stay_key, admitted_at, age_years, sex, admission_type,
     primary_dx_code, comorbidity_codes present on admission). ``observations``: stay_key,
-    observed_at and the vitals. ``labs``: stay_key, drawn_at, test, value. Each a frame or a
-    mapping of columns. Returns one row per observation, indexed like ``observations``.
+    observed_at and the vitals. ``labs``: stay_key, drawn_at, test, value. ``medications``:
+    stay_key, rxnorm_code, source, ordered_at, stopped_at (missing: not stopped). Each a frame or
+    a mapping of columns. Returns one row per observation, indexed like ``observations``.
     """
     index = _index(observations)
     rows = len(index)
@@ -420,9 +493,16 @@ def ward_features(
         raise ValueError("observations of a stay missing from the stays")
     lab_stay = stay_keys.get_indexer(_labels(labs, "stay_key"))
     known = lab_stay >= 0
+    order_stay = stay_keys.get_indexer(_labels(medications, "stay_key"))
+    ordered = order_stay >= 0
     observed_ms, drawn_ms = _epoch_ms(observations["observed_at"]), _epoch_ms(labs["drawn_at"])
+    ordered_ms = _epoch_ms(medications["ordered_at"])[ordered]
+    stopped_ms = _epoch_ms(medications["stopped_at"])[ordered]
     clock = _Timeline.covering(
-        np.concatenate([observed_ms, drawn_ms[known]]), max(trend_hours, default=0)
+        np.concatenate(
+            [observed_ms, drawn_ms[known], ordered_ms, stopped_ms[stopped_ms != _NOT_A_TIME]]
+        ),
+        max(trend_hours, default=0),
     )
 
     news2 = _news2(observations, rows)
@@ -448,10 +528,24 @@ def ward_features(
         "value": _numbers(labs, "value", len(lab_stay))[known],
     }
     columns |= _latest_labs(stay_of, when, observed_ms, draws)
+    orders = {
+        "stay": order_stay[ordered],
+        "drug": interactions.drug_columns(kb, _labels(medications, "rxnorm_code")[ordered]),
+        "home": _labels(medications, "source")[ordered] == HOME,
+        "from": clock.place(order_stay[ordered], ordered_ms),
+        "until": np.where(
+            stopped_ms == _NOT_A_TIME,
+            clock.end_of(order_stay[ordered]),
+            clock.place(order_stay[ordered], stopped_ms),
+        ),
+    }
+    columns |= _active_medicines(when, orders, kb)
     return _frame(columns, WARD, index, tuple(trend_hours))
 
 
 _MS_PER_HOUR = 3_600_000
+_NOT_A_TIME = np.datetime64("NaT", "ms").astype(np.int64)
+HOME = "home"  # the source of a home medicine continued in hospital
 
 
 def _epoch_ms(values: Any) -> np.ndarray:
@@ -477,6 +571,31 @@ class _Timeline:
 
     def place(self, stay: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
         return stay.astype(np.int64) * self.stretch_ms + (times_ms - self.origin_ms)
+
+    def end_of(self, stay: np.ndarray) -> np.ndarray:
+        """Past every time of the stay: where what is never stopped stops."""
+        return (stay.astype(np.int64) + 1) * self.stretch_ms - 1
+
+
+def _active_medicines(
+    when: np.ndarray, orders: dict[str, np.ndarray], kb: KnowledgeBase
+) -> Columns:
+    """The list's features at each observation (``when``, on the time line): the orders of its
+    stay placed by then and not yet stopped. Each order is active over a run of the sorted
+    observations; the runs are added up with a difference array."""
+    order = np.argsort(when, kind="stable")
+    ordered = when[order]
+    start = np.searchsorted(ordered, orders["from"], side="left")
+    end = np.searchsorted(ordered, orders["until"], side="left")
+    counts = {}
+    for name, mine in (("on", np.ones(len(start), dtype=bool)), ("home", orders["home"])):
+        change = np.zeros((len(when) + 1, len(kb.position)), dtype=np.int32)
+        np.add.at(change, (start[mine], orders["drug"][mine]), 1)
+        np.add.at(change, (end[mine], orders["drug"][mine]), -1)
+        active = np.empty((len(when), len(kb.position)), dtype=bool)
+        active[order] = np.cumsum(change, axis=0)[:-1] > 0
+        counts[name] = active
+    return interactions.list_features(kb, counts["on"], counts["home"], MEDICATION_CLASSES)
 
 
 def _trends(

@@ -1,11 +1,14 @@
-"""Drug-drug interaction checking: the same pure functions for the batch pipeline, the server and
-the dashboard.
+"""Drug-drug interaction checking, and medication lists as model features: the same pure
+functions for the batch pipeline, the server and the dashboard.
 
 The knowledge base (``configs/medications.yaml``) pairs classes or drugs of the formulary
 (``data_gen.medications.formulary``); compiled, it maps every pair of drugs to the rules it
 breaks, severest first. An order is checked against the drugs active when it is placed; each
 alert carries the pair, the severity and its tier (interruptive only for the severest), the
 adverse event it warns of, the mechanism, the recommended action and the source.
+
+As model features (``list_features``), a medication list is a row of a boolean matrix over the
+formulary's drugs (``list_matrix``), counted by class and by the knowledge base's pairs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
 from configs import Settings
@@ -21,6 +25,8 @@ from configs.medications import Interaction
 from configs.vocabulary import INTERACTION_SEVERITIES
 
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(INTERACTION_SEVERITIES)}
+SEVERE = INTERACTION_SEVERITIES[:2]  # contraindicated and major
+HIGH_ALERT = "high_alert"  # the formulary's class of ISMP high-alert drugs
 ALERT_COLUMNS = [
     "drug", "active_drug", "severity", "tier", "effect", "mechanism", "action", "source", "rule",
 ]  # fmt: skip
@@ -46,12 +52,19 @@ class Alert:
 @dataclass(frozen=True)
 class KnowledgeBase:
     """The knowledge base compiled over the formulary: drug names by RxNorm code, and each pair
-    of drugs' rules (severest first)."""
+    of drugs' rules (severest first); for model features, the drugs in the formulary's order,
+    which of them each class covers, the pairs with a rule as positions in that order, and the
+    diagnosis codes that record an adverse drug event."""
 
     names: dict[str, str]  # RxNorm code -> drug name (as the medications table writes it)
     rules: tuple[Interaction, ...]
     tiers: dict[str, str]
     by_pair: dict[frozenset[str], tuple[int, ...]]
+    position: dict[str, int]  # RxNorm code -> the drug's column in a list matrix
+    members: dict[str, np.ndarray]  # class -> bool over the drugs
+    pairs: np.ndarray  # [pair, 2]: the columns of two drugs with a rule
+    severe: np.ndarray  # [pair]: its severest rule is contraindicated or major
+    event_codes: frozenset[str]
 
     @classmethod
     def of(cls, settings: Settings) -> KnowledgeBase:
@@ -68,14 +81,29 @@ class KnowledgeBase:
                 for y in covered[rule.b]:
                     if x != y:
                         by_pair.setdefault(frozenset((x, y)), []).append(index)
+        ranked = {
+            pair: tuple(sorted(set(found), key=lambda i: SEVERITY_RANK[rules[i].severity]))
+            for pair, found in by_pair.items()
+        }
+        formulary = medications.formulary
+        drugs = [display(d) for d in formulary]
+        pairs = sorted(tuple(sorted(drugs.index(x) for x in pair)) for pair in ranked)
+        severest = [rules[ranked[frozenset(drugs[i] for i in pair)][0]].severity for pair in pairs]
         return cls(
-            names={drug.rxcui: display(d) for d, drug in medications.formulary.items()},
+            names={drug.rxcui: display(d) for d, drug in formulary.items()},
             rules=rules,
             tiers=dict(settings.medications.tiers),
-            by_pair={
-                pair: tuple(sorted(set(found), key=lambda i: SEVERITY_RANK[rules[i].severity]))
-                for pair, found in by_pair.items()
+            by_pair=ranked,
+            position={drug.rxcui: i for i, drug in enumerate(formulary.values())},
+            members={
+                name: np.array([name in drug.classes for drug in formulary.values()])
+                for name in medications.classes
             },
+            pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            severe=np.isin(severest, SEVERE),
+            event_codes=frozenset(
+                code for codes in settings.medications.event_codes.values() for code in codes
+            ),
         )
 
     def name_of(self, code: str) -> str:
@@ -155,3 +183,43 @@ def _pair_table(kb: KnowledgeBase) -> pd.DataFrame:
         for rule in rules
     ]
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Medication lists as model features
+
+
+def drug_columns(kb: KnowledgeBase, codes: Iterable[str]) -> np.ndarray:
+    """Each RxNorm code's column in a list matrix (the drug's place in the formulary)."""
+    codes = list(codes)
+    if unknown := sorted({str(c) for c in codes if c not in kb.position}):
+        raise UnknownDrugError(
+            f"RxNorm code(s) {', '.join(map(repr, unknown))} not in the formulary"
+        )
+    return np.array([kb.position[c] for c in codes], dtype=np.int64)
+
+
+def list_matrix(kb: KnowledgeBase, code_lists: Iterable[Iterable[str]]) -> np.ndarray:
+    """[row, drug]: which drugs each list of RxNorm codes holds (a code twice counts once)."""
+    lists = [list(codes) for codes in code_lists]
+    row = np.repeat(np.arange(len(lists)), [len(codes) for codes in lists])
+    matrix = np.zeros((len(lists), len(kb.position)), dtype=bool)
+    matrix[row, drug_columns(kb, (c for codes in lists for c in codes))] = True
+    return matrix
+
+
+def list_features(
+    kb: KnowledgeBase, on: np.ndarray, home: np.ndarray, classes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Counts of a list (``on``, [row, drug]) and of its home medicines (``home``): drugs, home
+    drugs, ISMP high-alert drugs, whether it holds each of ``classes``, and the pairs on it the
+    knowledge base warns of (all, and those whose severest rule is contraindicated or major)."""
+    both = on[:, kb.pairs[:, 0]] & on[:, kb.pairs[:, 1]]
+    return {
+        "medicines": on.sum(axis=1).astype(np.float64),
+        "home_medicines": home.sum(axis=1).astype(np.float64),
+        "high_alert_medicines": (on & kb.members[HIGH_ALERT]).sum(axis=1).astype(np.float64),
+        **{f"on_{c}": (on & kb.members[c]).any(axis=1).astype(np.float64) for c in classes},
+        "interacting_pairs": both.sum(axis=1).astype(np.float64),
+        "severe_interacting_pairs": both[:, kb.severe].sum(axis=1).astype(np.float64),
+    }

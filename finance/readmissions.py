@@ -31,9 +31,10 @@ import pandas as pd
 from scipy.special import expit
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
-from configs import FeaturesConfig, Settings
+from configs import Settings
 from configs.finance import ReadmissionPenalty
 from features import build, cases, engine, partitions, scores
+from features.interactions import KnowledgeBase
 from finance import FinanceError
 
 RISK_FACTORS = (
@@ -52,13 +53,12 @@ class PenaltyError(FinanceError):
 
 def index_stays(
     clean: dict[str, pd.DataFrame],
-    features: FeaturesConfig,
-    rules: ReadmissionPenalty,
+    settings: Settings,
     data_end: pd.Timestamp,
 ) -> pd.DataFrame:
     """One row per index stay and condition (a stay may count for two, AMI and CABG): the
     facility, whether the patient was readmitted, what Medicare owed, and the risk factors."""
-    e = clean["encounters"]
+    e, rules = clean["encounters"], settings.finance.readmission_penalty
     readmitted = build.readmission_labels(e, [rules.window_days], data_end).iloc[:, 0]
     payer = e["patient_key"].map(clean["patients"].set_index("patient_key")["payer"])
     eligible = (
@@ -68,7 +68,8 @@ def index_stays(
         & (e["discharge_disposition"] != "ama")
     ).to_numpy()
     procedures = clean["procedures"]
-    risk = cases.admission_features(build.admission_cases(clean, features))
+    stays = build.admission_cases(clean, settings.features)
+    risk = cases.admission_features(stays, KnowledgeBase.of(settings))
     owed = e["encounter_key"].map(clean["claims"].set_index("encounter_key")["allowed_usd"])
     parts = []
     for condition, cohort in rules.conditions.items():
@@ -168,7 +169,7 @@ def _records_part(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     clean = partitions.read_part(clean_dir, part)
     rules = settings.finance.readmission_penalty
-    return index_stays(clean, settings.features, rules, data_end), base_payments(clean, rules)
+    return index_stays(clean, settings, data_end), base_payments(clean, rules)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from configs import FeaturesConfig, Settings, vocabulary
+from configs import Settings, vocabulary
 from features import build, cases, census, engine, partitions, scores
+from features.interactions import KnowledgeBase
 
 SQL_DIR = Path(__file__).resolve().parent / "kpis"
 SOURCE_TABLES = (
@@ -41,16 +42,18 @@ def queries() -> dict[str, str]:
     return {path.stem: path.read_text() for path in sorted(SQL_DIR.glob("*.sql"))}
 
 
-def case_mix(clean: dict[str, pd.DataFrame], config: FeaturesConfig) -> pd.DataFrame:
+def case_mix(clean: dict[str, pd.DataFrame], settings: Settings) -> pd.DataFrame:
     """Per stay: whether the patient died in hospital, and what is known at admission (age, sex,
     admission type and source, principal diagnosis group, comorbidities, prior use, first vitals
-    and labs): the inputs of ``expected_mortality``, computable partition by partition."""
-    stays = build.admission_cases(clean, config)
-    features = cases.admission_features(stays)
+    and labs; not where, nor how treated): the inputs of ``expected_mortality``, computable
+    partition by partition."""
+    stays = build.admission_cases(clean, settings.features)
+    features = cases.admission_features(stays, KnowledgeBase.of(settings))
     columns = [
         c
         for c in features.columns
         if not c.startswith(("facility", "unit_", "protocol_", "payer_"))
+        and c not in cases.MEDICATION_FEATURES
     ]
     died = stays["encounter_key"].map(
         clean["encounters"].set_index("encounter_key")["discharge_disposition"]
@@ -116,7 +119,7 @@ def staffing_helpers(
 def helper_tables(clean: dict[str, pd.DataFrame], settings: Settings) -> dict[str, pd.DataFrame]:
     """The helper tables of clean tables held in memory."""
     return {
-        "expected_mortality": expected_mortality(case_mix(clean, settings.features)),
+        "expected_mortality": expected_mortality(case_mix(clean, settings)),
         "calendar_days": calendar_days(clean["encounters"]),
         "diagnosis_groups": diagnosis_groups(clean["encounters"]["primary_dx_code"]),
         **staffing_helpers(clean["encounters"], clean["nurse_staffing"], settings),
@@ -231,7 +234,7 @@ def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
         )
     clean_dir = clean_dir.resolve()
     n = partitions.part_count(clean_dir / "encounters.parquet")
-    work = functools.partial(_case_mix_part, clean_dir, settings.features)
+    work = functools.partial(_case_mix_part, clean_dir, settings)
     mix = engine.map_partitions(work, list(range(n)), settings.engine, "kpis-case-mix")
     encounters = clean_dir / "encounters.parquet"
     with partitions.duckdb_connection(settings.engine) as sql:
@@ -253,8 +256,8 @@ def load_tables(clean_dir: Path, settings: Settings) -> dict[str, Source]:
     }
 
 
-def _case_mix_part(clean_dir: Path, config: FeaturesConfig, part: int) -> pd.DataFrame:
-    return case_mix(partitions.read_part(clean_dir, part), config)
+def _case_mix_part(clean_dir: Path, settings: Settings, part: int) -> pd.DataFrame:
+    return case_mix(partitions.read_part(clean_dir, part), settings)
 
 
 def write_kpis(results: dict[str, pd.DataFrame], folder: Path) -> None:

@@ -36,12 +36,32 @@ STAY_FIELDS = [
 def stay(row: pd.Series) -> dict:
     """The stay fields of a case row from ``features.build.admission_cases``."""
     case = {field: _plain(row[field]) for field in STAY_FIELDS}
+    home = set(row["home_medication_codes"])
     case.update(
         case_id=row["encounter_key"],
         comorbidity_codes=list(row["comorbidity_codes"]),
         admitted_at=iso(row["admitted_at"]),
+        medications=[
+            {"rxnorm_code": code, "source": cases.HOME if code in home else "inpatient"}
+            for code in row["medication_codes"]
+        ],
     )
     return case
+
+
+def ward_medications(orders: pd.DataFrame, at: pd.Timestamp) -> list[dict]:
+    """A ward case's orders as known at ``at`` (clean medications of its stay): those placed by
+    then, a stop still to come not known yet."""
+    placed = orders[orders["ordered_at"] <= at]
+    return [
+        {
+            "rxnorm_code": order.rxnorm_code,
+            "source": order.source,
+            "ordered_at": iso(order.ordered_at),
+            **({"stopped_at": iso(order.stopped_at)} if order.stopped_at <= at else {}),
+        }
+        for order in placed.itertuples()
+    ]
 
 
 def discharge_request(row: pd.Series) -> dict:

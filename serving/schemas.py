@@ -21,6 +21,10 @@ from configs import load_settings, vocabulary
 SETTINGS = load_settings()
 LIMITS = SETTINGS.features.etl.limits
 TIME_CHECKS = SETTINGS.serving.time_checks
+FORMULARY = {
+    drug.rxcui: (name, drug) for name, drug in SETTINGS.data_gen.medications.formulary.items()
+}
+MAX_LIST = SETTINGS.medications.max_list_size
 # A time without an offset may be on any zone's clock: the furthest ahead is UTC+14.
 FURTHEST_ZONE = dt.timedelta(hours=14)
 ICD10CM = Annotated[
@@ -102,6 +106,39 @@ class Lab(Strict):
         return self
 
 
+def _in_formulary(code: str) -> str:
+    if code not in FORMULARY:
+        raise ValueError(f"rxnorm_code {code!r} is not in the formulary")
+    return code
+
+
+FormularyCode = Annotated[
+    str, Field(pattern=r"^[0-9]{1,8}$", examples=["11289"]), AfterValidator(_in_formulary)
+]
+
+
+class CaseMedication(Strict):
+    """A drug on the case's list: ordered by the prediction time (a home medicine continued in
+    hospital, or an inpatient order)."""
+
+    rxnorm_code: FormularyCode
+    source: Literal[vocabulary.MEDICATION_SOURCES] = "inpatient"
+
+
+class WardMedication(CaseMedication):
+    """An order of a ward stay: active from ``ordered_at`` until ``stopped_at`` (none: not yet
+    stopped)."""
+
+    ordered_at: Timestamp
+    stopped_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _stopped_after_ordered(self) -> WardMedication:
+        if self.stopped_at is not None and self.stopped_at < self.ordered_at:
+            raise ValueError("stopped_at must not be before ordered_at")
+        return self
+
+
 class Patient(Timed):
     """Who the patient is and what is known about them at admission."""
 
@@ -124,6 +161,9 @@ class Stay(Patient):
     facility_id: Annotated[int, Field(ge=1)]
     facility_type: Literal[vocabulary.FACILITY_TYPES]
     treatment_protocol: Literal[vocabulary.PROTOCOLS] = "standard"
+    medications: Annotated[list[CaseMedication], Field(max_length=MAX_LIST)] = Field(
+        default_factory=list
+    )
 
 
 def _lab_times(field: str, labs: list[Lab]) -> Iterator[tuple[str, dt.datetime]]:
@@ -170,11 +210,18 @@ class WardCase(Patient):
 
     observations: Annotated[list[Observation], Field(min_length=1, max_length=500)]
     labs: Annotated[list[Lab], Field(max_length=500)] = Field(default_factory=list)
+    medications: Annotated[list[WardMedication], Field(max_length=500)] = Field(
+        default_factory=list
+    )
 
     def later_times(self) -> Iterator[tuple[str, dt.datetime]]:
         for i, observation in enumerate(self.observations):
             yield f"observations[{i}].observed_at", observation.observed_at
         yield from _lab_times("labs", self.labs)
+        for i, order in enumerate(self.medications):
+            yield f"medications[{i}].ordered_at", order.ordered_at
+            if order.stopped_at is not None:
+                yield f"medications[{i}].stopped_at", order.stopped_at
 
     @model_validator(mode="after")
     def _observations_in_the_stay(self) -> WardCase:
@@ -218,22 +265,15 @@ CASES: dict[str, type[Timed]] = {
 # --------------------------------------------------------------------------------------------
 # Medication checks
 
-FORMULARY = {
-    drug.rxcui: (name, drug) for name, drug in SETTINGS.data_gen.medications.formulary.items()
-}
-MAX_LIST = SETTINGS.medications.max_list_size
-
 
 class MedicationOrder(Strict):
     """A drug by its RxNorm ingredient code, and a single dose in the formulary's unit for it."""
 
-    rxnorm_code: Annotated[str, Field(pattern=r"^[0-9]{1,8}$", examples=["11289"])]
+    rxnorm_code: FormularyCode
     dose: Annotated[float, Field(gt=0, examples=[5.0])]
 
     @model_validator(mode="after")
-    def _known_and_credible(self) -> MedicationOrder:
-        if self.rxnorm_code not in FORMULARY:
-            raise ValueError(f"rxnorm_code {self.rxnorm_code!r} is not in the formulary")
+    def _credible(self) -> MedicationOrder:
         name, drug = FORMULARY[self.rxnorm_code]
         if self.dose > drug.max_dose:
             raise ValueError(

@@ -17,6 +17,7 @@ from configs import Settings, vocabulary
 from configs.serving import risk_band
 from configs.training import TaskConfig
 from features import cases as case_types
+from features.interactions import KnowledgeBase
 from serving import schemas
 
 
@@ -64,8 +65,11 @@ def load_models(settings: Settings) -> dict[str, LoadedModel]:
     return loaded
 
 
-# What every stay-level case carries, as the schema says (the case id is the caller's own).
-STAY_FIELDS = tuple(name for name in schemas.Stay.model_fields if name != "case_id")
+# What every stay-level case carries, as the schema says (the case id is the caller's own; the
+# medication list becomes its codes).
+STAY_FIELDS = tuple(
+    name for name in schemas.Stay.model_fields if name not in ("case_id", "medications")
+)
 
 
 def _fields(cases: list, names: tuple[str, ...]) -> case_types.Columns:
@@ -82,9 +86,20 @@ def _lab_values(cases: list, field: str, tests: tuple[str, ...], which: str) -> 
     return values
 
 
+def _stay_columns(cases: list) -> case_types.Columns:
+    """The fields every stay-level case has, its medication list as lists of codes."""
+    return _fields(cases, STAY_FIELDS) | {
+        "medication_codes": [[m.rxnorm_code for m in case.medications] for case in cases],
+        "home_medication_codes": [
+            [m.rxnorm_code for m in case.medications if m.source == case_types.HOME]
+            for case in cases
+        ],
+    }
+
+
 def admission_columns(cases: list[schemas.AdmissionCase]) -> case_types.Columns:
     """The admission cases as the columns of the batch pipeline's ``admission_cases``."""
-    columns = _fields(cases, STAY_FIELDS)
+    columns = _stay_columns(cases)
     first = [case.first_observation for case in cases]
     for sign in (*case_types.VITAL_SIGNS, "on_oxygen", "consciousness"):
         columns[f"admit_{sign}"] = [getattr(o, sign) if o else None for o in first]
@@ -94,11 +109,10 @@ def admission_columns(cases: list[schemas.AdmissionCase]) -> case_types.Columns:
 
 def discharge_columns(cases: list[schemas.DischargeCase]) -> case_types.Columns:
     """The discharge cases as the columns of the batch pipeline's ``discharge_cases``."""
-    columns = _fields(
+    columns = _stay_columns(cases) | _fields(
         cases,
-        (*STAY_FIELDS, "icu_days", "discharge_disposition", "procedure_count", "complication",
-         "deteriorated"),
-    )  # fmt: skip
+        ("icu_days", "discharge_disposition", "procedure_count", "complication", "deteriorated"),
+    )
     columns["los_days"] = [
         (case.discharged_at - case.admitted_at).total_seconds() / 86400 for case in cases
     ]
@@ -106,7 +120,9 @@ def discharge_columns(cases: list[schemas.DischargeCase]) -> case_types.Columns:
     return columns | {f"discharge_{test}": values for test, values in labs.items()}
 
 
-def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.DataFrame:
+def ward_features(
+    cases: list[schemas.WardCase], trend_hours: list[int], kb: KnowledgeBase
+) -> pd.DataFrame:
     """Ward features at each case's latest observation (earlier ones give trends)."""
     stays = _fields(
         cases,
@@ -116,6 +132,7 @@ def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.D
     stays["stay_key"] = list(range(len(cases)))
     observations = [(row, o) for row, case in enumerate(cases) for o in case.observations]
     labs = [(row, lab) for row, case in enumerate(cases) for lab in case.labs]
+    orders = [(row, order) for row, case in enumerate(cases) for order in case.medications]
     signs = (*case_types.VITAL_SIGNS, "on_oxygen", "consciousness", "observed_at")
     features = case_types.ward_features(
         stays,
@@ -123,7 +140,13 @@ def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.D
         | {sign: [getattr(o, sign) for _, o in observations] for sign in signs},
         {"stay_key": [row for row, _ in labs]}
         | {name: [getattr(lab, name) for _, lab in labs] for name in ("drawn_at", "test", "value")},
+        {"stay_key": [row for row, _ in orders]}
+        | {
+            name: [getattr(order, name) for _, order in orders]
+            for name in ("rxnorm_code", "source", "ordered_at", "stopped_at")
+        },
         trend_hours,
+        kb,
     )
     # The latest observation of each case (the last listed among equally timed ones).
     latest, at = {}, {}
@@ -133,13 +156,13 @@ def ward_features(cases: list[schemas.WardCase], trend_hours: list[int]) -> pd.D
     return features.iloc[[latest[row] for row in range(len(cases))]].reset_index(drop=True)
 
 
-def features_for(case: str, cases: list, trend_hours: list[int]) -> pd.DataFrame:
+def features_for(case: str, cases: list, trend_hours: list[int], kb: KnowledgeBase) -> pd.DataFrame:
     """The case type's features of validated cases (``schemas.CASES[case]``)."""
     if case == case_types.ADMISSION:
-        return case_types.admission_features(admission_columns(cases))
+        return case_types.admission_features(admission_columns(cases), kb)
     if case == case_types.DISCHARGE:
-        return case_types.discharge_features(discharge_columns(cases))
-    return ward_features(cases, trend_hours)
+        return case_types.discharge_features(discharge_columns(cases), kb)
+    return ward_features(cases, trend_hours, kb)
 
 
 def predict(

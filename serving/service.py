@@ -167,7 +167,9 @@ class RiskService:
         loaded = self.models[task]
         try:
             cases = [case for request in requests for case in request.cases]
-            features = scoring.features_for(loaded.config.case, cases, self.trend_hours)
+            features = scoring.features_for(
+                loaded.config.case, cases, self.trend_hours, self.knowledge
+            )
             predictions = scoring.predict(loaded, cases, features, explain, top_features)
         except Exception as error:  # each waiting request fails with it, none hangs
             for request in requests:

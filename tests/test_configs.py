@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from configs import CONFIG_DIR, ConfigError, load_settings
+from features import cases, interactions
 
 
 @pytest.fixture
@@ -167,3 +168,8 @@ def test_fingerprint_ignores_worker_count_but_not_the_world():
     assert base.fingerprint("data_gen", ["workers"]) != load_settings(
         "small", ["data_gen.seed=7"]
     ).fingerprint("data_gen", ["workers"])
+
+
+def test_the_medication_features_name_only_classes_of_the_formulary():
+    classes = load_settings("small").data_gen.medications.classes
+    assert set(cases.MEDICATION_CLASSES) | {interactions.HIGH_ALERT} <= classes

@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from configs import load_settings
 from dashboard import analysis, data, ui
 from features import census, scores
+from features.interactions import KnowledgeBase
 from finance import readmissions
 from monitoring import kpis
 from operations import staffing
@@ -118,7 +119,8 @@ def test_adjusted_success_rates_standardise_over_the_same_patients(treated_stays
 def test_risk_lists_use_only_what_was_recorded_by_then(small_clean, small_settings):
     e = small_clean["encounters"]
     at = e["admitted_at"].quantile(0.6)
-    before = analysis.current_cases(small_clean, small_settings.features, at)
+    kb = KnowledgeBase.of(small_settings)
+    before = analysis.current_cases(small_clean, small_settings.features, kb, at)
     in_hospital = ((e["admitted_at"] <= at) & (e["discharged_at"] > at)).sum()
     assert len(before["discharge"][0]) == len(before["admission"][0]) == in_hospital > 0
     assert 0 < len(before["ward"][0]) <= in_hospital
@@ -138,7 +140,11 @@ def test_risk_lists_use_only_what_was_recorded_by_then(small_clean, small_settin
         later[table].loc[after, value] = later[table].loc[after, value] * 1.5
     after = later["procedures"]["performed_at"] > at
     later["procedures"] = pd.concat([later["procedures"], later["procedures"][after]])
-    changed = analysis.current_cases(later, small_settings.features, at)
+    orders = later["medications"]
+    warfarin = small_settings.data_gen.medications.formulary["warfarin"].rxcui
+    orders.loc[orders["ordered_at"] > at, "rxnorm_code"] = warfarin
+    orders.loc[orders["stopped_at"] > at, "stopped_at"] += pd.Timedelta(days=2)
+    changed = analysis.current_cases(later, small_settings.features, kb, at)
     for case in ("admission", "discharge", "ward"):
         pd.testing.assert_frame_equal(before[case][1], changed[case][1])
 

@@ -22,6 +22,7 @@ from data_gen import corrupt
 from features import engine, partitions
 from features.build import run_build
 from features.etl import run_etl
+from features.interactions import KnowledgeBase
 from tests.servers import free_port
 
 FOUR_PARTITIONS = ["engine.partition_patients=1000", "engine.local_workers=2"]
@@ -93,10 +94,13 @@ def test_the_dashboard_reads_four_partitions_as_one(one_partition, four_partitio
 
     pd.testing.assert_frame_equal(stays(parted), stays(whole))
     at = data.clean(whole)["encounters"]["admitted_at"].max()
+    kb = KnowledgeBase.of(whole.settings())
     for case, (cases_whole, features_whole) in analysis.current_cases(
-        partitions.read_part(one_partition / "clean", 0), whole.settings().features, at
+        partitions.read_part(one_partition / "clean", 0), whole.settings().features, kb, at
     ).items():
-        work = functools.partial(analysis.current_cases, config=parted.settings().features, at=at)
+        work = functools.partial(
+            analysis.current_cases, config=parted.settings().features, kb=kb, at=at
+        )
         cases_parted, features_parted = analysis.combine_cases(data._on_partitions(parted, work))[
             case
         ]

@@ -11,6 +11,7 @@ import pytest
 from configs import load_settings, vocabulary
 from features import build, cases, deidentify, dictionary, partitions, report
 from features.build import admission_cases, discharge_cases, ward_observations
+from features.interactions import KnowledgeBase
 
 TASKS = load_settings("small").task_names
 
@@ -18,6 +19,11 @@ TASKS = load_settings("small").task_names
 @pytest.fixture(scope="module")
 def config(small_settings):
     return small_settings.features
+
+
+@pytest.fixture(scope="module")
+def kb(small_settings) -> KnowledgeBase:
+    return KnowledgeBase.of(small_settings)
 
 
 def _perturb_after(clean: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -53,6 +59,14 @@ def _perturb_after(clean: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict
     c["diagnoses"] = d[~recorded_later].reset_index(drop=True)
     ed = c["ed_visits"]
     c["ed_visits"] = ed[ed["arrival_at"] <= cutoff].reset_index(drop=True)
+    orders = c["medications"]
+    orders = orders[~orders["encounter_key"].isin(removed) & (orders["ordered_at"] <= cutoff)]
+    orders = orders.assign(
+        stopped_at=orders["stopped_at"].where(
+            orders["stopped_at"] <= cutoff, orders["stopped_at"] + pd.Timedelta(days=3)
+        )
+    )
+    c["medications"] = orders.reset_index(drop=True)
     return c
 
 
@@ -70,7 +84,7 @@ def _compare(before: pd.DataFrame, after: pd.DataFrame, keys: list[str]) -> None
 
 @pytest.mark.parametrize("task", ["readmission", "los", "cost"])
 def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
-    small_clean, config, cutoff, task
+    small_clean, config, kb, cutoff, task
 ):
     perturbed = _perturb_after(small_clean, cutoff)
     assert len(perturbed["encounters"]) < len(small_clean["encounters"])  # the perturbation bites
@@ -79,9 +93,9 @@ def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
         admission = admission_cases(clean, config)
         if task == "readmission":
             stays = discharge_cases(clean, admission)
-            features = cases.discharge_features(stays)
+            features = cases.discharge_features(stays, kb)
         else:  # LOS and cost share the features known at admission
-            stays, features = admission, cases.admission_features(admission)
+            stays, features = admission, cases.admission_features(admission, kb)
         frame = pd.concat([stays[["encounter_key", "prediction_time"]], features], axis=1)
         frames.append(frame[frame["prediction_time"] <= cutoff])
     assert len(frames[0]) > 100
@@ -89,46 +103,50 @@ def test_stay_features_ignore_everything_recorded_after_the_prediction_time(
 
 
 def test_deterioration_features_ignore_everything_recorded_after_the_observation(
-    small_clean, config, cutoff
+    small_clean, config, kb, cutoff
 ):
     perturbed = _perturb_after(small_clean, cutoff)
     frames = []
     for clean in (small_clean, perturbed):
-        observations, _, features = ward_observations(clean, config, admission_cases(clean, config))
+        admission = admission_cases(clean, config)
+        observations, _, features = ward_observations(clean, config, kb, admission)
         frame = pd.concat([observations[["stay_key", "observed_at"]], features], axis=1)
         frames.append(frame[frame["observed_at"] <= cutoff])
     assert len(frames[0]) > 1000
     _compare(frames[0], frames[1], ["stay_key", "observed_at"])
 
 
-def test_one_case_gets_the_same_features_as_in_the_batch(small_clean, config):
+def test_one_case_gets_the_same_features_as_in_the_batch(small_clean, config, kb):
     admission = admission_cases(small_clean, config)
     discharge = discharge_cases(small_clean, admission)
-    batch_admission = cases.admission_features(admission)
-    batch_discharge = cases.discharge_features(discharge)
+    batch_admission = cases.admission_features(admission, kb)
+    batch_discharge = cases.discharge_features(discharge, kb)
     for row in np.random.default_rng(0).choice(len(admission), 25, replace=False):
-        one = cases.admission_features(admission.iloc[[row]])
+        one = cases.admission_features(admission.iloc[[row]], kb)
         pd.testing.assert_frame_equal(one, batch_admission.iloc[[row]], check_dtype=False)
-        one = cases.discharge_features(discharge.iloc[[row]])
+        one = cases.discharge_features(discharge.iloc[[row]], kb)
         pd.testing.assert_frame_equal(one, batch_discharge.iloc[[row]], check_dtype=False)
 
 
-def test_one_stays_vitals_get_the_same_features_as_in_the_batch(small_clean, config):
+def test_one_stays_vitals_get_the_same_features_as_in_the_batch(small_clean, config, kb):
     admission = admission_cases(small_clean, config)
-    observations, stays, batch = ward_observations(small_clean, config, admission)
+    observations, stays, batch = ward_observations(small_clean, config, kb, admission)
     labs = small_clean["labs"].rename(columns={"encounter_key": "stay_key"})
+    orders = small_clean["medications"].rename(columns={"encounter_key": "stay_key"})
     for stay in observations["stay_key"].drop_duplicates().sample(10, random_state=1):
         mine = observations["stay_key"] == stay
         alone = cases.ward_features(
             stays[stays["stay_key"] == stay],
             observations[mine],
             labs[labs["stay_key"] == stay],
+            orders[orders["stay_key"] == stay],
             config.tasks.trend_hours,
+            kb,
         )
         pd.testing.assert_frame_equal(alone, batch[mine.to_numpy()], check_dtype=False)
 
 
-def test_cases_as_plain_columns_get_the_same_features_as_frames(small_clean, config):
+def test_cases_as_plain_columns_get_the_same_features_as_frames(small_clean, config, kb):
     admission = admission_cases(small_clean, config)
     discharge = discharge_cases(small_clean, admission).head(200)
     admission = admission.head(200)
@@ -137,16 +155,20 @@ def test_cases_as_plain_columns_get_the_same_features_as_frames(small_clean, con
         return {name: frame[name].tolist() for name in frame.columns}
 
     pd.testing.assert_frame_equal(
-        cases.admission_features(columns(admission)),
-        cases.admission_features(admission).reset_index(drop=True),
+        cases.admission_features(columns(admission), kb),
+        cases.admission_features(admission, kb).reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(
-        cases.discharge_features(columns(discharge)),
-        cases.discharge_features(discharge).reset_index(drop=True),
+        cases.discharge_features(columns(discharge), kb),
+        cases.discharge_features(discharge, kb).reset_index(drop=True),
     )
 
 
-def test_trends_and_labs_never_reach_into_another_stay():
+NO_ORDERS = {"stay_key": [], "rxnorm_code": [], "source": [], "ordered_at": [], "stopped_at": []}
+NO_LABS = {"stay_key": [], "drawn_at": [], "test": [], "value": []}
+
+
+def test_trends_and_labs_never_reach_into_another_stay(kb):
     hour = pd.Timedelta(hours=1)
     start = pd.Timestamp("2024-03-01 08:00")
     stays = pd.DataFrame(
@@ -170,7 +192,7 @@ def test_trends_and_labs_never_reach_into_another_stay():
         {"stay_key": ["a", "b"], "drawn_at": [start + 2 * hour, start + 10 * hour],
          "test": ["lactate", "sodium"], "value": [3.1, 131.0]}
     )  # fmt: skip
-    features = cases.ward_features(stays, observations, labs, [4])
+    features = cases.ward_features(stays, observations, labs, NO_ORDERS, [4], kb)
     assert features["observations_so_far"].tolist() == [1, 1, 2, 2]
     assert features["heart_rate_change_4h"].tolist()[2:] == [10.0, -20.0]
     assert np.isnan(features["heart_rate_change_4h"].tolist()[:2]).all()
@@ -183,17 +205,53 @@ def test_trends_and_labs_never_reach_into_another_stay():
     assert features["hours_since_lab"].tolist()[1:] == [1.0, 3.0, 5.0]
 
 
-def test_cases_with_missing_vitals_and_labs_still_get_features():
+def test_a_ward_observation_counts_the_orders_active_then_and_only_its_stays(kb, small_settings):
+    hour = pd.Timedelta(hours=1)
+    start = pd.Timestamp("2024-03-01 08:00")
+    code = {n: d.rxcui for n, d in small_settings.data_gen.medications.formulary.items()}
+    stays = pd.DataFrame(
+        {
+            "stay_key": ["a", "b"], "admitted_at": [start, start],
+            "age_years": [70, 80], "sex": ["F", "M"], "admission_type": ["emergency"] * 2,
+            "primary_dx_code": ["J44.1", "I50.9"], "comorbidity_codes": [[], []],
+        }
+    )  # fmt: skip
+    vitals = {"heart_rate": 80.0, "respiratory_rate": 18.0, "spo2": 96.0, "temperature_c": 37.0,
+              "systolic_bp": 120.0, "on_oxygen": False, "consciousness": "A"}  # fmt: skip
+    observations = pd.DataFrame(
+        [{"stay_key": k, "observed_at": start + h * hour, **vitals}
+         for k, h in (("a", 1), ("a", 5), ("a", 9), ("b", 2))]
+    )  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "stay_key": ["a", "a", "a", "b"],
+            "rxnorm_code": [code["oxycodone"], code["lorazepam"], code["warfarin"],
+                            code["ibuprofen"]],
+            "source": ["inpatient", "inpatient", "home", "home"],
+            "ordered_at": [start + 2 * hour, start + 4 * hour, start, start + 3 * hour],
+            "stopped_at": [pd.NaT, start + 6 * hour, pd.NaT, pd.NaT],
+        }
+    )  # fmt: skip
+    features = cases.ward_features(stays, observations, NO_LABS, orders, [4], kb)
+    assert features["medicines"].tolist() == [1.0, 3.0, 2.0, 0.0]  # b's ibuprofen starts at 3 h
+    assert features["home_medicines"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert features["on_opioid"].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert features["on_benzodiazepine"].tolist() == [0.0, 1.0, 0.0, 0.0]  # stopped at 6 h
+    assert features["severe_interacting_pairs"].tolist() == [0.0, 1.0, 0.0, 0.0]  # opioid+benzo
+
+
+def test_cases_with_missing_vitals_and_labs_still_get_features(kb):
     case = {
         "age_years": 70, "sex": "F", "payer": "medicare", "admission_type": "emergency",
         "admission_source": "emergency_department", "unit": "medicine", "facility_id": 1,
         "facility_type": "community", "primary_dx_code": "J44.1",
         "comorbidity_codes": ["I50.9", "E11.22"], "prior_admissions_12m": 2, "ed_visits_6m": 1,
         "treatment_protocol": "standard", "admit_on_oxygen": np.nan, "admit_consciousness": None,
+        "medication_codes": [], "home_medication_codes": None,
         **{f"admit_{s}": np.nan for s in (*cases.VITAL_SIGNS, *vocabulary.LAB_TESTS)},
     }  # fmt: skip
     case = pd.DataFrame([case])
-    features = cases.admission_features(case)
+    features = cases.admission_features(case, kb)
     assert features.loc[0, "charlson_index"] == 1 + 2
     assert features.loc[0, "dx_group_copd_asthma"] == 1
     assert np.isnan(features.loc[0, "admit_news2_score"])
@@ -232,7 +290,10 @@ def test_a_task_declaring_a_label_its_case_type_lacks_is_refused_by_name(
         update={"target": "days_to_recovery", "labels": []}
     )
     with pytest.raises(ValueError, match="days_to_recovery"):
-        build.build_tables(small_clean, oracle, small_settings.features, {"los": wrong})
+        build.build_tables(
+            small_clean, oracle, small_settings.features, KnowledgeBase.of(small_settings),
+            {"los": wrong},
+        )  # fmt: skip
 
 
 def test_the_committed_data_dictionary_is_up_to_date():

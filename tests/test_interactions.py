@@ -118,3 +118,49 @@ def test_a_rule_naming_no_drug_or_class_of_the_formulary_is_rejected(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"interactions\[0\]: \['mao_inhibitor'\] is no drug"):
         load_settings("small", config_dir=tmp_path / "configs")
+
+
+# --------------------------------------------------------------------------------------------
+# Medication lists as model features
+
+
+def _codes(*names: str) -> list[str]:
+    return [SETTINGS.data_gen.medications.formulary[n].rxcui for n in names]
+
+
+def test_a_list_counts_its_drugs_classes_and_the_pairs_the_knowledge_base_warns_of():
+    listed = _codes("warfarin", "ibuprofen", "lisinopril", "spironolactone")
+    on = ix.list_matrix(KB, [listed])
+    home = ix.list_matrix(KB, [_codes("warfarin")])
+    features = ix.list_features(KB, on, home, ["anticoagulant", "nsaid", "opioid"])
+    assert {name: float(value[0]) for name, value in features.items()} == {
+        "medicines": 4.0,
+        "home_medicines": 1.0,
+        "high_alert_medicines": 1.0,  # warfarin
+        "on_anticoagulant": 1.0,
+        "on_nsaid": 1.0,
+        "on_opioid": 0.0,
+        # warfarin + ibuprofen (major), lisinopril + spironolactone (major), ibuprofen +
+        # lisinopril (moderate)
+        "interacting_pairs": 3.0,
+        "severe_interacting_pairs": 2.0,
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(drug_lists, st.randoms(use_true_random=False))
+def test_list_features_ignore_the_order_and_repeats_of_the_codes(drugs, shuffler):
+    codes = [code for code, name in KB.names.items() if name in set(drugs)]
+    shuffled = codes * 2
+    shuffler.shuffle(shuffled)
+    on = ix.list_matrix(KB, [codes, shuffled])
+    features = ix.list_features(KB, on, on, ["opioid"])
+    for name, values in features.items():
+        assert values[0] == values[1], name
+    pairs = {frozenset((a, b)) for a in drugs for b in drugs if a != b}
+    assert features["interacting_pairs"][0] == sum(p in KB.by_pair for p in pairs)
+
+
+def test_an_unknown_code_in_a_list_is_named():
+    with pytest.raises(ix.UnknownDrugError, match="'99999999'"):
+        ix.list_matrix(KB, [_codes("aspirin"), ["99999999"]])

@@ -173,6 +173,10 @@ def test_served_deterioration_risk_equals_the_batch_prediction(
             {"drawn_at": examples.iso(lab.drawn_at), "test": lab.test, "value": float(lab.value)}
             for lab in drawn.itertuples()
         ]
+        orders = small_clean["medications"]
+        case["medications"] = examples.ward_medications(
+            orders[orders["encounter_key"] == point["encounter_key"]], point["prediction_time"]
+        )
         requests.append(case)
     status, served = _predictions(
         url, "/deterioration", {"cases": requests, "explain": True, "top_features": 4}
