@@ -102,7 +102,7 @@ def test_adjusted_treatment_effects_recover_the_true_effects_where_naive_ones_do
         assert row.adjusted_low <= true <= row.adjusted_high, row
         assert abs(row.adjusted_log_odds - true) < 0.1, row
         assert not row.naive_low <= true <= row.naive_high, row
-        assert abs(row.naive_log_odds - true) > 0.25, row
+        assert abs(row.naive_log_odds - true) > 0.2, row
 
 
 def test_adjusted_success_rates_standardise_over_the_same_patients(treated_stays):

@@ -309,6 +309,25 @@ def _shifted(time: str, **delta) -> str:
             ),
             "discharged_at",
         ),
+        (
+            "a drug not in the formulary",
+            lambda c: _broken(c, lambda x: x.update(medications=[{"rxnorm_code": "99999999"}])),
+            "not in the formulary",
+        ),
+        (
+            "a list of 10,000 drugs",
+            lambda c: _broken(
+                c, lambda x: x.update(medications=[{"rxnorm_code": "11289"}] * 10_000)
+            ),
+            "medications",
+        ),
+        (
+            "an unknown medication source",
+            lambda c: _broken(
+                c, lambda x: x.update(medications=[{"rxnorm_code": "11289", "source": "mail"}])
+            ),
+            "source",
+        ),
         ("empty list", lambda c: {"cases": []}, "cases"),
         (
             "too many cases",
@@ -347,8 +366,10 @@ def test_malformed_requests_get_a_4xx_and_the_server_keeps_answering(
 
 def _ward_case(stay: pd.Series) -> dict:
     """A ward case with one observation, the first of a row of ``admission_cases``."""
-    case = {k: v for k, v in examples.stay(stay).items() if k in schemas.WardCase.model_fields}
+    stay_fields = examples.stay(stay).items()
+    case = {k: v for k, v in stay_fields if k in schemas.WardCase.model_fields}
     case["observations"] = [examples.admission_request(stay)["first_observation"]]
+    case["medications"] = []  # a ward case's orders carry their times
     return case
 
 
