@@ -76,6 +76,43 @@ class Feature:
 
 STAY = (ADMISSION, DISCHARGE)
 EVERY = (ADMISSION, DISCHARGE, WARD)
+# What the medication list gives, and the adverse drug events coded: treatment, not case mix
+# (risk adjustment leaves them out).
+MEDICATION_LIST: list[Feature] = [
+    Feature("medicines", "drugs on the medication list (home medicines included)", "count", EVERY),
+    Feature("home_medicines", "home medicines on the list: polypharmacy", "count", EVERY),
+    Feature(
+        "high_alert_medicines",
+        "ISMP high-alert drugs on the list (anticoagulants, insulin, opioids)",
+        "count",
+        EVERY,
+    ),
+    *(
+        Feature(f"on_{c}", f"a drug of class {c.replace('_', ' ')} on the list", "0/1", EVERY)
+        for c in MEDICATION_CLASSES
+    ),
+    Feature(
+        "interacting_pairs",
+        "pairs of drugs on the list the interaction knowledge base warns of",
+        "count",
+        EVERY,
+    ),
+    Feature(
+        "severe_interacting_pairs",
+        "of them, pairs whose severest rule is contraindicated or major",
+        "count",
+        EVERY,
+    ),
+]
+CODED_ADVERSE_EVENTS = Feature(
+    "adverse_drug_event_codes",
+    "secondary codes of the stay that record an adverse drug event",
+    "count",
+    (DISCHARGE,),
+)
+MEDICATION_FEATURES = tuple(
+    column for f in (*MEDICATION_LIST, CODED_ADVERSE_EVENTS) for column in f.columns
+)
 FEATURES: list[Feature] = [
     Feature("age_years", "age at admission, 90 for 90 and over", "years", EVERY),
     Feature("female", "sex recorded as female", "0/1", EVERY),
@@ -145,30 +182,7 @@ FEATURES: list[Feature] = [
             LAB_TESTS, ("g/dL", "mmol/L", "mg/dL", "10^9/L", "mmol/L"), strict=True
         )
     ),
-    Feature("medicines", "drugs on the medication list (home medicines included)", "count", EVERY),
-    Feature("home_medicines", "home medicines on the list: polypharmacy", "count", EVERY),
-    Feature(
-        "high_alert_medicines",
-        "ISMP high-alert drugs on the list (anticoagulants, insulin, opioids)",
-        "count",
-        EVERY,
-    ),
-    *(
-        Feature(f"on_{c}", f"a drug of class {c.replace('_', ' ')} on the list", "0/1", EVERY)
-        for c in MEDICATION_CLASSES
-    ),
-    Feature(
-        "interacting_pairs",
-        "pairs of drugs on the list the interaction knowledge base warns of",
-        "count",
-        EVERY,
-    ),
-    Feature(
-        "severe_interacting_pairs",
-        "of them, pairs whose severest rule is contraindicated or major",
-        "count",
-        EVERY,
-    ),
+    *MEDICATION_LIST,
     Feature("los_days", "length of the stay", "days", (DISCHARGE,)),
     Feature("icu_days", "days in intensive care during the stay", "days", (DISCHARGE,)),
     Feature("disposition", "discharge destination", "0/1", (DISCHARGE,), DISPOSITIONS),
@@ -179,12 +193,7 @@ FEATURES: list[Feature] = [
     Feature("procedure_count", "ICD-10-PCS procedures during the stay", "count", (DISCHARGE,)),
     Feature("complication", "complication coded during the stay", "0/1", (DISCHARGE,)),
     Feature("deteriorated", "ICU transfer or rapid response during the stay", "0/1", (DISCHARGE,)),
-    Feature(
-        "adverse_drug_event_codes",
-        "secondary codes of the stay that record an adverse drug event",
-        "count",
-        (DISCHARGE,),
-    ),
+    CODED_ADVERSE_EVENTS,
     Feature("lace_score", "LACE index (van Walraven 2010)", "points 0-19", (DISCHARGE,)),
     Feature("hospital_score", "HOSPITAL score (Donze 2013)", "points 0-13", (DISCHARGE,)),
     Feature(
@@ -247,13 +256,6 @@ def trend_features(trend_hours: list[int]) -> list[Feature]:
         for sign in TRENDED
         for kind, text in TREND_KINDS.items()
     ]
-
-
-MEDICATION_FEATURES = (
-    "medicines", "home_medicines", "high_alert_medicines",
-    *(f"on_{c}" for c in MEDICATION_CLASSES),
-    "interacting_pairs", "severe_interacting_pairs", "adverse_drug_event_codes",
-)  # fmt: skip  # what the medication list gives (treatment, not case mix)
 
 
 def feature_columns(case: str, trend_hours: list[int]) -> list[str]:
