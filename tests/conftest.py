@@ -33,6 +33,21 @@ def small_world_dir(tmp_path_factory: pytest.TempPathFactory, small_settings: Se
 
 
 MEDIUM = ("n_patients=25000", "block_size=6250")
+TRAINS_FIRST = "test_dashboard.py"  # its pages need the trained models and much more after them
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The file that trains the small world's models first, the other files that need them last
+    (whole files: a worker takes a file at a time): with two workers, one trains while the other
+    runs what needs no model, instead of waiting for the models (``trained``) at the start."""
+    needing = {item.path for item in items if "trained" in getattr(item, "fixturenames", ())}
+
+    def rank(item: pytest.Item) -> int:
+        if item.path.name == TRAINS_FIRST:
+            return 0
+        return 2 if item.path in needing else 1
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")
