@@ -87,6 +87,14 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
     tuning = _sample(train, config.tuning_rows, t.seed)
     train_split = tune.Split(data.matrix(tuning), tuning[config.target].to_numpy())
     validation_split = tune.Split(data.matrix(validation), validation[config.target].to_numpy())
+    if config.kind == "binary":
+        for name, split in (("training", train_split), ("validation", validation_split)):
+            if len(np.unique(split.y)) < 2:
+                raise TrainingDataError(
+                    f"{task}: the {name} rows have {config.target} in {sorted(set(split.y))}"
+                    " only: no model can be tuned; a larger world (n_patients) or another split"
+                    " (the pseudonymisation key) gives them both outcomes"
+                )
 
     _tracking(settings, task)
     with mlflow.start_run(run_name=f"{task}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
