@@ -653,8 +653,18 @@ def _expect(
     delayed: np.ndarray,
 ) -> Expectations:
     cost, G = plan.config.cost, plan.groups
-    chain = _chain_expectation(
-        plan, severity.chain_group(acuity.det_group, delayed), acuity, procedure, planned
+    # The chain under either timing; a stay's own is the one its antibiotics took.
+    early, late = (
+        _chain_expectation(
+            plan, severity.chain_group(acuity.det_group, arm), acuity, procedure, planned
+        )
+        for arm in (False, True)
+    )
+    chain = severity.StayExpectation(
+        **{
+            f.name: np.where(delayed, getattr(late, f.name), getattr(early, f.name))
+            for f in fields(severity.StayExpectation)
+        }
     )
     # An adverse drug event adds its days and cost; its deaths and deteriorations and the
     # chain's are taken as independent (both are rare).
@@ -670,19 +680,8 @@ def _expect(
     )
     timed = medications.timed(plan, group)
     p_deterioration = {
-        late: np.where(
-            timed,
-            1.0
-            - (1.0 - harm.p_deterioration)
-            * (
-                1.0
-                - _chain_expectation(
-                    plan, severity.chain_group(acuity.det_group, late), acuity, procedure, planned
-                ).p_event
-            ),
-            np.nan,
-        )
-        for late in (False, True)
+        arm: np.where(timed, 1.0 - (1.0 - harm.p_deterioration) * (1.0 - expected.p_event), np.nan)
+        for arm, expected in (("early", early), ("late", late))
     }
     return Expectations(
         los_days=expected_los,
@@ -690,8 +689,8 @@ def _expect(
         cost_usd=expected_cost,
         p_death=p_death,
         p_success=sigmoid(outcome.success_logit) * (1.0 - p_death),
-        p_deterioration_antibiotics_early=p_deterioration[False],
-        p_deterioration_antibiotics_late=p_deterioration[True],
+        p_deterioration_antibiotics_early=p_deterioration["early"],
+        p_deterioration_antibiotics_late=p_deterioration["late"],
     )
 
 
