@@ -76,6 +76,8 @@ def _task_figures(settings: Settings) -> dict[str, dict[str, float]]:
             "low": row[f"metrics.{registry.metric_on_test(metric, 'low')}"],
             "high": row[f"metrics.{registry.metric_on_test(metric, 'high')}"],
             "ceiling_fraction": row.get(f"metrics.{registry.ceiling_fraction(lift)}"),
+            "ceiling_fraction_low": row.get(f"metrics.{registry.ceiling_fraction(lift, 'low')}"),
+            "ceiling_fraction_high": row.get(f"metrics.{registry.ceiling_fraction(lift, 'high')}"),
             # Every test, baseline and oracle figure the run logged, for the README's ranges.
             "logged": {
                 column.removeprefix("metrics."): row[column]
@@ -108,7 +110,9 @@ def main(
             )  # fmt: skip
         table.add_row(f"{run['patients']:,}", "total", f"{run['total_seconds']:.1f}", "")
     console.print(table)
-    curve = Table(title="What the models reach: test metric (95% interval), share of the ceiling")
+    curve = Table(
+        title="What the models reach: test metric and share of the ceiling (95% intervals)"
+    )
     curve.add_column("task")
     for run in runs:
         curve.add_column(f"{run['patients']:,} patients", justify="right")
@@ -119,7 +123,12 @@ def main(
             share = f["ceiling_fraction"]
             cells.append(
                 f"{f['metric']} {f['test']:.3f} ({f['low']:.3f}-{f['high']:.3f}), "
-                + ("-" if share is None or share != share else f"{share:.0%}")
+                + (
+                    "-"
+                    if share is None or share != share
+                    else f"{share:.0%} ({f['ceiling_fraction_low']:.0%}-"
+                    f"{f['ceiling_fraction_high']:.0%})"
+                )
             )
         curve.add_row(task, *cells)
     console.print(curve)

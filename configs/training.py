@@ -99,6 +99,9 @@ class TaskConfig(Strict):
     oracles: list[str] = Field(default_factory=list)
     risk_bands: tuple[float, float]
     alert: Alert | None = None
+    # Binary tasks: the threshold probabilities at which acting on a risk is clinically
+    # reasonable, the range of the decision curve (net benefit) and of its summary.
+    decision_thresholds: tuple[float, float] | None = None
     bucketed_kappa: bool = False
     champion_margin: Annotated[float, Field(ge=0.0)]
     search: dict[Family, dict[str, SearchParam]]
@@ -120,6 +123,12 @@ class TaskConfig(Strict):
             raise ValueError("risk_bands: the low band's bound must be below the high one's")
         if unknown := sorted(set(self.published) - set(self.baselines)):
             raise ValueError(f"published figures for {unknown}, which are not baselines")
+        if self.kind == "binary" and self.decision_thresholds is None:
+            raise ValueError("a binary task needs decision_thresholds (low, high)")
+        if self.decision_thresholds is not None:
+            low, high = self.decision_thresholds
+            if not 0 < low < high < 1:
+                raise ValueError("decision_thresholds: need 0 < low < high < 1")
         if self.alert is not None and self.alert.baseline not in self.baselines:
             raise ValueError(f"the alert's baseline {self.alert.baseline!r} is not a baseline")
         return self

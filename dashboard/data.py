@@ -259,7 +259,9 @@ def champion_metrics(inputs: Inputs, changed: float) -> pd.DataFrame:
                     for b in config.baselines
                 },
                 "ceiling": metrics.get(registry.oracle_metric(metric), np.nan),
-                "share of the ceiling's lift": metrics.get(registry.ceiling_fraction(lift), np.nan),
+                "ceiling_share": metrics.get(registry.ceiling_fraction(lift), np.nan),
+                "ceiling_share_low": metrics.get(registry.ceiling_fraction(lift, "low"), np.nan),
+                "ceiling_share_high": metrics.get(registry.ceiling_fraction(lift, "high"), np.nan),
             }
         )
     return pd.DataFrame(records)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from configs import Settings
@@ -114,6 +115,13 @@ def _missing(settings: Settings, task: str, error: MlflowException) -> str:
     )
 
 
+def logged_table(run_id: str, path: str) -> pd.DataFrame:
+    """A table a run logged with ``mlflow.log_table`` (e.g. ``evaluation/decision_curve.json``),
+    as a DataFrame."""
+    table = mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+    return pd.DataFrame(table["data"], columns=table["columns"])
+
+
 # --------------------------------------------------------------------------------------------
 # The names of the metrics training logs on a task's run
 
@@ -131,11 +139,23 @@ def oracle_metric(metric: str) -> str:
     return f"oracle_{metric}"
 
 
-def ceiling_fraction(lift_metric: str) -> str:
-    """The share of the way from chance to the oracle the model goes, in AUROC or R2."""
-    return f"ceiling_fraction_{lift_metric}"
+def ceiling_fraction(lift_metric: str, bound: str = "") -> str:
+    """The share of the way from chance to the oracle the model goes, in AUROC or R2, or the
+    ``low`` or ``high`` end of its 95% interval."""
+    return f"ceiling_fraction_{lift_metric}" + (f"_{bound}" if bound else "")
 
 
 def label_auroc(label: str) -> str:
     """The AUROC of the prediction for a further label of the task (e.g. 90-day readmission)."""
     return f"test_{label}_auroc"
+
+
+def net_benefit_gain(baseline: str, bound: str = "") -> str:
+    """The model's net benefit above a clinical score's, averaged over the decision curve's
+    thresholds, or the ``low`` or ``high`` end of its 95% interval."""
+    return f"net_benefit_gain_over_{baseline}" + (f"_{bound}" if bound else "")
+
+
+def decision_best_share() -> str:
+    """The share of the decision curve's thresholds where the model's net benefit is the best."""
+    return "decision_curve_model_best_share"

@@ -95,6 +95,55 @@ def test_bootstrap_interval_surrounds_the_estimate():
     assert high - low < 0.06
 
 
+def test_net_benefit_by_hand():
+    # Ten patients, three events; at threshold 0.2 the model flags rows 0, 1, 2 and 6.
+    y = np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0])
+    risk = np.array([0.9, 0.25, 0.2, 0.1, 0.1, 0.0, 0.7, 0.15, 0.05, 0.1])
+    thresholds = np.array([0.2, 0.5])
+    # 0.2: 3 true and 1 false positive, odds 1/4; 0.5: 2 true positives, none false.
+    assert evaluate.net_benefit(y, risk, thresholds) == pytest.approx([0.3 - 0.1 / 4, 0.2])
+    assert evaluate.treat_all_net_benefit(y, thresholds) == pytest.approx([0.3 - 0.7 / 4, -0.4])
+
+
+def test_the_true_risk_has_the_best_net_benefit_and_noise_costs_some():
+    rng = np.random.default_rng(3)
+    truth = rng.beta(1, 6, 50_000)
+    y = (rng.random(truth.size) < truth).astype(int)
+    noisy = np.clip(truth + rng.normal(0, 0.08, truth.size), 0, 1)
+    thresholds = evaluate.decision_thresholds(0.05, 0.40)
+    curve, gains = evaluate.decision_curve(
+        y, truth, {"noisy": noisy}, thresholds, resamples=50, seed=0, oracle=truth
+    )
+    assert (curve["oracle"] == curve["model"]).all()
+    assert len(curve) == 36
+    assert curve["threshold"].iloc[-1] == pytest.approx(0.40)
+    assert (curve["model"] >= curve[["treat_all", "treat_none"]].max(axis=1) - 1e-3).all()
+    gain, low, high = gains["noisy"]
+    assert 0 < low < gain < high
+    assert (curve["gain_over_noisy_low"] <= curve["gain_over_noisy"]).all()
+
+
+def test_a_score_becomes_the_risk_its_points_carry():
+    rng = np.random.default_rng(4)
+    points = rng.integers(0, 20, 40_000)
+    risk = 1 / (1 + np.exp(-(-4 + 0.2 * points)))
+    y = (rng.random(points.size) < risk).astype(int)
+    fitted = evaluate.score_as_risk(points[:20_000], y[:20_000], np.array([0, 10, 19]))
+    assert fitted == pytest.approx(1 / (1 + np.exp(-(-4 + 0.2 * np.array([0, 10, 19])))), abs=0.02)
+
+
+def test_smoothed_calibration_errors_find_a_known_miscalibration():
+    rng = np.random.default_rng(5)
+    p = rng.beta(1, 8, 100_000)
+    y = (rng.random(p.size) < p).astype(int)
+    calibrated = evaluate.smoothed_calibration_errors(y, p)
+    assert calibrated["ici"] < 0.005
+    assert calibrated["e90"] < 0.01
+    overstated = evaluate.smoothed_calibration_errors(y, np.clip(1.5 * p, 0, 1))
+    assert overstated["ici"] == pytest.approx(0.5 * p.mean(), rel=0.1)  # |1.5p - p| on average
+    assert overstated["e90"] == pytest.approx(0.5 * np.quantile(p, 0.9), rel=0.15)
+
+
 def test_calibration_is_chosen_to_fix_a_miscalibrated_model():
     rng = np.random.default_rng(2)
     truth = rng.uniform(0.01, 0.3, 20_000)
@@ -269,8 +318,7 @@ def test_the_run_logs_config_dictionary_model_card_and_figures(trained):
     figures = {
         Path(a.path).name for a in client.list_artifacts(results["readmission"].run_id, "figures")
     }
-    assert "reliability.png" in figures
-    assert "shap_beeswarm.png" in figures
+    assert {"reliability.png", "shap_beeswarm.png", "decision_curve.png"} <= figures
     card = mlflow.artifacts.load_text(f"runs:/{results['readmission'].run_id}/model_card.md")
     for section in ("Intended use", "Test metrics", "Subgroups", "Top features", "Limitations"):
         assert section in card
@@ -279,6 +327,31 @@ def test_the_run_logs_config_dictionary_model_card_and_figures(trained):
         f"tags.mlflow.parentRunId = '{results['readmission'].run_id}'",
     )
     assert len(nested) >= 3  # the trials, as nested runs
+
+
+@pytest.mark.slow
+def test_each_binary_run_logs_its_decision_curve_and_intervals_on_the_ceiling(trained):
+    settings, results = trained
+    for task in ("readmission", "deterioration", "mortality"):
+        config = settings.tasks[task]
+        run = MlflowClient().get_run(results[task].run_id)
+        metrics = run.data.metrics
+        share = registry.ceiling_fraction("auroc")
+        assert metrics[f"{share}_low"] <= metrics[share] <= metrics[f"{share}_high"]
+        curve = registry.logged_table(run.info.run_id, "evaluation/decision_curve.json")
+        low, high = config.decision_thresholds
+        assert curve["threshold"].min() == pytest.approx(low)
+        assert curve["threshold"].max() == pytest.approx(high)
+        assert (curve["treat_none"] == 0).all()
+        assert "oracle" in curve
+        for baseline in config.baselines:
+            gain = registry.net_benefit_gain(baseline)
+            assert metrics[f"{gain}_low"] <= metrics[gain] <= metrics[f"{gain}_high"]
+            assert metrics[gain] == pytest.approx(
+                (curve["model"] - curve[baseline]).mean(), abs=1e-9
+            )
+        best = curve["model"] >= curve[[*config.baselines, "treat_all", "treat_none"]].max(axis=1)
+        assert metrics[registry.decision_best_share()] == pytest.approx(best.mean())
 
 
 @pytest.mark.slow

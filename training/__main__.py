@@ -66,7 +66,7 @@ def _summary(results: list[TaskResult], seconds: float) -> Table:
         "model",
         "test (95% CI)",
         "baseline",
-        "ceiling: share",
+        "ceiling: share (95% CI)",
         "ECE",
         "champion",
     ):
@@ -77,7 +77,10 @@ def _summary(results: list[TaskResult], seconds: float) -> Table:
         baseline = ", ".join(f"{baseline_name(b)} {v:.3g}" for b, v in r.baselines.items())
         lift, model, oracle, share = r.ceiling
         ceiling = (
-            f"{NAMES[lift]} {model:.3f} of {oracle:.3f}: {share:.0%}" if share is not None else "-"
+            f"{NAMES[lift]} {model:.3f} of {oracle:.3f}: {share:.0%}"
+            f" ({r.ceiling_interval[0]:.0%}-{r.ceiling_interval[1]:.0%})"
+            if share is not None and r.ceiling_interval is not None
+            else "-"
         )
         ece = f"{r.calibration['ece']:.3f}" if "ece" in r.calibration else "-"
         table.add_row(

@@ -21,6 +21,7 @@ class TaskResult:
     oracle: float
     # The ceiling is measured in AUROC (binary) or R2 (regression): model, oracle, share reached.
     ceiling: tuple[str, float, float, float | None]
+    ceiling_interval: tuple[float, float] | None  # the share's bootstrap 95% interval
     calibration: dict[str, float] = field(default_factory=dict)
     champion_moved: bool = False
     decision: str = ""
@@ -31,6 +32,14 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
     return str(value)
+
+
+def _interval(bounds: Any) -> str:
+    return (
+        "interval not computed"
+        if not bounds
+        else f"95% interval {_fmt(bounds[0])} to {_fmt(bounds[1])}"
+    )
 
 
 def _table(frame: pd.DataFrame) -> list[str]:
@@ -83,9 +92,24 @@ def model_card(
         ],
         f"- Oracle (the generator's true risk): {_fmt(report['oracle'][config.metric])}",
         f"- Share of the ceiling reached ({report['ceiling']['metric']}): "
-        f"{_fmt(report['ceiling']['fraction'])} (model {_fmt(report['ceiling']['model'])}, "
-        f"oracle {_fmt(report['ceiling']['oracle'])})",
+        f"{_fmt(report['ceiling']['fraction'])} "
+        f"({_interval(report['ceiling'].get('fraction_interval'))}; "
+        f"model {_fmt(report['ceiling']['model'])}, oracle {_fmt(report['ceiling']['oracle'])})",
     ]
+    if "decision_curve" in report:
+        curve = report["decision_curve"]
+        low, high = curve["thresholds"]
+        lines += [
+            "",
+            f"## Decision curve (threshold probabilities {low:g} to {high:g})",
+            f"- The model's net benefit is the best of all rules at "
+            f"{curve['model_best_share']:.0%} of the thresholds.",
+            *[
+                f"- Mean net benefit above `{name}`: {_fmt(gain[0])} true positives per patient "
+                f"({_interval(gain[1:])})"
+                for name, gain in curve["mean_gain_over"].items()
+            ],
+        ]
     if "operating_points" in report:
         p = report["operating_points"]
         lines += [

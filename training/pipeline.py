@@ -21,12 +21,13 @@ from mlflow.models import infer_signature
 
 import registry
 from configs import Settings
-from configs.training import TaskConfig
+from configs.training import TaskConfig, TrainingConfig
 from features import dictionary
 from training import evaluate, models, pyfunc_model, tune
 from training.data import SPLITS, TaskData, TrainingDataError, load_task_data
 from training.model_card import TaskResult, model_card
 
+CEILING = "ceiling_fraction"  # among the bootstrapped metrics: the share of the oracle's lift
 PACKAGES = (
     "numpy",
     "pandas",
@@ -195,7 +196,7 @@ def train_task(settings: Settings, task: str, data_dir: Path, progress=print) ->
             final = train_only
         model = final.model(calibration)
 
-        result = _evaluate(task, settings, config, data, test, model, family)
+        result = _evaluate(task, settings, config, data, validation, test, model, family)
         result.run_id = run.info.run_id
         version = _log_model(settings, task, config, data, model, final, test)
         result.version = version
@@ -219,6 +220,7 @@ def _evaluate(
     settings: Settings,
     config: TaskConfig,
     data: TaskData,
+    validation: pd.DataFrame,
     test: pd.DataFrame,
     model: pyfunc_model.RiskModel,
     family: str,
@@ -236,14 +238,29 @@ def _evaluate(
             else evaluate.regression_metrics(y_, p_, los=config.bucketed_kappa)
         )
 
-    metrics = evaluate.bootstrap(measure, y, prediction, t.bootstrap_resamples, t.seed)
+    lift = "auroc" if binary else "r2"
+
+    def measure_with_ceiling(y_, model_and_oracle):
+        # The share of the ceiling on the same resampled rows as the model's metrics.
+        metrics_ = measure(y_, model_and_oracle[:, 0])
+        oracle_lift = evaluate.metric_value(lift, y_, model_and_oracle[:, 1])
+        share = evaluate.ceiling_fraction(lift, metrics_[lift], oracle_lift)
+        return {**metrics_, CEILING: np.nan if share is None else share}
+
+    metrics = evaluate.bootstrap(
+        measure_with_ceiling,
+        y,
+        np.column_stack([prediction, oracle]),
+        t.bootstrap_resamples,
+        t.seed,
+    )
+    fraction_interval = metrics.pop(CEILING)
     oracle_metrics = measure(y, oracle)
     baselines = {
         b: evaluate.metric_value(config.metric, y, test[b].to_numpy(dtype=float))
         for b in config.baselines
     }
     value, low, high = metrics[config.metric]
-    lift = "auroc" if binary else "r2"
     fraction = evaluate.ceiling_fraction(lift, metrics[lift][0], oracle_metrics[lift])
     ceiling = (lift, metrics[lift][0], oracle_metrics[lift], fraction)
     mlflow.log_metrics(
@@ -255,7 +272,10 @@ def _evaluate(
         {registry.baseline_metric(b, config.metric): v for b, v in baselines.items()}
     )
     if fraction is not None:
-        mlflow.log_metric(registry.ceiling_fraction(lift), fraction)
+        mlflow.log_metrics(
+            {registry.ceiling_fraction(lift, bound): v
+             for bound, v in zip(("", "low", "high"), fraction_interval, strict=False)}
+        )  # fmt: skip
 
     report: dict = {
         "metrics": metrics,
@@ -266,6 +286,7 @@ def _evaluate(
             "model": ceiling[1],
             "oracle": ceiling[2],
             "fraction": fraction,
+            "fraction_interval": list(fraction_interval[1:]),
         },
     }
     if binary and config.alert is not None:
@@ -274,6 +295,8 @@ def _evaluate(
         )
         mlflow.log_metrics({f"operating_{k}": v for k, v in points.items() if np.isfinite(v)})
         report["operating_points"] = points
+    if binary:
+        report["decision_curve"] = _decision_curve(task, config, t, validation, test, y, prediction)
     for label in config.label_columns[1:]:  # the further labels: 60- and 90-day readmission...
         known = test[label].notna().to_numpy()
         outcome = test.loc[known, label].to_numpy(dtype=float)
@@ -300,7 +323,7 @@ def _evaluate(
     for name, figure in figures.items():
         # The whole figure: long feature names stand left of SHAP's axes, outside its frame.
         mlflow.log_figure(figure, f"figures/{name}", save_kwargs={"bbox_inches": "tight"})
-        plt.close(figure)
+    plt.close("all")  # SHAP's scatter draws on a figure of its own, leaving the one opened for it
     mlflow.log_dict(report, "evaluation/report.json")
     calibration = {
         k: metrics[k][0]
@@ -316,6 +339,7 @@ def _evaluate(
         baselines,
         oracle_metrics[config.metric],
         ceiling,
+        tuple(fraction_interval[1:]) if fraction is not None else None,
         calibration,
     )
     mlflow.log_text(
@@ -323,6 +347,51 @@ def _evaluate(
         "model_card.md",
     )
     return result
+
+
+def _decision_curve(
+    task: str,
+    config: TaskConfig,
+    t: TrainingConfig,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    y: np.ndarray,
+    prediction: np.ndarray,
+) -> dict[str, object]:
+    """Net benefit of the model against each clinical score (as a risk fitted on the validation
+    split), the oracle, treat-all and treat-none over the task's threshold range: table, figure,
+    metrics."""
+    thresholds = evaluate.decision_thresholds(*config.decision_thresholds)
+    baselines = {
+        b: evaluate.score_as_risk(validation[b], validation[config.target], test[b])
+        for b in config.baselines
+    }
+    curve, gains = evaluate.decision_curve(
+        y,
+        prediction,
+        baselines,
+        thresholds,
+        t.bootstrap_resamples,
+        t.seed,
+        oracle=test[config.oracle].to_numpy(dtype=float),
+    )
+    mlflow.log_table(curve, "evaluation/decision_curve.json")
+    figure = evaluate.decision_curve_figure(curve, list(baselines), f"{task}: test period")
+    mlflow.log_figure(figure, "figures/decision_curve.png", save_kwargs={"bbox_inches": "tight"})
+    plt.close(figure)
+    alternatives = curve[[*baselines, "treat_all", "treat_none"]].max(axis=1)
+    best_share = float((curve["model"] >= alternatives).mean())
+    mlflow.log_metric(registry.decision_best_share(), best_share)
+    for baseline, gain in gains.items():
+        mlflow.log_metrics(
+            {registry.net_benefit_gain(baseline, bound): value
+             for bound, value in zip(("", "low", "high"), gain, strict=False)}
+        )  # fmt: skip
+    return {
+        "thresholds": list(config.decision_thresholds),
+        "model_best_share": best_share,
+        "mean_gain_over": {b: list(g) for b, g in gains.items()},
+    }
 
 
 def _log_model(

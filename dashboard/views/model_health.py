@@ -46,11 +46,17 @@ with ui.page(
             "ceiling (oracle)": [
                 ui.figure(r.ceiling, r.metric, r.unit) for r in metrics.itertuples()
             ],
-            "share of the ceiling's lift": metrics["share of the ceiling's lift"],
+            "share of the ceiling's lift (95% CI)": [
+                ""
+                if pd.isna(r.ceiling_share_low)
+                else f"{r.ceiling_share:.0%} ({r.ceiling_share_low:.0%} to "
+                f"{r.ceiling_share_high:.0%})"
+                for r in metrics.itertuples()
+            ],
         }
     )
     st.dataframe(
-        shown.style.format({"share of the ceiling's lift": "{:.0%}"}, na_rep=""),
+        shown,
         hide_index=True,
         width="stretch",
     )
