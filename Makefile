@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy decisions monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,11 @@ finance: $(INSTALLED) ## after make etl: each facility's HRRP readmission penalt
 pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders would raise, against the harm that followed, and the antibiotic-timing efficacy study, in reports/pharmacy/
 	$(BIN)/python -m pharmacy alerts $(ARGS)
 	$(BIN)/python -m pharmacy efficacy $(ARGS)
+
+decisions: $(INSTALLED) ## after make train: a prospective period (generated, cleaned, featured), and what acting on the champions is worth in it (transitional care, rapid response), in reports/decisions/
+	$(BIN)/python -m decisions period $(ARGS)
+	$(BIN)/python -m decisions programme $(ARGS)
+	$(BIN)/python -m decisions rapid-response $(ARGS)
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000

@@ -2,9 +2,10 @@
 
 Settings live in YAML files beside this module, one concern per file (``data_gen.yaml`` for the
 synthetic world, then features, the engine that runs the batch stages, training, serving,
-monitoring, operations, finance, the drug-interaction knowledge base and the dashboard), and one
-file per task under ``tasks/`` (a task's only declaration). A profile under ``profiles/``
-overrides a few keys (sizes, budgets); ``key=value`` overrides from the command line come last.
+monitoring, operations, finance, the drug-interaction knowledge base, the decisions and the
+dashboard), and one file per task under ``tasks/`` (a task's only declaration). A profile under
+``profiles/`` overrides a few keys (sizes, budgets); ``key=value`` overrides from the command line
+come last.
 The merged result is validated by pydantic models that forbid unknown keys, and every error names
 the file (or the command line) that set the offending key. ``$HOSPITAL_CONFIG_DIR`` points at
 another folder laid out like this one. Beside them: ``vocabulary`` (the allowed values of
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from configs.dashboard import DashboardConfig
 from configs.data_gen import DataGenConfig
+from configs.decisions import DecisionsConfig
 from configs.engine import EngineConfig
 from configs.features import FeaturesConfig
 from configs.finance import FinanceConfig
@@ -54,6 +56,7 @@ SECTION_FILES = {
     "operations": "operations.yaml",
     "finance": "finance.yaml",
     "medications": "medications.yaml",
+    "decisions": "decisions.yaml",
     "dashboard": "dashboard.yaml",
 }
 # Sections with one YAML file per entry: tasks/readmission.yaml is tasks.readmission.
@@ -80,6 +83,7 @@ class Settings(BaseModel):
     operations: OperationsConfig
     finance: FinanceConfig
     medications: MedicationsConfig
+    decisions: DecisionsConfig
     dashboard: DashboardConfig
 
     @model_validator(mode="after")
@@ -102,6 +106,11 @@ class Settings(BaseModel):
             raise ValueError(
                 f"medications.antibiotic_timing_study.drug_class: {study.drug_class!r} is no class"
                 " of the formulary (data_gen.medications.formulary)"
+            )
+        if self.decisions.scenario not in self.data_gen.next_period.scenarios:
+            raise ValueError(
+                f"decisions.scenario: {self.decisions.scenario!r} is no scenario of"
+                " data_gen.next_period.scenarios"
             )
         unknown = [t for t in self.training.tasks or [] if t not in self.tasks]
         if unknown:

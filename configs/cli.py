@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -53,3 +55,21 @@ def stage_progress(console: Console, verb: str) -> Iterator[Callable[[str, int, 
             progress.update(bars[step], completed=done, total=total)
 
         yield update
+
+
+def prepare_period(
+    scenario: str, profile: str | None, overrides: list[str], data_dir: Path, errors: Console
+) -> None:
+    """A next period's clean and feature tables in data/periods/<scenario>/, by the stages' own
+    commands (each skips what is up to date); exits with the failing command's code."""
+    period = str(data_dir / "periods" / scenario)
+    options = [*(["--profile", profile] if profile else []), *overrides]
+    for command in (
+        ["data_gen", "period", "--scenario", scenario, "--data-dir", str(data_dir)],
+        ["features", "etl", "--data-dir", period],
+        ["features", "build", "--data-dir", period],
+    ):
+        done = subprocess.run([sys.executable, "-m", *command, *options], check=False)
+        if done.returncode != 0:
+            errors.print(f"[red]`python -m {' '.join(command)}` failed[/red]")
+            raise typer.Exit(done.returncode)

@@ -603,6 +603,11 @@ class Scenario(Strict):
     diagnosis_share_multipliers: dict[str, Positive] = Field(default_factory=dict)
     comorbidity_prevalence_multiplier: Positive = 1.0
     recode: dict[str, ICD10CM] = Field(default_factory=dict)  # code prefix -> recorded code
+    months: Annotated[int, Field(ge=1, le=36)] | None = None  # the period's length; None: months
+
+    def length(self, period: NextPeriod) -> int:
+        """The period's length in months under this scenario."""
+        return self.months or period.months
 
 
 class NextPeriod(Strict):

@@ -34,7 +34,7 @@ def period_config(config: DataGenConfig, scenario: str) -> DataGenConfig:
     world.update(
         seed=config.seed + period.seed_offset,
         start_date=(pd.Timestamp(start) - pd.DateOffset(months=period.warmup_months)).date(),
-        months=period.warmup_months + period.months,
+        months=period.warmup_months + chosen.length(period),
     )
     for key, value in chosen.overrides.items():
         *path, leaf = key.split(".")

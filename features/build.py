@@ -230,17 +230,27 @@ def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> 
 # Labels, splits and the tables
 
 
+def next_unplanned_admission(encounters: pd.DataFrame) -> pd.DataFrame:
+    """For every stay, the patient's next unplanned admission after it (``admitted_at`` and
+    ``encounter_key``; missing when there is none), in the order of ``encounters``."""
+    ordered = encounters.sort_values(["patient_key", "admitted_at"], kind="stable")
+    unplanned = ordered["admission_type"].isin(vocabulary.UNPLANNED_ADMISSION_TYPES)
+    patient = ordered["patient_key"]
+    following = {
+        column: ordered[column].where(unplanned).groupby(patient).shift(-1).groupby(patient).bfill()
+        for column in ("admitted_at", "encounter_key")
+    }
+    return pd.DataFrame(following).reindex(encounters.index)
+
+
 def readmission_labels(
     encounters: pd.DataFrame, windows: list[int], data_end: pd.Timestamp
 ) -> pd.DataFrame:
     """Unplanned readmission within each window of discharge: missing without full follow-up, and
     for stays that are not index stays (ended by death or by a transfer to another hospital)."""
     ordered = encounters.sort_values(["patient_key", "admitted_at"], kind="stable")
-    unplanned_type = ordered["admission_type"].isin(vocabulary.UNPLANNED_ADMISSION_TYPES)
-    unplanned = ordered["admitted_at"].where(unplanned_type)
     index_stay = ~ordered["discharge_disposition"].isin([vocabulary.EXPIRED, "transfer"])
-    patient = ordered["patient_key"]
-    next_unplanned = unplanned.groupby(patient).shift(-1).groupby(patient).bfill()
+    next_unplanned = next_unplanned_admission(ordered)["admitted_at"]
     gap = (next_unplanned - ordered["discharged_at"]).dt.total_seconds() / 86400
     labels = {}
     for window in windows:

@@ -214,14 +214,14 @@ def read_part(folder: Path, part: int) -> dict[str, pd.DataFrame]:
 
 def read_sample(
     folder: Path,
-    cap: int,
+    cap: int | None,
     seed: int | list[int],
     where: tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]] | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """About ``cap`` rows (at most all) of a partitioned table, of the rows whose ``where``
-    column passes its test if given, every part file sampled at the same seeded rate: one part in
-    memory at a time, never the whole table; ``columns`` only, if given."""
+    """About ``cap`` rows (at most all; every one for None) of a partitioned table, of the rows
+    whose ``where`` column passes its test if given, every part file sampled at the same seeded
+    rate: one part in memory at a time, never the whole table; ``columns`` only, if given."""
     parts = sorted(folder.glob("*.parquet"))
 
     def kept(table: pa.Table) -> pa.ChunkedArray | None:
@@ -233,7 +233,7 @@ def read_sample(
         total = sum(
             pc.sum(kept(pq.read_table(part, columns=[where[0]]))).as_py() or 0 for part in parts
         )
-    share = min(1.0, cap / max(total, 1))
+    share = 1.0 if cap is None else min(1.0, cap / max(total, 1))
     rng = np.random.default_rng(seed)
     # The filter's column is read too, then dropped.
     read = None if columns is None else list(dict.fromkeys([*columns, *(where or ())[:1]]))
@@ -250,6 +250,15 @@ def read_sample(
 def split_is(name: str) -> tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]]:
     """A ``read_sample`` filter: the rows of one split of a feature table."""
     return "split", lambda column: pc.equal(column, name)
+
+
+def predicted_from(
+    start: pd.Timestamp,
+) -> tuple[str, Callable[[pa.ChunkedArray], pa.ChunkedArray]]:
+    """A ``read_sample`` filter: the prediction points from ``start`` on (a generated period's
+    own, not its warm-up history's)."""
+    at = pa.scalar(pd.Timestamp(start).to_pydatetime())
+    return "prediction_time", lambda column: pc.greater_equal(column, at)
 
 
 # --------------------------------------------------------------------------------------------

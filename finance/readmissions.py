@@ -247,39 +247,54 @@ def _fit(stays: pd.DataFrame, facilities: np.ndarray) -> tuple[np.ndarray, np.nd
     return exog @ fit.fe_mean, np.column_stack([fit.vc_mean, fit.vc_sd])
 
 
+def penalty_shares(
+    ratios: Ratios, records: Records, rules: ReadmissionPenalty
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Each facility's payment reduction as a share of its base payments: the point value (by
+    facility_id) and one per draw of the ratios (facilities by draws); zero where no condition
+    counts, the exemption of critical access hospitals left to the caller."""
+    counted = ratios.table[ratios.table["counted"]]
+    owed = records.index.groupby(["condition", "facility_id"])["owed_usd"].sum()
+    base_by_facility = records.payments.groupby("facility_id")["owed_usd"].sum()
+    ids = records.facilities["facility_id"].to_numpy()
+    points, draws = np.zeros(len(ids)), np.zeros((len(ids), rules.draws))
+    for f, facility_id in enumerate(ids):
+        base = float(base_by_facility.get(facility_id, 0.0))
+        excess, point = np.zeros(rules.draws), 0.0
+        for row in counted[counted["facility_id"] == facility_id].itertuples():
+            paid = owed[(row.condition, facility_id)]
+            excess += paid * np.maximum(ratios.draws[(row.condition, facility_id)] - 1, 0)
+            point += paid * max(row.excess_ratio - 1, 0)
+        # Every payment counted is part of the base payments: with none, there is no excess.
+        draws[f] = np.minimum(rules.penalty_cap, excess / base) if base > 0 else excess
+        points[f] = min(rules.penalty_cap, point / base) if base > 0 else 0.0
+    return pd.Series(points, index=ids), pd.DataFrame(draws, index=ids)
+
+
 def penalties(ratios: Ratios, records: Records, rules: ReadmissionPenalty) -> pd.DataFrame:
     """Each facility's payment reduction (share of its base payments, and dollars) with its
     interval and the chance that it is penalised at all; critical access hospitals are exempt."""
     tail = (1 - rules.coverage) / 2
     counted = ratios.table[ratios.table["counted"]]
-    owed = records.index.groupby(["condition", "facility_id"])["owed_usd"].sum()
     base_by_facility = records.payments.groupby("facility_id")["owed_usd"].sum()
-    rows = []
-    for facility in records.facilities.itertuples():
-        base = float(base_by_facility.get(facility.facility_id, 0.0))
-        mine = counted[counted["facility_id"] == facility.facility_id]
-        excess = np.zeros(rules.draws)
-        point = 0.0
-        for row in mine.itertuples():
-            paid = owed[(row.condition, facility.facility_id)]
-            excess += paid * np.maximum(ratios.draws[(row.condition, facility.facility_id)] - 1, 0)
-            point += paid * max(row.excess_ratio - 1, 0)
-        # Every payment counted is part of the base payments: with none, there is no excess.
-        share = np.minimum(rules.penalty_cap, excess / base) if base > 0 else excess
-        rows.append(
-            {
-                "facility_id": facility.facility_id,
-                "facility": facility.name,
-                "in_program": facility.type not in EXEMPT_TYPES,
-                "conditions_counted": len(mine),
-                "base_payments_usd": base,
-                "penalty_share": min(rules.penalty_cap, point / base) if base > 0 else 0.0,
-                "penalty_share_low": float(np.quantile(share, tail)),
-                "penalty_share_high": float(np.quantile(share, 1 - tail)),
-                "penalised_probability": float((share > 0).mean()),
-            }
-        )
-    table = pd.DataFrame(rows)
+    point, draws = penalty_shares(ratios, records, rules)
+    table = pd.DataFrame(
+        {
+            "facility_id": records.facilities["facility_id"].to_numpy(),
+            "facility": records.facilities["name"].to_numpy(),
+            "in_program": ~records.facilities["type"].isin(EXEMPT_TYPES).to_numpy(),
+            "conditions_counted": [
+                int((counted["facility_id"] == f).sum()) for f in records.facilities["facility_id"]
+            ],
+            "base_payments_usd": [
+                float(base_by_facility.get(f, 0.0)) for f in records.facilities["facility_id"]
+            ],
+            "penalty_share": point.to_numpy(),
+            "penalty_share_low": np.quantile(draws.to_numpy(), tail, axis=1),
+            "penalty_share_high": np.quantile(draws.to_numpy(), 1 - tail, axis=1),
+            "penalised_probability": (draws.to_numpy() > 0).mean(axis=1),
+        }
+    )
     exempt = ~table["in_program"]
     table.loc[exempt, ["penalty_share", "penalty_share_low", "penalty_share_high",
                        "penalised_probability"]] = np.nan  # fmt: skip

@@ -4,8 +4,6 @@ tables (DuckDB, and PostgreSQL when configured)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +52,7 @@ def run_command(
         errors.print(f"[red]no feature tables in {data_dir}/features: run `make train` first[/red]")
         raise typer.Exit(1)
     if scenario != "audit":
-        _prepare_period(scenario, profile, overrides or [], data_dir)
+        cli.prepare_period(scenario, profile, overrides or [], data_dir, errors)
         timings["next period (generate, ETL, features)"] = time.perf_counter() - started
     summaries, snapshots_by_task = [], {}
     target = Path(config.reports_dir) / run
@@ -103,21 +101,6 @@ def run_command(
     worst = max((drift.VERDICTS.index(s.verdict) for s in summaries), default=0)
     if config.drift.fail_on != "never" and worst >= drift.VERDICTS.index(config.drift.fail_on):
         raise typer.Exit(3)
-
-
-def _prepare_period(scenario: str, profile: str | None, overrides: list[str], data_dir: Path):
-    """The next period's clean and feature tables, by the stages' own commands."""
-    period = str(data_dir / "periods" / scenario)
-    options = [*(["--profile", profile] if profile else []), *overrides]
-    for command in (
-        ["data_gen", "period", "--scenario", scenario, "--data-dir", str(data_dir)],
-        ["features", "etl", "--data-dir", period],
-        ["features", "build", "--data-dir", period],
-    ):
-        done = subprocess.run([sys.executable, "-m", *command, *options], check=False)
-        if done.returncode != 0:
-            errors.print(f"[red]`python -m {' '.join(command)}` failed[/red]")
-            raise typer.Exit(done.returncode)
 
 
 def _print_verdicts(summaries: list, target: Path) -> None:

@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score, root_mean_squared_error
 
@@ -244,9 +242,12 @@ def period_frame(settings: Settings, task: str, data_dir: Path, scenario: str) -
             f"no features for the {scenario!r} period in {folder}: run `make monitor "
             f"ARGS=scenario={scenario}` (or `python -m monitoring run scenario={scenario}`)"
         )
-    start = pa.scalar(pd.Timestamp(settings.data_gen.end_date).to_pydatetime())
-    after_start = ("prediction_time", lambda column: pc.greater_equal(column, start))
-    return partitions.read_sample(path, settings.monitoring.drift.max_current_rows, 0, after_start)
+    return partitions.read_sample(
+        path,
+        settings.monitoring.drift.max_current_rows,
+        0,
+        partitions.predicted_from(pd.Timestamp(settings.data_gen.end_date)),
+    )
 
 
 def audit_frame(settings: Settings, task: str) -> pd.DataFrame:

@@ -48,11 +48,13 @@ def test_the_period_follows_the_span_with_its_warm_up(small_settings, periods):
     config = small_settings.data_gen
     start = config.end_date
     assert start == dt.date(2025, 1, 1)  # the span: 24 months from 2023-01-01
-    for world in periods.values():
+    for name, world in periods.items():
+        months = config.next_period.scenarios[name].length(config.next_period)
         admitted = pd.concat([world["warmup"], world["encounters"]])["admitted_at"]
         assert admitted.min() >= pd.Timestamp("2024-01-01")
-        assert admitted.max() < pd.Timestamp("2025-07-01")
-        assert len(world["encounters"]) > 300
+        assert admitted.max() < pd.Timestamp(start) + pd.DateOffset(months=months)
+        assert admitted.max() >= pd.Timestamp(start) + pd.DateOffset(months=months - 1)
+        assert len(world["encounters"]) > 300 * months / 6
 
 
 def test_an_older_sicker_population_is_older_and_sicker(periods):

@@ -42,6 +42,7 @@ early_stopping_rounds: 10   # unused by the linear family
 baselines: [admit_news2_score]  # a score known at admission
 oracle: oracle_p_readmit_30d  # the generator's risk at discharge, as the ceiling
 risk_bands: [0.10, 0.20]    # low, medium, high
+decision_thresholds: [0.05, 0.25]  # the decision curve's range
 champion_margin: 0.0        # any model is champion
 search:                     # the linear family's strength
   linear:                   # logistic regression
