@@ -61,8 +61,9 @@ pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders woul
 	$(BIN)/python -m pharmacy alerts $(ARGS)
 	$(BIN)/python -m pharmacy efficacy $(ARGS)
 
-decisions: $(INSTALLED) ## after make train: a prospective period (generated, cleaned, featured), and what acting on the champions is worth in it (transitional care, rapid response), in reports/decisions/
+decisions: $(INSTALLED) ## after make train: a prospective period (generated, cleaned, featured), the champions validated on it, and what acting on them is worth there (transitional care, rapid response), in reports/decisions/
 	$(BIN)/python -m decisions period $(ARGS)
+	$(BIN)/python -m decisions validate $(ARGS)
 	$(BIN)/python -m decisions programme $(ARGS)
 	$(BIN)/python -m decisions rapid-response $(ARGS)
 

@@ -42,4 +42,5 @@ class DecisionsConfig(Strict):
     transitional_care: TransitionalCare
     rapid_response: RapidResponse
     seed_claims: SeedClaims
+    validation_rows: Annotated[int, Field(ge=1_000)]
     tables_dir: str

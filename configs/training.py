@@ -102,6 +102,9 @@ class TaskConfig(Strict):
     # Binary tasks: the threshold probabilities at which acting on a risk is clinically
     # reasonable, the range of the decision curve (net benefit) and of its summary.
     decision_thresholds: tuple[float, float] | None = None
+    # The share of the oracle's lift over no skill (AUROC or R2) the task aims for: judged on the
+    # prospective period (make decisions); None: no goal set.
+    ceiling_goal: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     bucketed_kappa: bool = False
     champion_margin: Annotated[float, Field(ge=0.0)]
     search: dict[Family, dict[str, SearchParam]]

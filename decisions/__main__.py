@@ -14,7 +14,7 @@ from rich.table import Table
 
 import registry
 from configs import cli, load_settings_or_exit
-from decisions import DecisionError, period_months, programme, rapid_response
+from decisions import DecisionError, period_months, programme, rapid_response, validation
 from features.io import atomic_folder
 from finance import FinanceError
 
@@ -41,6 +41,52 @@ def period_command(
     featured into data/periods/<scenario>/ (each step skipped when up to date)."""
     settings = load_settings_or_exit(profile, overrides)
     cli.prepare_period(settings.decisions.scenario, profile, overrides or [], data_dir, errors)
+
+
+@app.command("validate")
+def validate_command(
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Every champion on the prospective period: metrics and the share of the ceiling with 95%
+    intervals, calibration per subgroup, decision curves, and the model goals judged; logged to
+    each champion's MLflow run, tables in reports/decisions/validation/."""
+    settings = load_settings_or_exit(profile, overrides)
+    results = []
+    try:
+        for task in settings.task_names:
+            rows, fit_rows = validation.load(settings, task, data_dir)
+            result = validation.validate(settings, task, rows, fit_rows)
+            validation.log_to_champion(settings, result)
+            results.append(result)
+    except FAILURES as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    summary = pd.DataFrame([validation.summary_row(r, settings) for r in results])
+    target = Path(settings.decisions.tables_dir) / "validation"
+    with atomic_folder(target) as folder:
+        summary.to_csv(folder / "summary.csv", index=False)
+        for result in results:
+            result.subgroups.to_csv(folder / f"subgroups_{result.task}.csv", index=False)
+            if result.curve is not None:
+                result.curve.to_csv(folder / f"decision_curve_{result.task}.csv", index=False)
+    shown = Table(
+        title=f"The champions on the {settings.decisions.scenario} period (95% intervals; "
+        "goal met when the whole interval of the share passes it)"
+    )
+    for column in ("task", "rows", "metric", "share of the ceiling", "goal", "verdict"):
+        shown.add_column(column, justify="left" if column in ("task", "verdict") else "right")
+    for row in summary.itertuples():
+        shown.add_row(
+            row.task, f"{row.rows:,}",
+            f"{row.metric} {row.value:.3g} ({row.low:.3g}-{row.high:.3g})",
+            f"{row.lift} {row.ceiling_share:.0%} ({row.ceiling_share_low:.0%}-"
+            f"{row.ceiling_share_high:.0%})",
+            "" if pd.isna(row.goal) else f"{row.goal:.0%}", row.verdict,
+        )  # fmt: skip
+    console.print(shown)
+    console.print(f"tables in {target}/; metrics on each champion's run (prospective_*)")
 
 
 @app.command("programme")

@@ -150,6 +150,15 @@ def label_auroc(label: str) -> str:
     return f"test_{label}_auroc"
 
 
+PROSPECTIVE = "prospective"  # the artifact folder of the prospective validation on a run
+
+
+def prospective_metric(metric: str, bound: str = "") -> str:
+    """A metric of the prospective validation (``make decisions``) logged on the champion's run,
+    or the ``low`` or ``high`` end of its 95% interval."""
+    return f"{PROSPECTIVE}_{metric}" + (f"_{bound}" if bound else "")
+
+
 def net_benefit_gain(baseline: str, bound: str = "") -> str:
     """The model's net benefit above a clinical score's, averaged over the decision curve's
     thresholds, or the ``low`` or ``high`` end of its 95% interval."""

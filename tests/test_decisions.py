@@ -7,15 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+import registry
 from configs.decisions import RapidResponse, SeedClaims, TransitionalCare
 from data_gen import period
-from decisions import RISK, DecisionError, period_folder, programme, rapid_response
+from decisions import RISK, DecisionError, period_folder, programme, rapid_response, validation
 from decisions.__main__ import app
 from features.build import run_build
 from features.etl import run_etl
 from finance import readmissions
+from training import evaluate
 
 CARE = TransitionalCare(
     relative_reduction=0.25,
@@ -282,3 +285,35 @@ def test_the_commands_say_what_is_missing(tmp_path):
     )
     assert result.exit_code == 1
     assert "make decisions" in result.output
+
+
+@pytest.mark.parametrize(
+    ("interval", "goal", "verdict"),
+    [((0.96, 0.99), 0.95, "met"), ((0.86, 0.93), 0.95, "missed"), ((0.9, 0.97), 0.95, "undecided"),
+     ((0.7, 0.8), None, "no goal")],
+)  # fmt: skip
+def test_a_goal_is_met_only_when_the_whole_interval_passes_it(interval, goal, verdict):
+    performance = evaluate.Performance({}, {}, "auroc", sum(interval) / 2, interval)
+    result = validation.Validation("readmission", 100, performance, {}, pd.DataFrame())
+    assert result.goal(goal) == {"goal": goal, "verdict": verdict}
+
+
+def test_the_prospective_validation_is_logged_on_each_champions_run(prospective, small_world_dir):
+    for task in ("readmission", "los"):
+        rows, fit_rows = validation.load(prospective, task, small_world_dir)
+        result = validation.validate(prospective, task, rows, fit_rows)
+        run_id = validation.log_to_champion(prospective, result)
+        logged = MlflowClient().get_run(run_id).data.metrics
+        summary = validation.summary_row(result, prospective)
+        metric = prospective.tasks[task].metric
+        assert logged[registry.prospective_metric(metric)] == pytest.approx(summary["value"])
+        assert logged[registry.prospective_metric(metric, "low")] <= summary["value"]
+        share = registry.prospective_metric(registry.ceiling_fraction(summary["lift"]))
+        assert logged[f"{share}_low"] <= logged[share] <= logged[f"{share}_high"]
+        assert logged[registry.prospective_metric("rows")] == len(rows)
+        # The test split's figures stay beside them, untouched.
+        assert registry.metric_on_test(metric) in logged
+    readmission = validation.validate(prospective, "readmission", *validation.load(
+        prospective, "readmission", small_world_dir))  # fmt: skip
+    assert readmission.curve is not None
+    assert {"ici", "e90"} <= set(readmission.subgroups.columns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -28,9 +29,12 @@ from sklearn.metrics import (
 )
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
+from configs.training import TaskConfig
+
 # mimic3-benchmarks LOS buckets, in days: 0-1, 1-2, ..., 7-8, 8-14, >14.
 LOS_BUCKET_EDGES = [1, 2, 3, 4, 5, 6, 7, 8, 14]
 NO_SKILL = {"auroc": 0.5, "auprc": None, "r2": 0.0}
+SHARE = "ceiling_share"  # among the bootstrapped metrics: the share of the oracle's lift
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -48,11 +52,31 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> float
     return float(gap)
 
 
+def _logistic_slope(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> float:
+    """The slope of the maximum-likelihood logistic regression of ``y`` on ``x`` (with an
+    intercept), by Newton's method from the calibrated answer (0, 1): a few passes over the rows,
+    against a general solver's hundreds (it runs in every bootstrap resample)."""
+    design = np.column_stack([np.ones_like(x), x])
+    beta = np.array([0.0, 1.0])
+    for _ in range(iterations):
+        mu = 1 / (1 + np.exp(-(design @ beta)))
+        weight = mu * (1 - mu)
+        hessian = design.T @ (design * weight[:, None])
+        try:
+            step = np.linalg.solve(hessian, design.T @ (y - mu))
+        except np.linalg.LinAlgError:
+            return float("nan")  # one risk for every row: no slope to fit
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(beta[1])
+
+
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Slope of the logistic recalibration of y on logit(p), and calibration-in-the-large (the
     intercept with the slope fixed at 1): 1 and 0 for a perfectly calibrated model."""
     logit = _logit(p)
-    slope = float(LogisticRegression(C=1e6, max_iter=1000).fit(logit[:, None], y).coef_[0, 0])
+    slope = _logistic_slope(logit, np.asarray(y, dtype=float))
     observed = float(np.mean(y))
     intercept = brentq(lambda a: np.mean(1 / (1 + np.exp(-(a + logit)))) - observed, -20, 20)
     return slope, float(intercept)
@@ -110,6 +134,52 @@ def regression_metrics(
             cohen_kappa_score(los_buckets(y), los_buckets(prediction), weights="linear")
         )
     return metrics
+
+
+@dataclass(frozen=True)
+class Performance:
+    """A model's metrics on labelled rows with their bootstrap 95% intervals ({name: (value, low,
+    high)}), the oracle's metrics on the same rows, and the share of the oracle's lift over no
+    skill the model reaches (in ``lift``: AUROC or R2) with its interval, on the same resamples."""
+
+    metrics: dict[str, tuple[float, float, float]]
+    oracle: dict[str, float]
+    lift: str
+    share: float | None
+    share_interval: tuple[float, float]
+
+
+def performance(
+    y: np.ndarray,
+    prediction: np.ndarray,
+    oracle: np.ndarray,
+    config: TaskConfig,
+    bins: int,
+    resamples: int,
+    seed: int,
+) -> Performance:
+    """The task's metrics (binary or regression) of ``prediction`` against ``y`` with intervals,
+    and the share of the ceiling that ``oracle`` sets."""
+    binary = config.kind == "binary"
+    lift = "auroc" if binary else "r2"
+
+    def measure(y_: np.ndarray, p_: np.ndarray) -> dict[str, float]:
+        if binary:
+            return binary_metrics(y_, p_, bins)
+        return regression_metrics(y_, p_, los=config.bucketed_kappa)
+
+    def with_share(y_: np.ndarray, model_and_oracle: np.ndarray) -> dict[str, float]:
+        metrics = measure(y_, model_and_oracle[:, 0])
+        share = ceiling_fraction(
+            lift, metrics[lift], metric_value(lift, y_, model_and_oracle[:, 1])
+        )
+        return {**metrics, SHARE: np.nan if share is None else share}
+
+    metrics = bootstrap(with_share, y, np.column_stack([prediction, oracle]), resamples, seed)
+    _, low, high = metrics.pop(SHARE)
+    oracle_metrics = measure(y, oracle)
+    share = ceiling_fraction(lift, metrics[lift][0], oracle_metrics[lift])
+    return Performance(metrics, oracle_metrics, lift, share, (low, high))
 
 
 def metric_value(metric: str, y: np.ndarray, prediction: np.ndarray) -> float:
@@ -253,6 +323,34 @@ def decision_curve(
         low, high = np.percentile(draws.mean(axis=1), [2.5, 97.5])
         summary[name] = (float(curve[f"gain_over_{name}"].mean()), float(low), float(high))
     return curve, summary
+
+
+def task_decision_curve(
+    config: TaskConfig,
+    fit_rows: pd.DataFrame,
+    rows: pd.DataFrame,
+    prediction: np.ndarray,
+    resamples: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, tuple[float, float, float]], float]:
+    """A binary task's decision curve on ``rows``: the model against each clinical score (as a
+    risk fitted on ``fit_rows``, never on the rows judged), the oracle, treat-all and treat-none
+    over the task's thresholds; the mean gains over each score; and the share of the thresholds
+    where the model's net benefit is the best of the rules a hospital could adopt."""
+    baselines = {
+        b: score_as_risk(fit_rows[b], fit_rows[config.target], rows[b]) for b in config.baselines
+    }
+    curve, gains = decision_curve(
+        rows[config.target].to_numpy(),
+        prediction,
+        baselines,
+        decision_thresholds(*config.decision_thresholds),
+        resamples,
+        seed,
+        oracle=rows[config.oracle].to_numpy(dtype=float),
+    )
+    alternatives = curve[[*baselines, "treat_all", "treat_none"]].max(axis=1)
+    return curve, gains, float((curve["model"] >= alternatives).mean())
 
 
 def decision_thresholds(low: float, high: float, step: float = 0.01) -> np.ndarray:

@@ -27,7 +27,6 @@ from training import evaluate, models, pyfunc_model, tune
 from training.data import SPLITS, TaskData, TrainingDataError, load_task_data
 from training.model_card import TaskResult, model_card
 
-CEILING = "ceiling_fraction"  # among the bootstrapped metrics: the share of the oracle's lift
 PACKAGES = (
     "numpy",
     "pandas",
@@ -230,38 +229,20 @@ def _evaluate(
     prediction = model.predict_matrix(data.matrix(test))
     oracle = test[config.oracle].to_numpy()
     binary = config.kind == "binary"
-
-    def measure(y_, p_):
-        return (
-            evaluate.binary_metrics(y_, p_, t.calibration_bins)
-            if binary
-            else evaluate.regression_metrics(y_, p_, los=config.bucketed_kappa)
-        )
-
-    lift = "auroc" if binary else "r2"
-
-    def measure_with_ceiling(y_, model_and_oracle):
-        # The share of the ceiling on the same resampled rows as the model's metrics.
-        metrics_ = measure(y_, model_and_oracle[:, 0])
-        oracle_lift = evaluate.metric_value(lift, y_, model_and_oracle[:, 1])
-        share = evaluate.ceiling_fraction(lift, metrics_[lift], oracle_lift)
-        return {**metrics_, CEILING: np.nan if share is None else share}
-
-    metrics = evaluate.bootstrap(
-        measure_with_ceiling,
-        y,
-        np.column_stack([prediction, oracle]),
-        t.bootstrap_resamples,
-        t.seed,
+    performance = evaluate.performance(
+        y, prediction, oracle, config, t.calibration_bins, t.bootstrap_resamples, t.seed
     )
-    fraction_interval = metrics.pop(CEILING)
-    oracle_metrics = measure(y, oracle)
+    metrics, oracle_metrics = performance.metrics, performance.oracle
+    lift, fraction, fraction_interval = (
+        performance.lift,
+        performance.share,
+        performance.share_interval,
+    )
     baselines = {
         b: evaluate.metric_value(config.metric, y, test[b].to_numpy(dtype=float))
         for b in config.baselines
     }
     value, low, high = metrics[config.metric]
-    fraction = evaluate.ceiling_fraction(lift, metrics[lift][0], oracle_metrics[lift])
     ceiling = (lift, metrics[lift][0], oracle_metrics[lift], fraction)
     mlflow.log_metrics(
         {registry.metric_on_test(k, bound): v[i] for k, v in metrics.items()
@@ -274,7 +255,7 @@ def _evaluate(
     if fraction is not None:
         mlflow.log_metrics(
             {registry.ceiling_fraction(lift, bound): v
-             for bound, v in zip(("", "low", "high"), fraction_interval, strict=False)}
+             for bound, v in zip(("", "low", "high"), (fraction, *fraction_interval), strict=True)}
         )  # fmt: skip
 
     report: dict = {
@@ -286,7 +267,7 @@ def _evaluate(
             "model": ceiling[1],
             "oracle": ceiling[2],
             "fraction": fraction,
-            "fraction_interval": list(fraction_interval[1:]),
+            "fraction_interval": list(fraction_interval),
         },
     }
     if binary and config.alert is not None:
@@ -296,7 +277,7 @@ def _evaluate(
         mlflow.log_metrics({f"operating_{k}": v for k, v in points.items() if np.isfinite(v)})
         report["operating_points"] = points
     if binary:
-        report["decision_curve"] = _decision_curve(task, config, t, validation, test, y, prediction)
+        report["decision_curve"] = _decision_curve(task, config, t, validation, test, prediction)
     for label in config.label_columns[1:]:  # the further labels: 60- and 90-day readmission...
         known = test[label].notna().to_numpy()
         outcome = test.loc[known, label].to_numpy(dtype=float)
@@ -339,7 +320,7 @@ def _evaluate(
         baselines,
         oracle_metrics[config.metric],
         ceiling,
-        tuple(fraction_interval[1:]) if fraction is not None else None,
+        fraction_interval if fraction is not None else None,
         calibration,
     )
     mlflow.log_text(
@@ -355,32 +336,17 @@ def _decision_curve(
     t: TrainingConfig,
     validation: pd.DataFrame,
     test: pd.DataFrame,
-    y: np.ndarray,
     prediction: np.ndarray,
 ) -> dict[str, object]:
-    """Net benefit of the model against each clinical score (as a risk fitted on the validation
-    split), the oracle, treat-all and treat-none over the task's threshold range: table, figure,
-    metrics."""
-    thresholds = evaluate.decision_thresholds(*config.decision_thresholds)
-    baselines = {
-        b: evaluate.score_as_risk(validation[b], validation[config.target], test[b])
-        for b in config.baselines
-    }
-    curve, gains = evaluate.decision_curve(
-        y,
-        prediction,
-        baselines,
-        thresholds,
-        t.bootstrap_resamples,
-        t.seed,
-        oracle=test[config.oracle].to_numpy(dtype=float),
+    """The decision curve of the test split (``evaluate.task_decision_curve``): table, figure and
+    metrics logged, the summary returned for the report."""
+    curve, gains, best_share = evaluate.task_decision_curve(
+        config, validation, test, prediction, t.bootstrap_resamples, t.seed
     )
     mlflow.log_table(curve, "evaluation/decision_curve.json")
-    figure = evaluate.decision_curve_figure(curve, list(baselines), f"{task}: test period")
+    figure = evaluate.decision_curve_figure(curve, list(config.baselines), f"{task}: test period")
     mlflow.log_figure(figure, "figures/decision_curve.png", save_kwargs={"bbox_inches": "tight"})
     plt.close(figure)
-    alternatives = curve[[*baselines, "treat_all", "treat_none"]].max(axis=1)
-    best_share = float((curve["model"] >= alternatives).mean())
     mlflow.log_metric(registry.decision_best_share(), best_share)
     for baseline, gain in gains.items():
         mlflow.log_metrics(
