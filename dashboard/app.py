@@ -26,6 +26,7 @@ st.navigation(
         st.Page(VIEWS / "risk.py", title="Risk", icon=":material/monitor_heart:"),
         st.Page(VIEWS / "finance.py", title="Finance", icon=":material/payments:"),
         st.Page(VIEWS / "medications.py", title="Medications", icon=":material/pill:"),
+        st.Page(VIEWS / "decisions.py", title="Decisions", icon=":material/balance:"),
         st.Page(VIEWS / "model_health.py", title="Model health", icon=":material/insights:"),
     ]
 ).run()

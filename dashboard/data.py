@@ -1,6 +1,8 @@
 """What the dashboard reads, cached: the de-identified clean tables, the KPI tables computed from
 them with the monitoring SQL, the champions and their test metrics from the MLflow registry, and
-the latest ``make monitor`` run. Nothing here reads ``data/raw`` or ``data/oracle``.
+the latest ``make monitor`` run, and the prospective period ``make decisions`` judges the champions
+on (its feature tables carry the world's truth, as the training tables do). Nothing here reads
+``data/raw`` or ``data/oracle``.
 
 Every loader raises ``MissingInputError`` with the command that makes the missing input, which the
 pages show instead of a traceback.
@@ -16,14 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import mlflow
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+import decisions
 import registry
 from configs import ConfigError, Settings, load_settings
 from configs.serving import risk_band
 from dashboard import analysis
+from decisions import DecisionError, programme, rapid_response
 from features import census, dictionary, engine, interactions, partitions
 from finance import FinanceError, forecast, readmissions
 from monitoring import kpis
@@ -529,3 +534,109 @@ def _study_truth(settings: Settings, estimates: pd.DataFrame) -> pd.Series | Non
 
 def efficacy_study(inputs: Inputs) -> Efficacy:
     return efficacy_tables(inputs, version(inputs.clean_dir))
+
+
+# --------------------------------------------------------------------------------------------
+# What ``make decisions`` leaves: the prospective period, judged against the world's truth
+
+
+DECISION_FAILURES = (DecisionError, FinanceError, FileNotFoundError, registry.ChampionNotFoundError)
+
+
+@dataclass(frozen=True)
+class Programme:
+    """The transitional-care programme's inputs on the prospective period (``decisions.programme``)
+    and the capacity curve computed from them."""
+
+    stays: pd.DataFrame
+    prices: programme.Prices
+    penalty: programme.Penalty
+    months: int
+    curve: pd.DataFrame
+
+
+@st.cache_resource(show_spinner="Reading the prospective period ...", max_entries=1)
+def programme_inputs(inputs: Inputs, changed: float) -> Programme:
+    del changed
+    settings = inputs.settings()
+    try:
+        stays, prices, penalty = programme.load(settings, Path(inputs.data_dir))
+    except DECISION_FAILURES as error:
+        raise MissingInputError(f"{error}.") from None
+    months = decisions.period_months(settings)
+    curve = programme.capacity_curve(
+        stays,
+        settings.decisions.transitional_care,
+        prices,
+        penalty,
+        months,
+        programme.capacity_grid(stays),
+    )
+    return Programme(stays, prices, penalty, months, curve)
+
+
+def programme_tables(inputs: Inputs) -> Programme:
+    return programme_inputs(inputs, period_version(inputs))
+
+
+@st.cache_data(show_spinner="Judging the programme at this capacity ...", max_entries=20)
+def programme_at(inputs: Inputs, capacity: int, changed: float) -> pd.DataFrame:
+    """``decisions.programme.evaluate`` at one monthly capacity: every rule, per year."""
+    inputs_ = programme_inputs(inputs, changed)
+    care = inputs.settings().decisions.transitional_care.model_copy(
+        update={"capacities_per_month": [capacity]}
+    )
+    return programme.evaluate(inputs_.stays, care, inputs_.prices, inputs_.penalty, inputs_.months)
+
+
+@st.cache_data(show_spinner="Judging the rapid-response policies ...", max_entries=2)
+def ward_policies(inputs: Inputs, changed: float) -> tuple[pd.DataFrame, int, float]:
+    """``decisions.rapid_response.compare`` on the prospective period, with its event count and
+    its nurse shifts."""
+    del changed
+    settings = inputs.settings()
+    try:
+        ward = rapid_response.load(settings, Path(inputs.data_dir))
+    except DECISION_FAILURES as error:
+        raise MissingInputError(f"{error}.") from None
+    table = rapid_response.compare(ward, settings.decisions.rapid_response)
+    return table, len(ward.events), ward.nurse_shifts
+
+
+def period_version(inputs: Inputs) -> float:
+    """A cache key: the prospective period's feature tables and the registry."""
+    settings = inputs.settings()
+    folder = decisions.period_folder(settings, Path(inputs.data_dir)) / "features"
+    return version(folder) + registry.changed_at(settings)
+
+
+@st.cache_data(show_spinner="Reading the prospective validation ...", max_entries=2)
+def prospective_validation(
+    inputs: Inputs, changed: float
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Each champion's prospective validation and decision curve, as ``make decisions`` logged
+    them on its run (the test split's curve where it has not run yet)."""
+    del changed
+    settings = inputs.settings()
+    client = registry.connect(settings)
+    rows, curves = [], {}
+    for task in settings.task_names:
+        try:
+            champion = registry.champion_version(settings, task)
+        except registry.ChampionNotFoundError as error:
+            raise MissingInputError(f"{error}.") from None
+        artifacts = {a.path for a in client.list_artifacts(champion.run_id, registry.PROSPECTIVE)}
+        summary = f"{registry.PROSPECTIVE}/summary.json"
+        if summary in artifacts:
+            rows.append(mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{summary}"))
+        if settings.tasks[task].kind == "binary":
+            prospective = f"{registry.PROSPECTIVE}/decision_curve.json"
+            path = prospective if prospective in artifacts else "evaluation/decision_curve.json"
+            curves[task] = registry.logged_table(champion.run_id, path).assign(
+                source="prospective period" if path == prospective else "test split"
+            )
+    return pd.DataFrame(rows), curves
+
+
+def validation_tables(inputs: Inputs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    return prospective_validation(inputs, registry.changed_at(inputs.settings()))

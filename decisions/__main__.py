@@ -23,7 +23,6 @@ console, errors = cli.consoles()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="folder holding periods/")]
 FAILURES = (DecisionError, FinanceError, FileNotFoundError, registry.ChampionNotFoundError)
-CURVE_STEP = 25  # enrolments a month between the points of the capacity curve
 
 
 @app.callback()
@@ -107,8 +106,7 @@ def programme_command(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     table = programme.evaluate(stays, care, prices, penalty, months)
-    monthly = int(stays["prediction_time"].dt.to_period("M").value_counts().max())
-    capacities = list(range(CURVE_STEP, monthly + CURVE_STEP, CURVE_STEP))
+    capacities = programme.capacity_grid(stays)
     curve = programme.capacity_curve(stays, care, prices, penalty, months, capacities)
     claims = programme.seed_claims(curve, settings.decisions.seed_claims, care.relative_reduction)
     target = Path(settings.decisions.tables_dir) / "programme"

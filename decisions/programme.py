@@ -266,6 +266,12 @@ def capacity_curve(
     return curve.assign(share_of_risk=curve["enrolled_true_risk"] / expected_readmissions)
 
 
+def capacity_grid(stays: pd.DataFrame, step: int = 25) -> list[int]:
+    """Monthly capacities by ``step`` up to the busiest month's discharges (everyone enrolled)."""
+    busiest = int(stays["prediction_time"].dt.to_period("M").value_counts().max())
+    return list(range(step, busiest + step, step))
+
+
 def seed_claims(curve: pd.DataFrame, claims: SeedClaims, effect: float) -> pd.DataFrame:
     """Per rule: the smallest monthly capacity at which the programme's true effect reduces
     readmissions by the claimed share, the largest net a year over the capacities and where, and

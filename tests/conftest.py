@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from configs import Settings, load_settings
-from data_gen import generate, schema
+from data_gen import generate, period, schema
 from features.build import run_build
 from features.etl import EtlResult, run_etl
 from training import pipeline
@@ -115,6 +115,20 @@ def small_features(
         task: pd.read_parquet(folder / f"{small_settings.tasks[task].table}.parquet")
         for task in small_settings.task_names
     }
+
+
+@pytest.fixture(scope="session")
+def small_prospective(
+    small_world_dir: Path, small_settings: Settings, small_etl: EtlResult, key_root: Path
+) -> Path:
+    """The small world's prospective period (``decisions.scenario``), cleaned and featured in
+    data/periods/ beside it, as ``make decisions`` makes it: its folder."""
+    scenario = small_settings.decisions.scenario
+    period.generate_period(small_settings, scenario, small_world_dir)
+    folder = period.period_dir(small_world_dir, scenario)
+    run_etl(small_settings, folder, key_root)
+    run_build(small_settings, folder, key_root)
+    return folder
 
 
 @pytest.fixture(scope="session")

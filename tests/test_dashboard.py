@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from configs import load_settings
 from dashboard import data, ui
+from decisions import RISK, period_months, period_rows
 from features import census, scores
 from finance import readmissions
 from monitoring import kpis
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
 PAGES = [
     "overview", "patients", "treatments", "journeys", "facilities", "capacity", "emergency",
-    "quality", "risk", "finance", "medications", "model_health",
+    "quality", "risk", "finance", "medications", "decisions", "model_health",
 ]  # fmt: skip
 TITLES = {
     "overview": "Hospital overview",
@@ -45,6 +46,7 @@ TITLES = {
     "risk": "Current high-risk inpatients",
     "finance": "Finance",
     "medications": "Medications",
+    "decisions": "Decisions",
     "model_health": "Model health",
 }
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
@@ -55,7 +57,7 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "d
 
 
 @pytest.fixture(scope="module")
-def outputs(trained, small_world_dir, key_root, tmp_path_factory):
+def outputs(trained, small_world_dir, key_root, tmp_path_factory, small_prospective):
     """What make train and make monitor leave for the small world, and the dashboard's
     arguments to read them."""
     settings, results = trained
@@ -83,6 +85,13 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory):
     pharmacy = f"medications.tables_dir={reports / 'pharmacy'}"
     command = [sys.executable, "-m", "pharmacy", "efficacy", "--profile", "small",
                "--data-dir", str(small_world_dir), pharmacy]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = [sys.executable, "-m", "decisions", "validate", "--profile", "small",
+               "--data-dir", str(small_world_dir),
+               f"decisions.tables_dir={reports / 'decisions'}"]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=600, check=False
     )
@@ -508,3 +517,27 @@ def test_every_page_in_headless_chromium(served, browser, outputs):
             browser.save_screenshot(str(ARTIFACTS / f"{page}.png"))
         errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         assert not errors, (page, [e.text for e in errors])
+
+
+def test_the_decisions_page_shows_the_programmes_truth_and_the_prospective_validation(
+    outputs, trained, monkeypatch, small_world_dir
+):
+    arguments, _, _, _ = outputs
+    settings, _ = trained
+    app = _app(monkeypatch, arguments, "decisions")
+    care = settings.decisions.transitional_care
+    capacity = app.select_slider(key="capacity").value
+    # Independently: the champion's highest risks of each month, their true risks times the
+    # effect, a year.
+    stays = period_rows(settings, "readmission", small_world_dir)
+    month = stays["prediction_time"].dt.to_period("M")
+    top = stays.groupby(month, group_keys=False).apply(lambda rows: rows.nlargest(capacity, RISK))
+    months = period_months(settings)
+    avoided = care.relative_reduction * top["oracle_p_readmit_30d"].sum() * 12 / months
+    shown = _metrics(app)["Avoided a year, readmission champion"]
+    assert shown.startswith(f"{avoided:,.0f} (")
+    validation = app.dataframe[-1].value.set_index("task")
+    assert set(validation.index) == set(settings.task_names)
+    assert set(validation["verdict"]) <= {"met", "missed", "undecided", "no goal"}
+    curves = [chart for chart in app.get("plotly_chart")]
+    assert sum("prospective period" in str(chart.proto) for chart in curves) == 3

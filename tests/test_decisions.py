@@ -12,11 +12,8 @@ from typer.testing import CliRunner
 
 import registry
 from configs.decisions import RapidResponse, SeedClaims, TransitionalCare
-from data_gen import period
-from decisions import RISK, DecisionError, period_folder, programme, rapid_response, validation
+from decisions import RISK, DecisionError, programme, rapid_response, validation
 from decisions.__main__ import app
-from features.build import run_build
-from features.etl import run_etl
 from finance import readmissions
 from training import evaluate
 
@@ -241,13 +238,9 @@ def test_the_champions_matched_thresholds_give_the_same_workload_and_catch():
 
 
 @pytest.fixture(scope="module")
-def prospective(trained, small_world_dir, key_root):
-    """The small world's prospective period, cleaned and featured, beside the trained models."""
+def prospective(trained, small_prospective):
+    """The trained models' settings, the small world's prospective period made beside them."""
     settings, _ = trained
-    folder = period_folder(settings, small_world_dir)
-    period.generate_period(settings, settings.decisions.scenario, small_world_dir)
-    run_etl(settings, folder, key_root)
-    run_build(settings, folder, key_root)
     return settings
 
 
