@@ -640,3 +640,25 @@ def prospective_validation(
 
 def validation_tables(inputs: Inputs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return prospective_validation(inputs, registry.changed_at(inputs.settings()))
+
+
+@st.cache_data(show_spinner="Reading the validation reports ...", max_entries=2)
+def validation_reports(inputs: Inputs, changed: float) -> dict[str, dict[str, str]]:
+    """Each champion's TRIPOD+AI report and model-facts label as ``make decisions`` logged them
+    on its run ({task: {file name: text}}; a task without them is left out)."""
+    del changed
+    settings = inputs.settings()
+    client = registry.connect(settings)
+    found = {}
+    for task in settings.task_names:
+        try:
+            run_id = registry.champion_version(settings, task).run_id
+        except registry.ChampionNotFoundError as error:
+            raise MissingInputError(f"{error}.") from None
+        names = [Path(a.path).name for a in client.list_artifacts(run_id, registry.REPORTS)]
+        if names:
+            found[task] = {
+                name: mlflow.artifacts.load_text(f"runs:/{run_id}/{registry.REPORTS}/{name}")
+                for name in names
+            }
+    return found

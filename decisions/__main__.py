@@ -17,6 +17,7 @@ from configs import cli, load_settings_or_exit
 from decisions import DecisionError, period_months, programme, rapid_response, validation
 from features.io import atomic_folder
 from finance import FinanceError
+from training import tripod
 
 app = cli.app(__doc__)
 console, errors = cli.consoles()
@@ -86,6 +87,27 @@ def validate_command(
         )  # fmt: skip
     console.print(shown)
     console.print(f"tables in {target}/; metrics on each champion's run (prospective_*)")
+
+
+@app.command("report")
+def report_command(
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+) -> None:
+    """Each champion's TRIPOD+AI report and model-facts label (Markdown and HTML), generated
+    from its MLflow run (after `validate`, whose figures they include) and logged on it."""
+    settings = load_settings_or_exit(profile, overrides)
+    client = registry.connect(settings)
+    try:
+        for task in settings.task_names:
+            record = tripod.run_record(client, settings, task)
+            tripod.log_reports(client, record)
+            console.print(
+                f"{task}: reports/tripod_ai.md and reports/model_facts.md on run {record.run_id}"
+            )
+    except registry.ChampionNotFoundError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command("programme")

@@ -34,6 +34,8 @@ class Validation:
 
     task: str
     rows: int
+    first: str  # the first and last prediction dates of the rows judged
+    last: str
     performance: evaluate.Performance
     baselines: dict[str, float]
     subgroups: pd.DataFrame
@@ -96,9 +98,12 @@ def validate(
         for b in config.baselines
     }
     groups = rows[[c for c in rows.columns if c.startswith("group_")]]
+    dates = rows["prediction_time"]
     validation = Validation(
         task,
         len(rows),
+        f"{dates.min():%Y-%m-%d}",
+        f"{dates.max():%Y-%m-%d}",
         performance,
         baselines,
         evaluate.subgroups(y, prediction, groups, config.kind),
@@ -117,6 +122,9 @@ def summary_row(validation: Validation, settings: Settings) -> dict[str, object]
     value, low, high = p.metrics[config.metric]
     row = {
         "task": validation.task,
+        "scenario": settings.decisions.scenario,
+        "first": validation.first,
+        "last": validation.last,
         "rows": validation.rows,
         "metric": config.metric,
         "value": value,

@@ -151,6 +151,8 @@ def label_auroc(label: str) -> str:
 
 
 PROSPECTIVE = "prospective"  # the artifact folder of the prospective validation on a run
+TRANSPORT = "transport"  # ... of the leave-one-facility-out validation
+REPORTS = "reports"  # ... of the TRIPOD+AI report and the model-facts label
 
 
 def prospective_metric(metric: str, bound: str = "") -> str:

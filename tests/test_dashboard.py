@@ -89,13 +89,14 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory, small_prospect
         command, capture_output=True, text=True, env=env, timeout=600, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    command = [sys.executable, "-m", "decisions", "validate", "--profile", "small",
-               "--data-dir", str(small_world_dir),
-               f"decisions.tables_dir={reports / 'decisions'}"]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    for step in ("validate", "report"):
+        command = [sys.executable, "-m", "decisions", step, "--profile", "small",
+                   *(["--data-dir", str(small_world_dir)] if step == "validate" else []),
+                   f"decisions.tables_dir={reports / 'decisions'}"]  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=600, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
     arguments = ["--profile", "small", "--data-dir", str(small_world_dir),
                  f"training.tracking_uri={settings.training.tracking_uri}",
                  f"monitoring.reports_dir={reports}", operations[0], pharmacy]  # fmt: skip
@@ -335,7 +336,11 @@ def test_model_health_shows_the_monitoring_verdicts_and_the_champions_metrics(
         assert "None" not in champions.loc[declared.title, "clinical baselines"]
     verdicts = app.dataframe[1].value.set_index("task")
     assert set(verdicts.index) == set(summaries)
-    assert len(app.get("download_button")) == len(list((run / "drift").glob("*.html")))
+    reports = 2 * len(resolved.task_names)  # each champion's TRIPOD+AI report and label
+    assert len(app.get("download_button")) == len(list((run / "drift").glob("*.html"))) + reports
+    assert [e.label for e in app.expander] == [
+        f"{resolved.tasks[task].title}: model facts" for task in resolved.task_names
+    ]
 
 
 def test_no_direct_identifier_appears_on_any_page(outputs, monkeypatch, small_world):

@@ -4,6 +4,9 @@ command line on a prospective period of the small world."""
 
 from __future__ import annotations
 
+import re
+
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +18,7 @@ from configs.decisions import RapidResponse, SeedClaims, TransitionalCare
 from decisions import RISK, DecisionError, programme, rapid_response, validation
 from decisions.__main__ import app
 from finance import readmissions
-from training import evaluate
+from training import evaluate, tripod
 
 CARE = TransitionalCare(
     relative_reduction=0.25,
@@ -287,7 +290,9 @@ def test_the_commands_say_what_is_missing(tmp_path):
 )  # fmt: skip
 def test_a_goal_is_met_only_when_the_whole_interval_passes_it(interval, goal, verdict):
     performance = evaluate.Performance({}, {}, "auroc", sum(interval) / 2, interval)
-    result = validation.Validation("readmission", 100, performance, {}, pd.DataFrame())
+    result = validation.Validation(
+        "readmission", 100, "2025-01-01", "2027-12-31", performance, {}, pd.DataFrame()
+    )
     assert result.goal(goal) == {"goal": goal, "verdict": verdict}
 
 
@@ -310,3 +315,36 @@ def test_the_prospective_validation_is_logged_on_each_champions_run(prospective,
         prospective, "readmission", small_world_dir))  # fmt: skip
     assert readmission.curve is not None
     assert {"ici", "e90"} <= set(readmission.subgroups.columns)
+
+
+FIGURE = re.compile(
+    r"(-?[\d,]+\.\d+)(%?)(?: \(95% CI (-?[\d,.]+)%? to (-?[\d,.]+)%?\))? \[`(\w+)`\]"
+)
+
+
+def test_every_figure_of_the_tripod_report_is_the_metric_it_names(prospective, small_world_dir):
+    rows, fit_rows = validation.load(prospective, "readmission", small_world_dir)
+    validation.log_to_champion(prospective, validation.validate(prospective, "readmission", rows,
+                                                                fit_rows))  # fmt: skip
+    client = MlflowClient()
+    record = tripod.run_record(client, prospective, "readmission")
+    written = tripod.log_reports(client, record)
+    logged = client.get_run(record.run_id).data.metrics
+    checked = 0
+    for text in written.values():
+        for value, percent, low, high, name in FIGURE.findall(text):
+            scale = 100 if percent else 1
+            digits = len(value.split(".")[1])
+            for shown, metric in ((value, name), (low, f"{name}_low"), (high, f"{name}_high")):
+                if shown:
+                    expected = round(logged[metric] * scale, digits)
+                    assert float(shown.replace(",", "")) == pytest.approx(expected), metric
+                    checked += 1
+    assert checked >= 40
+    report = written["tripod_ai"]
+    for item in ("1", "5b", "10", "11", "12c", "18a", "23a", "23b", "26", "27c"):
+        assert f"**{item}. " in report
+    assert report.count(tripod.CANNOT_KNOW) == 5
+    html = mlflow.artifacts.load_text(f"runs:/{record.run_id}/reports/tripod_ai.html")
+    assert "<table>" in html
+    assert "TRIPOD+AI report" in html

@@ -286,6 +286,9 @@ def _evaluate(
             report[name] = float(evaluate.roc_auc_score(outcome, prediction[known]))
             mlflow.log_metric(name, report[name])
 
+    # The share of each feature missing on the test rows (the report's missing-data item).
+    missing = test[data.features].isna().mean()
+    mlflow.log_dict(missing[missing > 0].round(6).to_dict(), "data/missing_shares.json")
     groups = test[[c for c in data.roles["groups"]]]
     subgroup_table = evaluate.subgroups(y, prediction, groups, config.kind)
     gap_metric = "auroc" if binary else "mae"

@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 import streamlit.components.v1 as components
 
+import registry
 from dashboard import data, ui
 from features.dictionary import baseline_name
 
@@ -81,6 +82,31 @@ with ui.page(
                 row["metric"],
                 "",
                 height=260,
+            )
+
+    st.subheader("Validation reports")
+    reports = data.validation_reports(source, registry.changed_at(source.settings()))
+    if not reports:
+        st.info(
+            "No TRIPOD+AI reports yet: `make decisions` validates the champions on a prospective "
+            "period and writes them.",
+            icon=":material/info:",
+        )
+    for task, files in reports.items():
+        title = source.settings().tasks[task].title
+        with st.expander(f"{title}: model facts"):
+            st.markdown(files["model_facts.md"])
+        left, right = st.columns(2)
+        for column, name, label in (
+            (left, "tripod_ai.html", "TRIPOD+AI report"),
+            (right, "model_facts.html", "model-facts label"),
+        ):
+            column.download_button(
+                f"⬇ {title}: {label}",
+                files[name],
+                file_name=f"{task}-{name}",
+                mime="text/html",
+                key=f"report-{task}-{name}",
             )
 
     st.subheader("Latest monitoring run")
