@@ -64,6 +64,7 @@ pharmacy: $(INSTALLED) ## after make etl: the interaction alerts the orders woul
 decisions: $(INSTALLED) ## after make train: a prospective period (generated, cleaned, featured), the champions validated on it, and what acting on them is worth there (transitional care, rapid response), in reports/decisions/
 	$(BIN)/python -m decisions period $(ARGS)
 	$(BIN)/python -m decisions validate $(ARGS)
+	$(BIN)/python -m decisions transport $(ARGS)
 	$(BIN)/python -m decisions report $(ARGS)
 	$(BIN)/python -m decisions programme $(ARGS)
 	$(BIN)/python -m decisions rapid-response $(ARGS)

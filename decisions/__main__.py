@@ -14,7 +14,16 @@ from rich.table import Table
 
 import registry
 from configs import cli, load_settings_or_exit
-from decisions import DecisionError, period_months, programme, rapid_response, validation
+from decisions import (
+    DecisionError,
+    period_folder,
+    period_months,
+    period_rows,
+    programme,
+    rapid_response,
+    transport,
+    validation,
+)
 from features.io import atomic_folder
 from finance import FinanceError
 from training import tripod
@@ -87,6 +96,47 @@ def validate_command(
         )  # fmt: skip
     console.print(shown)
     console.print(f"tables in {target}/; metrics on each champion's run (prospective_*)")
+
+
+@app.command("transport")
+def transport_command(
+    overrides: cli.Overrides = None,
+    profile: cli.ProfileOption = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Leave one facility out: each champion's configuration refitted without a facility and
+    judged on that facility's prospective rows, beside the champion (discrimination and
+    calibration per facility); logged on each champion's run, tables in
+    reports/decisions/transport/."""
+    settings = load_settings_or_exit(profile, overrides)
+    clean = period_folder(settings, data_dir) / "clean"
+    tables = {}
+    try:
+        for task in settings.task_names:
+            rows = period_rows(settings, task, data_dir)
+            tables[task] = transport.leave_one_facility_out(settings, task, data_dir, rows, clean)
+            transport.log_to_champion(settings, task, tables[task])
+    except FAILURES as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    target = Path(settings.decisions.tables_dir) / "transport"
+    with atomic_folder(target) as folder:
+        for task, table in tables.items():
+            table.to_csv(folder / f"{task}.csv", index=False)
+    shown = Table(title="Leave one facility out: the refit without it against the champion")
+    for column in ("task", "measure", "champion", "held out", "worst facility, held out"):
+        shown.add_column(column, justify="left" if column in ("task", "measure") else "right")
+    for task, table in tables.items():
+        measure = "auroc" if settings.tasks[task].kind == "binary" else "r2"
+        weights = table["rows"] / table["rows"].sum()
+        worst = table.loc[table[f"held_out_{measure}"].idxmin()]
+        shown.add_row(
+            task, measure, f"{(table[f'champion_{measure}'] * weights).sum():.3f}",
+            f"{(table[f'held_out_{measure}'] * weights).sum():.3f}",
+            f"{worst[f'held_out_{measure}']:.3f} (facility {int(worst['facility_id'])})",
+        )  # fmt: skip
+    console.print(shown)
+    console.print(f"tables in {target}/ (row-weighted means above)")
 
 
 @app.command("report")

@@ -15,7 +15,16 @@ from typer.testing import CliRunner
 
 import registry
 from configs.decisions import RapidResponse, SeedClaims, TransitionalCare
-from decisions import RISK, DecisionError, programme, rapid_response, validation
+from decisions import (
+    RISK,
+    DecisionError,
+    period_folder,
+    period_rows,
+    programme,
+    rapid_response,
+    transport,
+    validation,
+)
 from decisions.__main__ import app
 from finance import readmissions
 from training import evaluate, tripod
@@ -348,3 +357,25 @@ def test_every_figure_of_the_tripod_report_is_the_metric_it_names(prospective, s
     html = mlflow.artifacts.load_text(f"runs:/{record.run_id}/reports/tripod_ai.html")
     assert "<table>" in html
     assert "TRIPOD+AI report" in html
+
+
+def test_leaving_each_facility_out_refits_without_it_and_judges_it_alone(
+    prospective, small_world_dir
+):
+    rows = period_rows(prospective, "readmission", small_world_dir)
+    clean = period_folder(prospective, small_world_dir) / "clean"
+    table = transport.leave_one_facility_out(
+        prospective, "readmission", small_world_dir, rows, clean
+    ).set_index("facility_id")
+    assert table["rows"].sum() == len(rows)
+    assert set(table.index) == set(rows["facility_id"])
+    largest = table["rows"].idxmax()
+    mine = rows[rows["facility_id"] == largest]
+    assert table.loc[largest, "champion_auroc"] == pytest.approx(
+        evaluate.metric_value("auroc", mine["readmitted_30d"], mine[RISK])
+    )
+    assert 0.5 < table.loc[largest, "held_out_auroc"] < 1.0
+    assert table.loc[largest, "held_out_observed"] == pytest.approx(mine["readmitted_30d"].mean())
+    family, params = transport.champion_configuration(prospective, "readmission")
+    assert family in prospective.tasks["readmission"].families
+    assert all(not isinstance(value, str) for value in params.values())
