@@ -107,9 +107,9 @@ class Settings(BaseModel):
                 f"medications.antibiotic_timing_study.drug_class: {study.drug_class!r} is no class"
                 " of the formulary (data_gen.medications.formulary)"
             )
-        if self.decisions.scenario not in self.data_gen.next_period.scenarios:
+        if self.decisions.period_scenario not in self.data_gen.next_period.scenarios:
             raise ValueError(
-                f"decisions.scenario: {self.decisions.scenario!r} is no scenario of"
+                f"decisions.period_scenario: {self.decisions.period_scenario!r} is no scenario of"
                 " data_gen.next_period.scenarios"
             )
         unknown = [t for t in self.training.tasks or [] if t not in self.tasks]

@@ -38,7 +38,7 @@ class SeedClaims(Strict):
 
 
 class DecisionsConfig(Strict):
-    scenario: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    period_scenario: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     transitional_care: TransitionalCare
     rapid_response: RapidResponse
     seed_claims: SeedClaims

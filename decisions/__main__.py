@@ -46,10 +46,12 @@ def period_command(
     profile: cli.ProfileOption = None,
     data_dir: DataDir = Path("data"),
 ) -> None:
-    """The period the decisions are judged on (``decisions.scenario``): generated, cleaned and
-    featured into data/periods/<scenario>/ (each step skipped when up to date)."""
+    """The period the decisions are judged on (``decisions.period_scenario``): generated,
+    cleaned and featured into data/periods/<scenario>/ (each step skipped when up to date)."""
     settings = load_settings_or_exit(profile, overrides)
-    cli.prepare_period(settings.decisions.scenario, profile, overrides or [], data_dir, errors)
+    cli.prepare_period(
+        settings.decisions.period_scenario, profile, overrides or [], data_dir, errors
+    )
 
 
 @app.command("validate")
@@ -81,7 +83,7 @@ def validate_command(
             if result.curve is not None:
                 result.curve.to_csv(folder / f"decision_curve_{result.task}.csv", index=False)
     shown = Table(
-        title=f"The champions on the {settings.decisions.scenario} period (95% intervals; "
+        title=f"The champions on the {settings.decisions.period_scenario} period (95% intervals; "
         "goal met when the whole interval of the share passes it)"
     )
     for column in ("task", "rows", "metric", "share of the ceiling", "goal", "verdict"):

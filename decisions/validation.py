@@ -1,5 +1,6 @@
 """Prospective validation: each champion on the period none of them has seen
-(``decisions.scenario``: new stays of the same world, tens of thousands), against the world's truth.
+(``decisions.period_scenario``: new stays of the same world, tens of thousands), against the
+world's truth.
 
 The test split of ``make train`` holds a few thousand rows per stay-level task, too few to tell
 one share of the ceiling from another (a readmission AUROC's interval is about +-0.027 there).
@@ -122,7 +123,7 @@ def summary_row(validation: Validation, settings: Settings) -> dict[str, object]
     value, low, high = p.metrics[config.metric]
     row = {
         "task": validation.task,
-        "scenario": settings.decisions.scenario,
+        "scenario": settings.decisions.period_scenario,
         "first": validation.first,
         "last": validation.last,
         "rows": validation.rows,

@@ -231,14 +231,16 @@ def discharge_cases(clean: dict[str, pd.DataFrame], admission: pd.DataFrame) -> 
 
 
 def next_unplanned_admission(encounters: pd.DataFrame) -> pd.DataFrame:
-    """For every stay, the patient's next unplanned admission after it (``admitted_at`` and
-    ``encounter_key``; missing when there is none), in the order of ``encounters``."""
+    """For every stay, the patient's next unplanned admission after it (``admitted_at``, and
+    ``encounter_key`` when the stays have one; missing when there is none), in the order of
+    ``encounters``."""
     ordered = encounters.sort_values(["patient_key", "admitted_at"], kind="stable")
     unplanned = ordered["admission_type"].isin(vocabulary.UNPLANNED_ADMISSION_TYPES)
     patient = ordered["patient_key"]
     following = {
         column: ordered[column].where(unplanned).groupby(patient).shift(-1).groupby(patient).bfill()
         for column in ("admitted_at", "encounter_key")
+        if column in ordered
     }
     return pd.DataFrame(following).reindex(encounters.index)
 

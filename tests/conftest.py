@@ -121,9 +121,9 @@ def small_features(
 def small_prospective(
     small_world_dir: Path, small_settings: Settings, small_etl: EtlResult, key_root: Path
 ) -> Path:
-    """The small world's prospective period (``decisions.scenario``), cleaned and featured in
+    """The small world's prospective period (``decisions.period_scenario``), cleaned and featured in
     data/periods/ beside it, as ``make decisions`` makes it: its folder."""
-    scenario = small_settings.decisions.scenario
+    scenario = small_settings.decisions.period_scenario
     period.generate_period(small_settings, scenario, small_world_dir)
     folder = period.period_dir(small_world_dir, scenario)
     run_etl(small_settings, folder, key_root)

@@ -98,7 +98,7 @@ def test_no_shift_keeps_the_worlds_case_mix(small_world, periods):
 
 def test_an_unknown_scenario_or_key_is_refused_with_the_choices():
     settings = load_settings("small")
-    with pytest.raises(ConfigError, match="choose one of none, older_sicker"):
+    with pytest.raises(ConfigError, match="choose one of none, prospective, older_sicker"):
         period.period_config(settings.data_gen, "alien_invasion")
     world = settings.data_gen.model_dump()
     world["next_period"]["scenarios"]["none"]["overrides"] = {"population.no_such_key": 1}
