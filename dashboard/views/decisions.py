@@ -193,6 +193,10 @@ with ui.page(
             width="stretch",
         )
         st.caption(
-            "A goal is met when the whole 95% interval of the share of the ceiling passes it. "
-            "Each champion's validation report (TRIPOD+AI) is linked from the Model health page."
+            "A goal is met when the whole 95% interval of the share of the ceiling passes it."
         )
+    st.page_link(
+        "views/model_health.py",
+        label="Each champion's TRIPOD+AI report and model-facts label: Model health",
+        icon=":material/description:",
+    )
