@@ -6,9 +6,9 @@ A patient alerted more than once in one shift counts once: the nurse reviews the
 observation. An event is caught early when an alert was raised in the ``window_hours`` before it
 and at least ``lead_hours`` before it. Nurses are the registered nurses who worked the ward units'
 shifts (``nurse_staffing``). The rules compared: NEWS2 at each configured trigger, and the
-deterioration champion at the thresholds that raise as many alerts as each trigger (the same
-workload: does it catch more?) and that catch as many events (the same catch: with how many fewer
-alerts?). Intervals on the share caught are Wilson 95% intervals over the events.
+deterioration champion at the thresholds that raise at most as many alerts as each trigger (the
+same workload: does it catch more?) and that catch at least as many events (the same catch: with
+how many fewer alerts?). Intervals on the share caught are Wilson 95% intervals over the events.
 """
 
 from __future__ import annotations
@@ -108,14 +108,18 @@ def judge(ward_: Ward, column: str, threshold: float) -> dict[str, float]:
 
 
 def matched_threshold(ward_: Ward, alerts: int | None = None, caught: int | None = None) -> float:
-    """The champion's threshold that raises ``alerts`` alerts, or catches ``caught`` events
-    (the largest threshold that reaches the number)."""
+    """The champion's threshold that raises at most ``alerts`` alerts (the lowest such), or that
+    catches at least ``caught`` events (the highest such). Calibrated risks tie (an isotonic map
+    is a step function), so a count is met as nearly as the ties allow, never exceeded in the
+    champion's favour."""
     values = _alerted_shifts(ward_, RISK) if alerts is not None else ward_.events[RISK].to_numpy()
-    wanted = alerts if alerts is not None else caught
-    if not wanted:
-        return float("inf")
-    ordered = np.sort(values)[::-1]
-    return float(ordered[min(wanted, len(ordered)) - 1])
+    levels = np.unique(values[np.isfinite(values)])[::-1]  # highest first
+    reached = np.array([(values >= level).sum() for level in levels])  # rising
+    if alerts is not None:
+        within = np.flatnonzero(reached <= alerts)
+        return float(levels[within[-1]]) if len(within) else float("inf")
+    enough = np.flatnonzero(reached >= (caught or 0))
+    return float(levels[enough[0]]) if len(enough) else float("-inf")
 
 
 def compare(ward_: Ward, policy: RapidResponse) -> pd.DataFrame:
@@ -127,7 +131,7 @@ def compare(ward_: Ward, policy: RapidResponse) -> pd.DataFrame:
         workload = matched_threshold(ward_, alerts=news2["alerts"])
         rows.append(
             {
-                "rule": f"champion, as many alerts as NEWS2 >= {trigger}",
+                "rule": f"champion, at most as many alerts as NEWS2 >= {trigger}",
                 "score": "champion",
                 **judge(ward_, RISK, workload),
             }
@@ -135,7 +139,7 @@ def compare(ward_: Ward, policy: RapidResponse) -> pd.DataFrame:
         catch = matched_threshold(ward_, caught=news2["caught_early"])
         rows.append(
             {
-                "rule": f"champion, as many caught as NEWS2 >= {trigger}",
+                "rule": f"champion, at least as many caught as NEWS2 >= {trigger}",
                 "score": "champion",
                 **judge(ward_, RISK, catch),
             }

@@ -243,9 +243,10 @@ def test_the_champions_matched_thresholds_give_the_same_workload_and_catch():
     ward = _ward()
     table = rapid_response.compare(ward, POLICY).set_index("rule")
     news2 = table.loc["NEWS2 >= 5"]
-    assert table.loc["champion, as many alerts as NEWS2 >= 5", "alerts"] == news2["alerts"]
+    assert table.loc["champion, at most as many alerts as NEWS2 >= 5", "alerts"] == news2["alerts"]
     assert (
-        table.loc["champion, as many caught as NEWS2 >= 5", "caught_early"] == news2["caught_early"]
+        table.loc["champion, at least as many caught as NEWS2 >= 5", "caught_early"]
+        == news2["caught_early"]
     )
 
 
@@ -379,3 +380,13 @@ def test_leaving_each_facility_out_refits_without_it_and_judges_it_alone(
     family, params = transport.champion_configuration(prospective, "readmission")
     assert family in prospective.tasks["readmission"].families
     assert all(not isinstance(value, str) for value in params.values())
+
+
+def test_tied_risks_never_give_the_champion_more_alerts_than_news2():
+    ward = _ward()
+    tied = rapid_response.Ward(
+        ward.observations.assign(**{RISK: 0.3}), ward.events.assign(**{RISK: 0.3}), 8.0
+    )
+    # Both patients tie at 0.3: no threshold raises exactly one alert, so none is raised.
+    assert rapid_response.matched_threshold(tied, alerts=1) == float("inf")
+    assert rapid_response.matched_threshold(tied, caught=1) == pytest.approx(0.3)
