@@ -11,6 +11,7 @@ from decisions import programme
 from features.dictionary import baseline_name
 
 RULE_NAMES = {"champion": "readmission champion", "lace": "LACE", "random": "at random"}
+SHORT_NAMES = {"champion": "champion", "lace": "LACE", "random": "at random"}  # metric labels
 
 source = ui.inputs()
 with ui.page(
@@ -37,12 +38,13 @@ with ui.page(
     ui.metric_row(
         [
             (
-                f"Avoided a year, {RULE_NAMES[rule]}",
+                f"Avoided, {SHORT_NAMES[rule]}",
                 f"{table.loc[rule, 'readmissions_avoided']:,.0f} "
                 f"({table.loc[rule, 'readmissions_avoided_low']:,.0f} to "
                 f"{table.loc[rule, 'readmissions_avoided_high']:,.0f})",
-                "Readmissions the programme truly avoids: its effect times the enrolled "
-                "patients' true risks, with the 95% interval a year would realise.",
+                f"Readmissions a year the programme truly avoids ({RULE_NAMES[rule]}): its "
+                "effect times the enrolled patients' true risks, with the 95% interval a year "
+                "would realise.",
             )
             for rule in programme.RULES
         ]
