@@ -31,6 +31,7 @@ Money, per year (the period's figures scaled by 12 over its months):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,10 +131,21 @@ class Penalty:
     def draws(self) -> int:
         return self.rules.draws
 
+    @functools.cached_property
+    def _current(self) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
+        """The penalty shares as they are (point, per draw), and each facility's weight in
+        dollars: its base payments, nothing for an exempt one. The same for every programme."""
+        before, before_draws = readmissions.penalty_shares(self.ratios, self.records, self.rules)
+        facilities = self.records.facilities.set_index("facility_id")
+        in_program = ~facilities["type"].isin(readmissions.EXEMPT_TYPES).reindex(before.index)
+        base = self.records.payments.groupby("facility_id")["owed_usd"].sum()
+        weight = base.reindex(before.index, fill_value=0.0).to_numpy() * in_program.to_numpy()
+        return before, before_draws, weight
+
     def fall_usd(self, factors: dict[tuple[str, int], float]) -> tuple[float, np.ndarray]:
         """The fall of the penalties, in dollars over the program's facilities, when each
         (condition, facility) ratio is multiplied by its factor: point value and per draw."""
-        before, before_draws = readmissions.penalty_shares(self.ratios, self.records, self.rules)
+        before, before_draws, weight = self._current
         table = self.ratios.table.copy()
         keys = list(zip(table["condition"], table["facility_id"], strict=True))
         table["excess_ratio"] *= [factors.get(k, 1.0) for k in keys]
@@ -141,10 +153,6 @@ class Penalty:
             table, {k: d * factors.get(k, 1.0) for k, d in self.ratios.draws.items()}
         )
         after, after_draws = readmissions.penalty_shares(scaled, self.records, self.rules)
-        facilities = self.records.facilities.set_index("facility_id")
-        in_program = ~facilities["type"].isin(readmissions.EXEMPT_TYPES).reindex(before.index)
-        base = self.records.payments.groupby("facility_id")["owed_usd"].sum()
-        weight = base.reindex(before.index, fill_value=0.0).to_numpy() * in_program.to_numpy()
         point = float(((before - after).to_numpy() * weight).sum())
         per_draw = ((before_draws - after_draws).to_numpy() * weight[:, None]).sum(axis=0)
         return point, per_draw
@@ -171,6 +179,34 @@ def ratio_factors(
     }
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """One rule at one capacity: whom it enrols, their true risks, the penalty's fall (point and
+    per draw) and the programme's cost, for the whole period."""
+
+    enrolled: np.ndarray
+    true_risk: np.ndarray
+    penalty_fall: float
+    penalty_draws: np.ndarray
+    cost_usd: float
+
+
+def enrolment(
+    stays: pd.DataFrame, rule: str, capacity: int, care: TransitionalCare, penalty: Penalty
+) -> Enrolment:
+    enrolled = enrol(stays, rule, capacity, care.lace_threshold, care.seed)
+    fall, draws = penalty.fall_usd(
+        ratio_factors(stays, enrolled, penalty.records.index, care.relative_reduction)
+    )
+    return Enrolment(
+        enrolled,
+        stays.loc[enrolled, TRUE_RISK].to_numpy(dtype=float),
+        fall,
+        draws,
+        enrolled.sum() * care.cost_per_patient_usd,
+    )
+
+
 def _interval(draws: np.ndarray) -> tuple[float, float]:
     low, high = np.quantile(draws, [0.025, 0.975])
     return float(low), float(high)
@@ -190,14 +226,12 @@ def evaluate(
     rows = []
     for capacity in care.capacities_per_month:
         for rule in RULES:
-            enrolled = enrol(stays, rule, capacity, care.lace_threshold, care.seed)
-            true_risk = stays.loc[enrolled, TRUE_RISK].to_numpy(dtype=float)
+            chosen = enrolment(stays, rule, capacity, care, penalty)
+            enrolled, true_risk = chosen.enrolled, chosen.true_risk
+            penalty_fall, penalty_draws = chosen.penalty_fall, chosen.penalty_draws
+            programme_cost = chosen.cost_usd
             draws = avoided_draws(true_risk, care.relative_reduction, penalty.draws, care.seed)
             avoided = care.relative_reduction * true_risk.sum()
-            penalty_fall, penalty_draws = penalty.fall_usd(
-                ratio_factors(stays, enrolled, penalty.records.index, care.relative_reduction)
-            )
-            programme_cost = enrolled.sum() * care.cost_per_patient_usd
             net_draws = draws * prices.cost_usd + penalty_draws - programme_cost
             rows.append(
                 {
@@ -245,13 +279,10 @@ def capacity_curve(
     rows = []
     for rule in RULES:
         for capacity in capacities:
-            enrolled = enrol(stays, rule, capacity, care.lace_threshold, care.seed)
-            true_risk = float(stays.loc[enrolled, TRUE_RISK].sum())
+            chosen = enrolment(stays, rule, capacity, care, penalty)
+            enrolled, true_risk = chosen.enrolled, float(chosen.true_risk.sum())
             avoided = care.relative_reduction * true_risk
-            fall, _ = penalty.fall_usd(
-                ratio_factors(stays, enrolled, penalty.records.index, care.relative_reduction)
-            )
-            cost = enrolled.sum() * care.cost_per_patient_usd
+            fall, cost = chosen.penalty_fall, chosen.cost_usd
             rows.append(
                 {
                     "rule": rule,

@@ -94,10 +94,7 @@ def validate(
         t.bootstrap_resamples,
         t.seed,
     )
-    baselines = {
-        b: evaluate.metric_value(config.metric, y, rows[b].to_numpy(dtype=float))
-        for b in config.baselines
-    }
+    baselines = evaluate.baseline_values(config, y, rows)
     groups = rows[[c for c in rows.columns if c.startswith("group_")]]
     dates = rows["prediction_time"]
     validation = Validation(

@@ -182,6 +182,13 @@ def performance(
     return Performance(metrics, oracle_metrics, lift, share, (low, high))
 
 
+def baseline_values(config: TaskConfig, y: np.ndarray, rows: pd.DataFrame) -> dict[str, float]:
+    """The task's metric of each clinical baseline on the same rows."""
+    return {
+        b: metric_value(config.metric, y, rows[b].to_numpy(dtype=float)) for b in config.baselines
+    }
+
+
 def metric_value(metric: str, y: np.ndarray, prediction: np.ndarray) -> float:
     """The single metric that tuning optimises and the champion rule compares."""
     functions: dict[str, Callable] = {

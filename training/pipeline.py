@@ -238,10 +238,7 @@ def _evaluate(
         performance.share,
         performance.share_interval,
     )
-    baselines = {
-        b: evaluate.metric_value(config.metric, y, test[b].to_numpy(dtype=float))
-        for b in config.baselines
-    }
+    baselines = evaluate.baseline_values(config, y, test)
     value, low, high = metrics[config.metric]
     ceiling = (lift, metrics[lift][0], oracle_metrics[lift], fraction)
     mlflow.log_metrics(
