@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy decisions monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy decisions notebooks lab monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,13 @@ decisions: $(INSTALLED) ## after make train: a prospective period (generated, cl
 	$(BIN)/python -m decisions programme $(ARGS)
 	$(BIN)/python -m decisions rapid-response $(ARGS)
 
+notebooks: $(INSTALLED) ## after make train, make monitor and make decisions: execute the analysis notebooks into reports/notebooks/ (executed notebooks and HTML)
+	$(BIN)/python -m notebooks run $(ARGS)
+
+lab: $(INSTALLED) ## JupyterLab on the notebooks, http://127.0.0.1:8888 (installs it the first time)
+	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=8888
+
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000
 
@@ -84,13 +91,15 @@ test: $(INSTALLED) ## run the whole test suite on the small profile (what CI run
 test-fast: $(INSTALLED) ## the unit tests only (not marked slow): a quick check while working
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
-lint: $(INSTALLED) ## ruff lint and format check
+lint: $(INSTALLED) ## ruff lint and format check (the notebooks too), and no output stored in a notebook
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
-format: $(INSTALLED) ## apply ruff's fixes and formatting
+format: $(INSTALLED) ## apply ruff's fixes and formatting, and strip the notebooks' outputs
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/nbstripout notebooks/*.ipynb
 
 bench: $(INSTALLED) ## run the benchmarks; JSON results land in benchmarks/results/
 	$(BIN)/python -m benchmarks.bench_data_gen

@@ -144,30 +144,6 @@ def kpi(inputs: Inputs) -> dict[str, pd.DataFrame]:
     return kpi_tables(inputs, version(inputs.clean_dir))
 
 
-def rows(table: pd.DataFrame, **labels: str) -> pd.DataFrame:
-    """The rows of a KPI table with the given labels, every other label column at its total."""
-    keep = np.ones(len(table), dtype=bool)
-    for column in kpis.LABELS:
-        if column in table.columns:
-            keep &= (table[column] == labels.get(column, kpis.TOTAL)).to_numpy()
-    return table[keep]
-
-
-def by_month(
-    table: pd.DataFrame, months: tuple[pd.Timestamp, pd.Timestamp], **labels: str
-) -> pd.DataFrame:
-    """A KPI table's monthly rows within ``months`` (first, last) for the given labels (every
-    other label at its total)."""
-    keep = np.ones(len(table), dtype=bool)
-    for column in kpis.LABELS:
-        if column in table.columns and column != "month":
-            keep &= (table[column] == labels.get(column, kpis.TOTAL)).to_numpy()
-    monthly = table[keep & (table["month"] != kpis.TOTAL).to_numpy()]
-    monthly = monthly.assign(month=pd.to_datetime(monthly["month"]))
-    first, last = months
-    return monthly[monthly["month"].between(first, last)].sort_values("month")
-
-
 def complete_months(inputs: Inputs, follow_up_days: int = 0) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first and last months whose figures by month of discharge are whole. The span's first
     month misses the stays admitted before it began (short stays only, beds filling up); after
@@ -185,7 +161,7 @@ def complete_months(inputs: Inputs, follow_up_days: int = 0) -> tuple[pd.Timesta
 
 def total(table: pd.DataFrame, column: str, **labels: str) -> float:
     """One figure of a KPI table: its value in the row with these labels and totals elsewhere."""
-    found = rows(table, **labels)
+    found = kpis.rows(table, **labels)
     if found.empty:
         raise MissingInputError(f"no row {labels or 'of totals'} in the KPI table")
     return float(found[column].iloc[0])

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -88,22 +87,9 @@ def report_command(
         errors.print(f"[red]no generated world in {data_dir}/raw: run `make data` first[/red]")
         raise typer.Exit(1)
     config = settings.data_gen
-    checks = rep.calibration(
-        rep.load_raw(data_dir), pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
-    )
-    _print_checks(checks, f"Calibration of {data_dir}/raw against the brief's targets")
-    tables = rep.load_raw(data_dir, ("nurse_staffing", "ed_visits", "ed_providers"))
-    tables["oracle_staffing"] = pd.read_parquet(data_dir / "oracle" / "staffing.parquet")
-    _print_checks(rep.operations(tables), "Nursing and the ED against published figures")
-    tables = rep.load_raw(data_dir, ("facilities", "encounters", "claims"))
-    _print_checks(rep.finance(tables), "Payment against published figures")
-    tables = rep.load_raw(data_dir, ("patients", "encounters"))
-    for stem in ("patients", "adverse_drug_events", "encounters"):
-        tables[f"oracle_{stem}"] = pd.read_parquet(data_dir / "oracle" / f"{stem}.parquet")
-    _print_checks(
-        rep.medications(tables, config),
-        "Medicines and their harm against published figures",
-    )
+    for theme, checks in rep.world_checks(data_dir, config).items():
+        title = rep.CHECK_TITLES[theme]
+        _print_checks(checks, f"{title} ({data_dir}/raw)" if theme == "headline" else title)
     shares = rep.diagnosis_shares(rep.load_raw(data_dir, ("encounters",))["encounters"], config)
     table = Table(title="Principal-diagnosis groups: share of admissions of their kind")
     for column in ("group", "kind", "share", "target"):

@@ -275,6 +275,34 @@ def medications(tables: dict[str, pd.DataFrame], config: DataGenConfig) -> list[
     ]
 
 
+CHECK_TITLES = {
+    "headline": "Calibration against the brief's targets",
+    "operations": "Nursing and the ED against published figures",
+    "finance": "Payment against published figures",
+    "medications": "Medicines and their harm against published figures",
+}
+
+
+def world_checks(data_dir: Path, config: DataGenConfig) -> dict[str, list[Check]]:
+    """Every calibration check of a generated world, by theme (``CHECK_TITLES``), from its raw
+    and oracle tables."""
+
+    def oracle(stem: str) -> pd.DataFrame:
+        return pd.read_parquet(data_dir / "oracle" / f"{stem}.parquet")
+
+    span = pd.Timestamp(config.start_date), pd.Timestamp(config.end_date)
+    staffing = load_raw(data_dir, ("nurse_staffing", "ed_visits", "ed_providers"))
+    medicines = load_raw(data_dir, ("patients", "encounters"))
+    for stem in ("patients", "adverse_drug_events", "encounters"):
+        medicines[f"oracle_{stem}"] = oracle(stem)
+    return {
+        "headline": calibration(load_raw(data_dir), *span),
+        "operations": operations({**staffing, "oracle_staffing": oracle("staffing")}),
+        "finance": finance(load_raw(data_dir, ("facilities", "encounters", "claims"))),
+        "medications": medications(medicines, config),
+    }
+
+
 def diagnosis_shares(encounters: pd.DataFrame, config: DataGenConfig) -> pd.DataFrame:
     """Share of each principal-diagnosis group among admissions of its kind, against its target."""
     rows = []

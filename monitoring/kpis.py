@@ -220,6 +220,30 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def rows(table: pd.DataFrame, **labels: str) -> pd.DataFrame:
+    """The rows of a KPI table with the given labels, every other label column at its total."""
+    keep = np.ones(len(table), dtype=bool)
+    for column in LABELS:
+        if column in table.columns:
+            keep &= (table[column] == labels.get(column, TOTAL)).to_numpy()
+    return table[keep]
+
+
+def by_month(
+    table: pd.DataFrame, months: tuple[pd.Timestamp, pd.Timestamp], **labels: str
+) -> pd.DataFrame:
+    """A KPI table's monthly rows within ``months`` (first, last) for the given labels (every
+    other label at its total)."""
+    keep = np.ones(len(table), dtype=bool)
+    for column in LABELS:
+        if column in table.columns and column != "month":
+            keep &= (table[column] == labels.get(column, TOTAL)).to_numpy()
+    monthly = table[keep & (table["month"] != TOTAL).to_numpy()]
+    monthly = monthly.assign(month=pd.to_datetime(monthly["month"]))
+    first, last = months
+    return monthly[monthly["month"].between(first, last)].sort_values("month")
+
+
 # --------------------------------------------------------------------------------------------
 # A run: read the clean tables, compute, write CSV and Markdown
 

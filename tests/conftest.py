@@ -6,6 +6,8 @@ import fcntl
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -162,6 +164,64 @@ def trained(small_features, small_world_dir, tmp_path_factory):
     settings = _store_settings(own, store)
     mlflow.set_tracking_uri(settings.training.tracking_uri)  # this process's copy, from now on
     return settings, results
+
+
+MONITOR_RUN = "small-test"  # the small world's make monitor run, in small_outputs' reports
+
+
+@pytest.fixture(scope="session")
+def small_outputs(
+    trained, small_world_dir, key_root, small_prospective, tmp_path_factory
+) -> tuple[Path, dict[str, str]]:
+    """What make monitor, make operations, make pharmacy and make decisions leave for the small
+    world, made once per test run (the first worker to ask makes them under a lock, in a folder
+    common to the workers): the reports folder, and the environment of the commands that read
+    the models (the tracking store of this process, and the pseudonymisation key).
+
+    The decisions steps log their validation and reports as artifacts of the champions' runs,
+    which the workers share (their MLflow databases are copies)."""
+    settings, _ = trained
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_root = run_root.parent
+    reports = run_root / "outputs-small"
+    key = (key_root / settings.features.etl.key_file).read_text().strip()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.training.tracking_uri,
+        "HOSPITAL_PSEUDONYM_KEY": key,
+    }
+    reports.mkdir(exist_ok=True)
+    with (reports / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (reports / ".done").exists():
+            _make_outputs(small_world_dir, reports, env)
+            (reports / ".done").touch()
+    return reports, env
+
+
+def _make_outputs(data_dir: Path, reports: Path, env: dict[str, str]) -> None:
+    data = ["--profile", "small", "--data-dir", str(data_dir)]
+    operations = [f"operations.tables_dir={reports / 'operations'}",
+                  "operations.forecast.test_weeks=3"]  # fmt: skip
+    decided = f"decisions.tables_dir={reports / 'decisions'}"
+    commands = [
+        ["monitoring", "run", *data, "--run", MONITOR_RUN, f"reports_dir={reports}",
+         f"workspace={reports / 'workspace'}"],
+        ["operations", "forecast", *data, *operations],
+        ["operations", "evaluate", *data, *operations],
+        ["pharmacy", "efficacy", *data, f"medications.tables_dir={reports / 'pharmacy'}"],
+        ["decisions", "validate", *data, decided],
+        ["decisions", "report", "--profile", "small", decided],
+        ["decisions", "programme", *data, decided],
+        ["decisions", "rapid-response", *data, decided],
+    ]  # fmt: skip
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", *command],
+            capture_output=True, text=True, env=env, timeout=600, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stderr[-3000:])
 
 
 def _store_settings(databases: Path, artifacts: Path) -> Settings:

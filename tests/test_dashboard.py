@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import servers
+from conftest import MONITOR_RUN
 from streamlit.testing.v1 import AppTest
 
 from configs import load_settings
@@ -57,52 +58,19 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "d
 
 
 @pytest.fixture(scope="module")
-def outputs(trained, small_world_dir, key_root, tmp_path_factory, small_prospective):
+def outputs(trained, small_world_dir, small_outputs):
     """What make train and make monitor leave for the small world, and the dashboard's
     arguments to read them."""
     settings, results = trained
-    reports = tmp_path_factory.mktemp("reports")
-    key = (key_root / settings.features.etl.key_file).read_text().strip()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": settings.training.tracking_uri,
-        "HOSPITAL_PSEUDONYM_KEY": key,
-    }
-    command = [sys.executable, "-m", "monitoring", "run", "--profile", "small",
-               "--data-dir", str(small_world_dir), "--run", "dashboard-test",
-               f"reports_dir={reports}", f"workspace={reports / 'workspace'}"]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    operations = [f"operations.tables_dir={reports / 'operations'}",
-                  "operations.forecast.test_weeks=3"]  # fmt: skip
-    for step in ("forecast", "evaluate"):
-        command = [sys.executable, "-m", "operations", step, "--profile", "small",
-                   "--data-dir", str(small_world_dir), *operations]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-    pharmacy = f"medications.tables_dir={reports / 'pharmacy'}"
-    command = [sys.executable, "-m", "pharmacy", "efficacy", "--profile", "small",
-               "--data-dir", str(small_world_dir), pharmacy]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=600, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    for step in ("validate", "report"):
-        command = [sys.executable, "-m", "decisions", step, "--profile", "small",
-                   *(["--data-dir", str(small_world_dir)] if step == "validate" else []),
-                   f"decisions.tables_dir={reports / 'decisions'}"]  # fmt: skip
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=600, check=False
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+    reports, _ = small_outputs
     arguments = ["--profile", "small", "--data-dir", str(small_world_dir),
                  f"training.tracking_uri={settings.training.tracking_uri}",
-                 f"monitoring.reports_dir={reports}", operations[0], pharmacy]  # fmt: skip
+                 f"monitoring.reports_dir={reports}",
+                 f"operations.tables_dir={reports / 'operations'}",
+                 f"medications.tables_dir={reports / 'pharmacy'}"]  # fmt: skip
     tables = {
         path.stem: pd.read_csv(path, dtype={c: str for c in kpis.LABELS}, keep_default_na=False)
-        for path in (reports / "dashboard-test" / "kpis").glob("*.csv")
+        for path in (reports / MONITOR_RUN / "kpis").glob("*.csv")
     }
     tables["followed_stays"] = _followed_stays(small_world_dir / "clean")
     tables["medication_orders"] = _medication_orders(small_world_dir / "clean")
@@ -111,7 +79,7 @@ def outputs(trained, small_world_dir, key_root, tmp_path_factory, small_prospect
     tables["staffing_plans"] = pd.read_csv(
         reports / "operations" / "evaluation" / "summary.csv", dtype={"facility": str}
     )
-    return arguments, tables, reports / "dashboard-test", results
+    return arguments, tables, reports / MONITOR_RUN, results
 
 
 def _app(monkeypatch, arguments: list[str], page: str) -> AppTest:

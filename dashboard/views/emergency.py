@@ -54,7 +54,7 @@ with ui.page(
         ]
     )
 
-    arrivals = data.rows(tables["ed_arrivals"], facility=facility)
+    arrivals = kpis.rows(tables["ed_arrivals"], facility=facility)
     by_hour = arrivals[(arrivals["weekday"] == kpis.TOTAL) & (arrivals["hour"] != kpis.TOTAL)]
     by_hour = by_hour.assign(hour=by_hour["hour"].astype(int)).sort_values("hour")
     figure = go.Figure(

@@ -22,7 +22,7 @@ with ui.page(
     names = data.facilities(source)
     beds = data.clean(source)["facilities"].set_index("name")
 
-    mortality = data.rows(tables["mortality"], facility=facility).iloc[0]
+    mortality = kpis.rows(tables["mortality"], facility=facility).iloc[0]
     st.subheader(f"Whole period, {ui.scope(facility)}")
     figures = [
         (
@@ -51,7 +51,7 @@ with ui.page(
 
     overview = []
     for name in names:
-        mortality = data.rows(tables["mortality"], facility=name).iloc[0]
+        mortality = kpis.rows(tables["mortality"], facility=name).iloc[0]
         overview.append(
             {
                 "facility": name,
@@ -92,7 +92,7 @@ with ui.page(
     st.subheader("Beds")
     left, right = st.columns(2)
     by_facility = {
-        name: data.by_month(tables["bed_occupancy"], months, facility=name) for name in names
+        name: kpis.by_month(tables["bed_occupancy"], months, facility=name) for name in names
     }
     monthly = pd.concat(by_facility.values())
     with left:
@@ -112,7 +112,7 @@ with ui.page(
     )
 
     st.subheader("Emergency department")
-    waits = pd.concat(data.by_month(tables["ed_waits"], months, facility=name) for name in names)
+    waits = pd.concat(kpis.by_month(tables["ed_waits"], months, facility=name) for name in names)
     left, right = st.columns(2)
     with left:
         ui.trend(waits, "wait_median_minutes", "ED arrival to provider, median by month",

@@ -167,7 +167,7 @@ with ui.page(
     st.subheader("Monthly forecast against actuals")
     measure = st.radio("Measure", list(MEASURES), horizontal=True, key="finance_measure")
     column = MEASURES[measure]
-    monthly = data.by_month(finance, data.complete_months(source), facility=facility)
+    monthly = kpis.by_month(finance, data.complete_months(source), facility=facility)
     series = monthly.set_index("month")[column]
     forecast = data.budget_forecast(series, config.forecast_months, config.forecast_interval)
     ahead = forecast[forecast["forecast_month"]]

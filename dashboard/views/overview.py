@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import data, ui
+from monitoring import kpis
 
 source = ui.inputs()
 with ui.page(
@@ -13,7 +14,7 @@ with ui.page(
     tables = data.kpi(source)
     facility = ui.facility_filter(source)
     colours = ui.facility_colours(source)
-    mortality = data.rows(tables["mortality"], facility=facility)
+    mortality = kpis.rows(tables["mortality"], facility=facility)
     headline = [
         (
             "Average length of stay",
@@ -72,5 +73,5 @@ with ui.page(
             st.columns(2), trends[start : start + 2], strict=True
         ):
             with column:
-                monthly = data.by_month(tables[table], span, facility=facility)
+                monthly = kpis.by_month(tables[table], span, facility=facility)
                 ui.trend(monthly, field, title, unit, colours, fmt)

@@ -50,10 +50,10 @@ with ui.page(
         ]
     )
     months = data.complete_months(source)
-    monthly = pd.concat([data.by_month(satisfaction, months, facility=name) for name in [facility]])
+    monthly = pd.concat([kpis.by_month(satisfaction, months, facility=name) for name in [facility]])
     ui.trend(monthly, "net_promoter_score", "Net promoter score by month of discharge",
              "NPS", colours)  # fmt: skip
-    monthly = data.by_month(staffing, months, facility=facility)
+    monthly = kpis.by_month(staffing, months, facility=facility)
     ui.trend(monthly, "unsafe_shift_rate", "Shifts above the ratio target, by month",
              "share of shifts", colours, ".0%")  # fmt: skip
 

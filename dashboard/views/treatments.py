@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import analysis, data, ui
+from monitoring import kpis
 
 source = ui.inputs()
 with ui.page(
@@ -18,7 +19,7 @@ with ui.page(
 ):
     tables = data.kpi(source)
     facility = ui.facility_filter(source)
-    success = data.rows(tables["treatment_success"], facility=facility)
+    success = kpis.rows(tables["treatment_success"], facility=facility)
     st.subheader(f"Treatment success, {ui.scope(facility)}")
     by_protocol = tables["treatment_success"]
     protocols = sorted(p for p in by_protocol["protocol"].unique() if p != "all")
