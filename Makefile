@@ -74,7 +74,7 @@ notebooks: $(INSTALLED) ## after make train, make monitor and make decisions: ex
 
 lab: $(INSTALLED) ## JupyterLab on the notebooks, http://127.0.0.1:8888 (installs it the first time)
 	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -e '.[dev,lab]'
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=8888
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=8888 --allow-root
 
 monitor-ui: $(INSTALLED) ## the Evidently UI on every make monitor run's snapshots, http://127.0.0.1:8000
 	$(BIN)/evidently ui --workspace reports/workspace --host 127.0.0.1 --port 8000

@@ -117,7 +117,7 @@ def _decided(inputs: Inputs) -> bool:
 
 NEEDS: dict[str, tuple[str, str, Check]] = {
     "world": (
-        "the raw world and its truth (data/raw, data/oracle)",
+        "the raw world and its truth ({data}/raw, {data}/oracle)",
         "make data",
         lambda i: (
             (i.data_dir / "raw/manifest.json").exists()
@@ -125,7 +125,7 @@ NEEDS: dict[str, tuple[str, str, Check]] = {
         ),
     ),
     "clean": (
-        "the clean tables and the quarantine (data/clean, data/quarantine)",
+        "the clean tables and the quarantine ({data}/clean, {data}/quarantine)",
         "make etl",
         lambda i: (
             (i.data_dir / "quarantine/summary.json").exists()
@@ -133,13 +133,13 @@ NEEDS: dict[str, tuple[str, str, Check]] = {
         ),
     ),
     "features": (
-        "the feature tables (data/features)",
+        "the feature tables ({data}/features)",
         "make features",
         lambda i: (i.data_dir / "features/manifest.json").exists(),
     ),
     "champions": ("every task's champion in the MLflow registry", "make train", _champions),
     "monitoring": (
-        "a monitoring run (reports/<run>/)",
+        "a monitoring run ({reports}/<run>/)",
         "make monitor",
         lambda i: bool(i.monitor_runs()),
     ),
@@ -165,8 +165,11 @@ def open_inputs(
     missing = [NEEDS[need] for need in needs if not NEEDS[need][2](inputs)]
     if missing:
         suffix = "" if settings.profile == "default" else f" PROFILE={settings.profile}"
-        lines = "; ".join(f"{what}: run `{command}{suffix}`" for what, command, _ in missing)
-        raise MissingInputError(f"this notebook reads what is not there yet. {lines}.")
+        places = {"data": inputs.data_dir, "reports": settings.monitoring.reports_dir}
+        lines = "; ".join(
+            f"{what.format(**places)}: run `{command}{suffix}`" for what, command, _ in missing
+        )
+        raise MissingInputError(f"this notebook reads what is not there yet: {lines}.")
     if (shell := get_ipython()) is not None:
         # training.evaluate draws headless (Agg) for MLflow; a notebook shows its figures.
         shell.run_line_magic("matplotlib", "inline")

@@ -37,7 +37,8 @@ def executed(trained, small_world_dir, small_outputs, tmp_path_factory) -> Path:
     }
     folder = tmp_path_factory.mktemp("notebooks")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOSPITAL_PSEUDONYM_KEY", env["HOSPITAL_PSEUDONYM_KEY"])
+        for name in ("HOSPITAL_PSEUDONYM_KEY", "MLFLOW_TRACKING_URI"):
+            patch.setenv(name, env[name])
         for path in notebook_paths():
             execute(path, folder, parameters)
     return folder
@@ -109,8 +110,9 @@ def test_no_raw_identifier_appears_in_any_executed_notebook_or_page(executed, sm
 
 
 def test_a_notebook_whose_inputs_are_missing_stops_in_its_first_cell_naming_the_commands(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the kernel's store: the override
     parameters = {
         "profile": "small",
         "data_dir": str(tmp_path / "data"),
