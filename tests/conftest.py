@@ -40,8 +40,9 @@ TRAINS_FIRST = "test_dashboard.py"  # its pages need the trained models and much
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The file that trains the small world's models first, the other files that need them last
-    (whole files: a worker takes a file at a time): with two workers, one trains while the other
-    runs what needs no model, instead of waiting for the models (``trained``) at the start."""
+    (whole files: a worker takes a file at a time, in this order: pyproject.toml turns off
+    xdist's reordering by size): with two workers, one trains while the other runs what needs no
+    model, instead of waiting for the models (``trained``) at the start."""
     needing = {item.path for item in items if "trained" in getattr(item, "fixturenames", ())}
 
     def rank(item: pytest.Item) -> int:
