@@ -57,11 +57,10 @@ class Inputs:
         """A de-identified clean table, whole (or some of its columns)."""
         return pd.read_parquet(self.clean_dir / f"{table}.parquet", columns=columns)
 
-    def raw(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.data_dir / "raw" / f"{table}.parquet", columns=columns)
-
-    def oracle(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.data_dir / "oracle" / f"{table}.parquet", columns=columns)
+    def raw(self, table: str, filters: list[tuple] | None = None) -> pd.DataFrame:
+        """A raw table (PHI for the patients: show no identifier), or its rows that pass the
+        pyarrow ``filters``."""
+        return pd.read_parquet(self.data_dir / "raw" / f"{table}.parquet", filters=filters)
 
     def features_path(self, task: str) -> Path:
         return self.data_dir / "features" / f"{self.settings.tasks[task].table}.parquet"
