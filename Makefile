@@ -12,7 +12,7 @@ PROFILE ?= default
 ARGS ?=
 export PROFILE
 
-.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy decisions notebooks lab monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard clean
+.PHONY: help setup data etl features train mlflow-ui serve bento monitor operations finance pharmacy decisions notebooks lab monitor-ui dashboard test test-fast lint format bench bench-serving bench-monitor bench-dashboard bench-notebooks clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -111,6 +111,9 @@ bench-serving: $(INSTALLED) ## after make train: load-test the risk service agai
 
 bench-dashboard: $(INSTALLED) ## after make train: each dashboard page's render time, with empty and with warm caches
 	$(BIN)/python -m benchmarks.bench_dashboard
+
+bench-notebooks: $(INSTALLED) ## after make train, make monitor and make decisions: time make notebooks per notebook, with its peak memory
+	$(BIN)/python -m benchmarks.bench_notebooks
 
 bench-monitor: $(INSTALLED) ## after make train: time make monitor by part, with its peak memory
 	$(BIN)/python -m benchmarks.bench_monitor
