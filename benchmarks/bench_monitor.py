@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 import registry
-from benchmarks.common import run_measured, write_results
+from benchmarks.common import print_parts, run_measured, write_results
 from configs import load_settings
 
-console = Console()
 RUN = "bench-monitor"
 
 
@@ -51,14 +48,8 @@ def main(scenario: Annotated[str, typer.Option(help="next-period scenario")] = "
         "within_goal": measured["seconds"] < 120,
     }
     path = write_results(f"monitor_{scenario}", results)
-    table = Table(title=f"make monitor, scenario {scenario} ({settings.profile} profile)")
-    table.add_column("part")
-    table.add_column("seconds", justify="right")
-    for part, seconds in parts.items():
-        table.add_row(part, f"{seconds:.1f}")
-    table.add_row("whole command (process start included)", f"{measured['seconds']:.1f}")
-    console.print(table)
-    console.print(f"peak memory {measured['peak_rss_mib']:,.0f} MiB; {path}")
+    title = f"make monitor, scenario {scenario} ({settings.profile} profile)"
+    print_parts(title, "part", parts, measured, path)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
-from benchmarks.common import run_measured, write_results
+from benchmarks.common import print_parts, run_measured, write_results
 from configs import load_settings
 
-console = Console()
 GOAL_SECONDS = 300
 
 
@@ -40,14 +36,7 @@ def main() -> None:
         "within_goal": measured["seconds"] < GOAL_SECONDS,
     }
     path = write_results(f"notebooks_{settings.profile}", results)
-    table = Table(title=f"make notebooks ({settings.profile} profile)")
-    table.add_column("notebook")
-    table.add_column("seconds", justify="right")
-    for name, value in seconds.items():
-        table.add_row(name, f"{value:.1f}")
-    table.add_row("whole command (process start included)", f"{measured['seconds']:.1f}")
-    console.print(table)
-    console.print(f"peak memory {measured['peak_rss_mib']:,.0f} MiB; {path}")
+    print_parts(f"make notebooks ({settings.profile} profile)", "notebook", seconds, measured, path)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from typing import Annotated
 import psutil
 import pyarrow.parquet as pq
 import typer
+from rich.console import Console
+from rich.table import Table
 
 # The world sizes a benchmark measures, side by side in one run.
 Patients = Annotated[
@@ -63,6 +65,22 @@ def run_measured(command: list[str], sample_seconds: float = 0.05) -> dict[str, 
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
     return {"seconds": elapsed, "peak_rss_mib": peak / 2**20}
+
+
+def print_parts(
+    title: str, part: str, seconds: dict[str, float], measured: dict[str, float], path: Path
+) -> None:
+    """A measured command's time by part (``run_measured``), its whole time and peak memory, and
+    where its results went."""
+    table = Table(title=title)
+    table.add_column(part)
+    table.add_column("seconds", justify="right")
+    for name, value in seconds.items():
+        table.add_row(name, f"{value:.1f}")
+    table.add_row("whole command (process start included)", f"{measured['seconds']:.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"peak memory {measured['peak_rss_mib']:,.0f} MiB; {path}")
 
 
 def parquet_rows(folder: Path) -> int:

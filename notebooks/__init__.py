@@ -92,25 +92,29 @@ class Inputs:
 Check = Callable[[Inputs], bool]
 
 
-def _champions(inputs: Inputs) -> bool:
+def _files(*paths: str) -> Check:
+    """The check that these files exist under the data folder."""
+    return lambda inputs: all((inputs.data_dir / path).exists() for path in paths)
+
+
+def _champion_runs(inputs: Inputs) -> list[str] | None:
+    """Every task's champion run, or None when a task has no champion."""
     try:
-        for task in inputs.settings.task_names:
-            registry.champion_version(inputs.settings, task)
+        return [inputs.champion_run(task) for task in inputs.settings.task_names]
     except registry.ChampionNotFoundError:
-        return False
-    return True
+        return None
 
 
 def _decided(inputs: Inputs) -> bool:
     period = decisions.period_folder(inputs.settings, inputs.data_dir) / "features"
     tables = [inputs.decisions_dir / "programme/programme.csv", period / "manifest.json"]
-    if not all(path.exists() for path in tables) or not _champions(inputs):
+    if not all(path.exists() for path in tables) or (runs := _champion_runs(inputs)) is None:
         return False
     client = registry.connect(inputs.settings)
     summary = f"{registry.PROSPECTIVE}/summary.json"
     return all(
         summary in {a.path for a in client.list_artifacts(run, registry.PROSPECTIVE)}
-        for run in map(inputs.champion_run, inputs.settings.task_names)
+        for run in runs
     )
 
 
@@ -118,29 +122,27 @@ NEEDS: dict[str, tuple[str, str, Check]] = {
     "world": (
         "the raw world and its truth ({data}/raw, {data}/oracle)",
         "make data",
-        lambda i: (
-            (i.data_dir / "raw/manifest.json").exists()
-            and (i.data_dir / "oracle/encounters.parquet").exists()
-        ),
+        _files("raw/manifest.json", "oracle/encounters.parquet"),
     ),
     "clean": (
         "the clean tables and the quarantine ({data}/clean, {data}/quarantine)",
         "make etl",
-        lambda i: (
-            (i.data_dir / "quarantine/summary.json").exists()
-            and (i.clean_dir / "encounters.parquet").exists()
-        ),
+        _files("clean/encounters.parquet", "quarantine/summary.json"),
     ),
     "features": (
         "the feature tables ({data}/features)",
         "make features",
-        lambda i: (i.data_dir / "features/manifest.json").exists(),
+        _files("features/manifest.json"),
     ),
-    "champions": ("every task's champion in the MLflow registry", "make train", _champions),
+    "champions": (
+        "every task's champion in the MLflow registry",
+        "make train",
+        lambda inputs: _champion_runs(inputs) is not None,
+    ),
     "monitoring": (
         "a monitoring run ({reports}/<run>/)",
         "make monitor",
-        lambda i: bool(i.monitor_runs()),
+        lambda inputs: bool(inputs.monitor_runs()),
     ),
     "decisions": (
         "the prospective period, its validation on the champions' runs and the programme's tables",

@@ -29,9 +29,7 @@ def main() -> None:
 def run_command(
     overrides: cli.Overrides = None,
     profile: cli.ProfileOption = None,
-    data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="the folder make train wrote")
-    ] = Path("data"),
+    data_dir: DataDir = Path("data"),
     output_dir: Annotated[
         Path, typer.Option("--output-dir", help="where the executed notebooks and pages go")
     ] = Path("reports/notebooks"),
@@ -54,25 +52,24 @@ def run_command(
     }
     timings_path = output_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    failed = []
+    ran, failed = {}, []
     for path in paths:
         if only and path.stem not in only:
             continue
         console.print(f"[bold]{path.stem}[/bold] ...")
         try:
-            seconds = execute(path, output_dir, parameters)
+            ran[path.stem] = execute(path, output_dir, parameters)
         except NotebookError as error:
             errors.print(f"[red]{error}[/red]")
             failed.append(path.stem)
             continue
-        timings[path.stem] = {"profile": settings.profile, "seconds": round(seconds, 1)}
+        timings[path.stem] = {"profile": settings.profile, "seconds": round(ran[path.stem], 1)}
         timings_path.write_text(json.dumps(timings, indent=2) + "\n")
     table = Table(title=f"Notebooks in {output_dir}/ (profile {settings.profile})")
     for column in ("notebook", "seconds", "page"):
         table.add_column(column)
-    for path in paths:
-        if path.stem in timings and path.stem not in failed and (not only or path.stem in only):
-            table.add_row(path.stem, f"{timings[path.stem]['seconds']:.0f}", f"{path.stem}.html")
+    for name, seconds in ran.items():
+        table.add_row(name, f"{seconds:.0f}", f"{name}.html")
     console.print(table)
     if failed:
         raise typer.Exit(1)
